@@ -1,0 +1,112 @@
+import { fromNative } from './errors.js';
+import { native, type NativeHandle } from './native.js';
+import * as v from './validate.js';
+import { LinkOps } from './link.js';
+import { AddrOps } from './addr.js';
+import { RouteOps } from './route.js';
+import { SysctlOps } from './sysctl.js';
+
+export interface OpenOptions {
+  /**
+   * The network namespace this handle works in: a name (`/run/netns/NAME`), a path such as
+   * `/proc/PID/ns/net`, an open fd, or a `Netns`. Default: the caller's namespace.
+   */
+  netns?: v.NetnsRef;
+}
+
+/**
+ * A handle: all its work happens inside one network namespace, on one native thread that
+ * entered that namespace once. Calls are queued to that thread in order and never block
+ * the event loop. Close it with `close()` or `await using`.
+ *
+ * @example
+ * await using nl = await open({ netns: 'demo' });
+ * await nl.link.add({ kind: 'veth', name: 'v0', peer: { name: 'v1' } });
+ */
+export class Handle {
+  /** Links: `ip link`. */
+  readonly link: LinkOps;
+  /** Addresses: `ip addr`. */
+  readonly addr: AddrOps;
+  /** Routes: `ip route`. */
+  readonly route: RouteOps;
+  /** Namespace-local sysctls under net.*. */
+  readonly sysctl: SysctlOps;
+  /** The namespace this handle works in, as given to `open` (undefined: the caller's). */
+  readonly netns: string | number | undefined;
+
+  #native: NativeHandle;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  /** @internal use `open()` */
+  constructor(nh: NativeHandle, netns: string | number | undefined) {
+    this.#native = nh;
+    this.netns = netns;
+    this.link = new LinkOps(this);
+    this.addr = new AddrOps(this);
+    this.route = new RouteOps(this);
+    this.sysctl = new SysctlOps(this);
+  }
+
+  /** True once `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * @internal Runs a registered native operation on this handle's namespace thread.
+   * Rejections become NetlinkError tagged with `op`.
+   */
+  async _call<T = any>(op: string, args: object = {}, nativeOp = op): Promise<T> {
+    if (this.#closed) throw v.typeError(op, 'handle', 'is closed');
+    try {
+      return (await this.#native.call(nativeOp, args)) as T;
+    } catch (e) {
+      throw fromNative(op, e);
+    }
+  }
+
+  /** Closes the handle's sockets and joins its thread. Safe to call twice. */
+  close(): Promise<void> {
+    if (!this.#closing) {
+      this.#closed = true;
+      this.#closing = this.#native.close();
+    }
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/**
+ * Opens a handle in the caller's namespace or in another one.
+ *
+ * @example
+ * const nl = await open();                     // the caller's namespace
+ * const nl2 = await open({ netns: 'demo' });   // by name, path or fd
+ */
+export async function open(opts: OpenOptions = {}): Promise<Handle> {
+  v.object('open', 'options', opts);
+  v.knownKeys('open', '', opts as Record<string, unknown>, ['netns']);
+  const spec = opts.netns === undefined ? {} : v.netns('open', 'netns', opts.netns);
+  const nh = new native.Handle(spec);
+  const netnsDesc = opts.netns === undefined ? undefined : typeof opts.netns === 'object' ? opts.netns.path : opts.netns;
+  const h = new Handle(nh, netnsDesc);
+  try {
+    await h._call('open', {}, 'handle.ready');
+  } catch (e) {
+    await h.close();
+    throw e;
+  }
+  return h;
+}
+
+let root: Handle | undefined;
+/** @internal A handle in the process's own namespace for namespace bookkeeping. */
+export function rootHandle(): Handle {
+  if (!root || root.closed) root = new Handle(new native.Handle({}), undefined);
+  return root;
+}

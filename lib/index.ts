@@ -1,0 +1,10 @@
+/**
+ * vnetlink: Linux virtual networks for VMs and sandboxes, from Node.js, by talking to the
+ * kernel directly (rtnetlink, nfnetlink, tun/tap ioctls).
+ */
+export { open, Handle, type OpenOptions } from './handle.js';
+export { Netns } from './netns.js';
+export { NetlinkError } from './errors.js';
+export type { Link, LinkSpec, LinkChanges, LinkStats, VethSpec, VethPeerSpec, LinkBaseSpec, LinkKindSpecs, NetnsRef } from './link.js';
+export type { Address, AddrOptions } from './addr.js';
+export type { Route, RouteSpec } from './route.js';

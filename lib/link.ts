@@ -1,0 +1,261 @@
+import type { Handle } from './handle.js';
+import * as v from './validate.js';
+
+/** Counters from IFLA_STATS64. */
+export interface LinkStats {
+  rxPackets: number; txPackets: number; rxBytes: number; txBytes: number;
+  rxErrors: number; txErrors: number; rxDropped: number; txDropped: number;
+  multicast: number; collisions: number;
+}
+
+/** A link as `ip -d -s link show` describes it. */
+export interface Link {
+  index: number;
+  name: string;
+  /** The rtnetlink kind ('bridge', 'veth', 'tun', 'macvtap', ...), 'ether' or 'loopback' for kindless devices. */
+  kind: string;
+  mac?: string;
+  broadcast?: string;
+  permMac?: string;
+  mtu: number;
+  minMtu?: number;
+  maxMtu?: number;
+  /** Administratively up (IFF_UP). */
+  up: boolean;
+  /** Carrier present (IFF_LOWER_UP). */
+  lowerUp: boolean;
+  /** The flags `ip link` prints between <>, e.g. ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP']. */
+  flags: string[];
+  /** RFC 2863 state, lowercase: 'up', 'down', 'unknown', 'lowerlayerdown', ... */
+  operState: string;
+  carrier?: boolean;
+  /** The master's name (bridge, ...) and index. */
+  master?: string;
+  masterIndex?: number;
+  /** The parent link (`macvtap0@eth0`), by name when it is in this namespace. */
+  link?: string;
+  linkIndex?: number;
+  /** Set when the parent or peer is in another namespace (`link-netnsid`). */
+  linkNetnsId?: number;
+  group: number;
+  alias?: string;
+  txqueuelen?: number;
+  numTxQueues?: number;
+  numRxQueues?: number;
+  promiscuity?: number;
+  stats?: LinkStats;
+  /** Kind-specific settings decoded from IFLA_INFO_DATA. */
+  info: Record<string, any>;
+  /** Port settings when the link is enslaved (IFLA_INFO_SLAVE_DATA), e.g. a bridge port's state. */
+  port?: { kind: string; [k: string]: any };
+}
+
+/** A namespace given as a name, path, fd or Netns. */
+export type NetnsRef = v.NetnsRef;
+
+/** Settings every kind takes at creation. */
+export interface LinkBaseSpec {
+  /** The name; some kinds accept a pattern such as 'vnet%d'. */
+  name: string;
+  mtu?: number;
+  mac?: string;
+  txqueuelen?: number;
+  /** The link group (IFLA_GROUP); tag links to delete them together with `delGroup`. */
+  group?: number;
+  master?: string;
+  up?: boolean;
+  alias?: string;
+  /** Create the link directly in another namespace. */
+  netns?: NetnsRef;
+}
+
+export interface VethPeerSpec {
+  name?: string;
+  mac?: string;
+  mtu?: number;
+  txqueuelen?: number;
+  group?: number;
+  up?: boolean;
+  /** Put the peer straight into another namespace. */
+  netns?: NetnsRef;
+}
+
+export interface VethSpec extends LinkBaseSpec {
+  kind: 'veth';
+  peer?: VethPeerSpec;
+}
+
+/**
+ * Link kinds known to `link.add`. Each kind module adds its spec type here through
+ * declaration merging and registers a normalizer with `registerKind`.
+ */
+export interface LinkKindSpecs {
+  veth: VethSpec;
+}
+export type LinkSpec = LinkKindSpecs[keyof LinkKindSpecs];
+
+/** What `link.set` changes. Unset fields are not sent. */
+export interface LinkChanges {
+  up?: boolean;
+  mtu?: number;
+  mac?: string;
+  /** Rename (the link must be down). */
+  name?: string;
+  /** A bridge (or other master) to enslave to; null removes the master (`nomaster`). */
+  master?: string | null;
+  group?: number;
+  alias?: string;
+  txqueuelen?: number;
+  /** Move the link to another namespace. */
+  netns?: NetnsRef;
+  /** Kind-specific changes (registered by kind modules, e.g. a macvlan `mode`). */
+  [k: string]: unknown;
+}
+
+export const baseKeys = ['kind', 'name', 'mtu', 'mac', 'txqueuelen', 'group', 'master', 'up', 'alias', 'netns'] as const;
+
+/**
+ * A kind's normalizer: validates its own fields of a spec and returns the object the native
+ * kind plug-in reads (base fields are handled here).
+ */
+export type KindNormalizer = (spec: Record<string, unknown>, op: string) => Record<string, unknown>;
+const kinds = new Map<string, { keys: readonly string[]; normalize: KindNormalizer; patterns: boolean }>();
+
+/** Registers a link kind for `link.add`: its extra option keys and its normalizer. */
+export function registerKind(kind: string, keys: readonly string[], normalize: KindNormalizer, opts: { patterns?: boolean } = {}): void {
+  kinds.set(kind, { keys, normalize, patterns: opts.patterns ?? false });
+}
+
+/** Kind-specific `link.set` fields: key -> normalizer returning entries for `kindData`. */
+const setFields = new Map<string, (value: unknown, op: string) => Record<string, unknown>>();
+export function registerSetField(key: string, normalize: (value: unknown, op: string) => Record<string, unknown>): void {
+  setFields.set(key, normalize);
+}
+
+registerKind('veth', ['peer'], (spec, op) => {
+  const out: Record<string, unknown> = {};
+  if (spec.peer !== undefined) {
+    const p = v.object(op, 'peer', spec.peer);
+    v.knownKeys(op, 'peer', p, ['name', 'mac', 'mtu', 'txqueuelen', 'group', 'up', 'netns']);
+    const peer: Record<string, unknown> = {};
+    if (p.name !== undefined) peer.name = v.ifname(op, 'peer.name', p.name);
+    if (p.mac !== undefined) peer.mac = v.mac(op, 'peer.mac', p.mac);
+    if (p.mtu !== undefined) peer.mtu = v.uint(op, 'peer.mtu', p.mtu, 1, 0x7fffffff);
+    if (p.txqueuelen !== undefined) peer.txqueuelen = v.uint(op, 'peer.txqueuelen', p.txqueuelen);
+    if (p.group !== undefined) peer.group = v.uint(op, 'peer.group', p.group);
+    if (p.up !== undefined) peer.up = v.bool(op, 'peer.up', p.up);
+    if (p.netns !== undefined) peer.netns = v.netns(op, 'peer.netns', p.netns);
+    if (peer.name !== undefined && peer.name === spec.name && p.netns === undefined)
+      throw v.rangeError(op, 'peer.name', `must differ from name in the same namespace (both ${JSON.stringify(spec.name)})`);
+    out.peer = peer;
+  }
+  return out;
+});
+
+/** Validates and normalizes a link spec for the native layer. Exported for addMany. */
+export function normalizeSpec(op: string, spec: unknown): Record<string, unknown> {
+  const s = v.object(op, 'spec', spec);
+  if (typeof s.kind !== 'string') throw v.typeError(op, 'kind', `must be a link kind string (got ${JSON.stringify(s.kind)})`);
+  const k = kinds.get(s.kind);
+  if (!k) throw v.rangeError(op, 'kind', `unknown link kind ${JSON.stringify(s.kind)} (known: ${[...kinds.keys()].join(', ')})`);
+  v.knownKeys(op, '', s, [...baseKeys, ...k.keys]);
+  const out: Record<string, unknown> = { kind: s.kind };
+  out.name = v.ifname(op, 'name', s.name, k.patterns);
+  if (s.mtu !== undefined) out.mtu = v.uint(op, 'mtu', s.mtu, 1, 0x7fffffff);
+  if (s.mac !== undefined) out.mac = v.mac(op, 'mac', s.mac);
+  if (s.txqueuelen !== undefined) out.txqueuelen = v.uint(op, 'txqueuelen', s.txqueuelen);
+  if (s.group !== undefined) out.group = v.uint(op, 'group', s.group);
+  if (s.master !== undefined) out.master = v.ifname(op, 'master', s.master);
+  if (s.up !== undefined) out.up = v.bool(op, 'up', s.up);
+  if (s.alias !== undefined) out.alias = v.str(op, 'alias', s.alias, 255);
+  if (s.netns !== undefined) out.netns = v.netns(op, 'netns', s.netns);
+  Object.assign(out, k.normalize(s, op));
+  return out;
+}
+
+/** Links: what `ip link` does. */
+export class LinkOps {
+  constructor(private readonly h: Handle) {}
+
+  /**
+   * Creates a link and returns it as `get` would.
+   * Equivalent to: `ip link add v0 type veth peer name v1 netns other`.
+   */
+  async add(spec: LinkSpec): Promise<Link> {
+    const op = 'link.add';
+    const n = normalizeSpec(op, spec);
+    const alias = n.alias;
+    delete n.alias;  // the kernel takes IFLA_IFALIAS only on an existing link
+    const link = await this.h._call<Link>(op, n);
+    if (alias !== undefined && link.index) {
+      try {
+        await this.h._call(op, { name: link.name, alias }, 'link.set');
+        link.alias = alias as string;
+      } catch (e) {
+        await this.h._call(op, { index: link.index }, 'link.del').catch(() => {});
+        throw e;
+      }
+    }
+    return link;
+  }
+
+  /** One link by name or index. Equivalent to: `ip -d -s link show NAME`. Rejects with ENODEV. */
+  async get(name: string | number): Promise<Link> {
+    return this.h._call('link.get', v.linkRef('link.get', 'name', name));
+  }
+
+  /** Every link, optionally only one kind, master or group. Equivalent to: `ip -d link show [type KIND] [master M]`. */
+  async list(filter: { kind?: string; master?: string; group?: number } = {}): Promise<Link[]> {
+    const op = 'link.list';
+    v.object(op, 'filter', filter);
+    v.knownKeys(op, 'filter', filter as Record<string, unknown>, ['kind', 'master', 'group']);
+    const f: Record<string, unknown> = {};
+    if (filter.kind !== undefined) f.kind = v.str(op, 'filter.kind', filter.kind, 64);
+    if (filter.master !== undefined) f.master = v.ifname(op, 'filter.master', filter.master);
+    if (filter.group !== undefined) f.group = v.uint(op, 'filter.group', filter.group);
+    return this.h._call(op, f);
+  }
+
+  /**
+   * Changes a link. Equivalent to: `ip link set vnet0 up master virbr0 mtu 1500`.
+   * `master: null` is `nomaster`.
+   */
+  async set(name: string, changes: LinkChanges): Promise<void> {
+    const op = 'link.set';
+    const args: Record<string, unknown> = { name: v.ifname(op, 'name', name) };
+    const c = v.object(op, 'changes', changes);
+    v.knownKeys(op, 'changes', c, ['up', 'mtu', 'mac', 'name', 'master', 'group', 'alias', 'txqueuelen', 'netns', ...setFields.keys()]);
+    if (c.up !== undefined) args.up = v.bool(op, 'up', c.up);
+    if (c.mtu !== undefined) args.mtu = v.uint(op, 'mtu', c.mtu, 1, 0x7fffffff);
+    if (c.mac !== undefined) args.mac = v.mac(op, 'mac', c.mac);
+    if (c.name !== undefined) args.newName = v.ifname(op, 'name', c.name);
+    if (c.master !== undefined) args.master = c.master === null ? '' : v.ifname(op, 'master', c.master);
+    if (c.group !== undefined) args.group = v.uint(op, 'group', c.group);
+    if (c.alias !== undefined) args.alias = v.str(op, 'alias', c.alias, 255);
+    if (c.txqueuelen !== undefined) args.txqueuelen = v.uint(op, 'txqueuelen', c.txqueuelen);
+    if (c.netns !== undefined) args.netns = v.netns(op, 'netns', c.netns);
+    let kindData: Record<string, unknown> | undefined;
+    for (const [key, norm] of setFields) {
+      if (c[key] !== undefined) kindData = Object.assign(kindData ?? {}, norm(c[key], op));
+    }
+    if (kindData) args.kindData = kindData;
+    if (Object.keys(args).length === 1) throw v.typeError(op, 'changes', 'names nothing to change');
+    await this.h._call(op, args);
+  }
+
+  /** Deletes a link. Equivalent to: `ip link del NAME`. */
+  async del(name: string | number): Promise<void> {
+    await this.h._call('link.del', v.linkRef('link.del', 'name', name));
+  }
+
+  /**
+   * Deletes every link in a group in one kernel call (one RCU wait for most kinds instead of
+   * one per device). Equivalent to: `ip link del group 7`. Group 0 (every untagged link) is refused.
+   */
+  async delGroup(group: number): Promise<void> {
+    const op = 'link.delGroup';
+    const g = v.uint(op, 'group', group, 0);
+    if (g === 0) throw v.rangeError(op, 'group', 'group 0 holds every untagged link (lo, uplinks); refusing to delete it');
+    await this.h._call(op, { group: g });
+  }
+}

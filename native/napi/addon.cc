@@ -1,0 +1,22 @@
+// Module entry: the handle class and the list of registered operations.
+#include <napi.h>
+
+#include "napi/handle.h"
+#include "ops/ops.h"
+
+namespace vnl {
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Handle", initHandle(env));
+  auto ops = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (auto& kv : OpRegistry::all()) ops.Set(i++, Napi::String::New(env, kv.first));
+  exports.Set("ops", ops);
+  return exports;
+}
+
+}  // namespace vnl
+
+static Napi::Object InitVnetlink(Napi::Env env, Napi::Object exports) { return vnl::Init(env, exports); }
+
+NODE_API_MODULE(vnetlink, InitVnetlink)

@@ -1,0 +1,310 @@
+// The N-API side of a handle: one native thread per handle that enters the handle's network
+// namespace once and runs every operation of that handle there, in order. Results come back
+// through one ThreadSafeFunction and settle promises on the JS thread. libuv's pool is never
+// used, so no shared thread ever changes namespace.
+#include <fcntl.h>
+#include <napi.h>
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "napi/convert.h"
+#include "napi/handle.h"
+#include "ops/ops.h"
+
+namespace vnl {
+
+namespace {
+
+struct Job {
+  OpFn fn = nullptr;
+  std::string op;
+  Value args;
+  Napi::Promise::Deferred deferred;
+  bool close = false;
+  // result
+  bool ok = false;
+  Value result;
+  int err = 0;
+  std::string where, extack, message;
+  explicit Job(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
+};
+
+}  // namespace
+
+class Handle : public Napi::ObjectWrap<Handle> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit Handle(const Napi::CallbackInfo& info);
+  ~Handle() override;
+
+  // Stops the thread and waits for it; used by close, finalizers and the env cleanup hook.
+  void shutdown();
+
+ private:
+  Napi::Value Call(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Pending(const Napi::CallbackInfo& info);
+  void run();
+  void complete(Job* j);
+  void drain(Napi::Env env);
+
+  std::string nsPath_;
+  int nsFd_ = -1;
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job*> queue_;
+  bool stop_ = false;
+  bool closing_ = false;   // JS side: no more calls accepted
+  bool joined_ = false;
+
+  std::mutex doneMu_;
+  std::vector<Job*> done_;
+  bool scheduled_ = false;
+  Napi::ThreadSafeFunction tsfn_;
+  size_t pending_ = 0;     // JS thread only
+  bool refed_ = false;
+  std::set<Handle*>* registry_ = nullptr;
+};
+
+static void keepLive(Napi::Env, std::set<Handle*>*) {}
+
+static std::set<Handle*>& liveHandles(Napi::Env env) {
+  auto* s = env.GetInstanceData<std::set<Handle*>>();
+  return *s;
+}
+
+Napi::Function Handle::Init(Napi::Env env) {
+  return DefineClass(env, "Handle", {
+      InstanceMethod<&Handle::Call>("call"),
+      InstanceMethod<&Handle::Close>("close"),
+      InstanceMethod<&Handle::Pending>("pending"),
+  });
+}
+
+// new Handle({ netnsPath?, netnsFd? })
+Handle::Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() > 0 && info[0].IsObject()) {
+    auto o = info[0].As<Napi::Object>();
+    if (o.Has("netnsPath") && o.Get("netnsPath").IsString()) nsPath_ = o.Get("netnsPath").As<Napi::String>().Utf8Value();
+    if (o.Has("netnsFd") && o.Get("netnsFd").IsNumber()) {
+      int fd = o.Get("netnsFd").As<Napi::Number>().Int32Value();
+      nsFd_ = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+      if (nsFd_ < 0) {
+        Napi::Error e = Napi::Error::New(env, std::string("open: bad namespace fd: ") + strerror(errno));
+        e.Set("errno", Napi::Number::New(env, errno));
+        e.Set("where", Napi::String::New(env, "open"));
+        throw e;
+      }
+    }
+  }
+  tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                        "vnetlink.handle", 0, 1);
+  tsfn_.Unref(env);
+  registry_ = &liveHandles(env);
+  registry_->insert(this);
+  thread_ = std::thread([this] { run(); });
+}
+
+Handle::~Handle() {
+  shutdown();
+  if (registry_) registry_->erase(this);
+}
+
+void Handle::shutdown() {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (!joined_) {
+    joined_ = true;
+    tsfn_.Abort();
+  }
+}
+
+void Handle::run() {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+
+  int startErr = 0;
+  std::string startWhere;
+  int fd = nsFd_;
+  if (!nsPath_.empty()) {
+    fd = open(nsPath_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) { startErr = errno; startWhere = "open: cannot open namespace '" + nsPath_ + "'"; }
+  }
+  if (fd >= 0) {
+    if (setns(fd, CLONE_NEWNET) < 0) { startErr = errno; startWhere = "open: setns(" + (nsPath_.empty() ? std::string("fd") : nsPath_) + ")"; }
+    close(fd);
+    nsFd_ = -1;
+  }
+
+  auto ctx = std::make_unique<Ctx>();
+  for (;;) {
+    Job* j = nullptr;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait(lk, [this] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) break;  // stop requested and nothing left
+      j = queue_.front();
+      queue_.pop_front();
+    }
+    if (j->close) {
+      ctx.reset();  // closes this handle's sockets and mounts, on the thread that made them
+      j->ok = true;
+      complete(j);
+      // Anything queued behind close is refused.
+      std::deque<Job*> rest;
+      {
+        std::lock_guard<std::mutex> lk(mu_);
+        rest.swap(queue_);
+        stop_ = true;
+      }
+      for (Job* r : rest) { r->err = EBADF; r->where = r->op + ": handle is closed"; complete(r); }
+      return;
+    }
+    if (startErr) {
+      j->err = startErr;
+      j->where = startWhere;
+    } else {
+      try {
+        j->result = j->fn(*ctx, j->args);
+        j->ok = true;
+      } catch (const SysError& e) {
+        j->err = e.err();
+        j->where = e.where();
+        j->extack = e.extack();
+      } catch (const std::invalid_argument& e) {
+        j->err = EINVAL;
+        j->where = j->op + ": bad argument: " + e.what();
+      } catch (const CodecError& e) {
+        j->err = EMSGSIZE;
+        j->where = j->op + ": " + e.what();
+      } catch (const std::exception& e) {
+        j->err = EIO;
+        j->where = j->op + ": " + e.what();
+      }
+    }
+    complete(j);
+  }
+}
+
+void Handle::complete(Job* j) {
+  bool schedule = false;
+  {
+    std::lock_guard<std::mutex> lk(doneMu_);
+    done_.push_back(j);
+    if (!scheduled_) { scheduled_ = true; schedule = true; }
+  }
+  if (schedule) {
+    tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function) { drain(env); });
+  }
+}
+
+void Handle::drain(Napi::Env env) {
+  std::vector<Job*> batch;
+  {
+    std::lock_guard<std::mutex> lk(doneMu_);
+    batch.swap(done_);
+    scheduled_ = false;
+  }
+  bool closed = false;
+  for (Job* j : batch) {
+    Napi::HandleScope scope(env);
+    if (j->close) closed = true;
+    if (j->ok) {
+      j->deferred.Resolve(toJs(env, j->result));
+    } else {
+      std::string msg = j->where + ": " + strerror(j->err) + (j->extack.empty() ? "" : ": " + j->extack);
+      Napi::Error e = Napi::Error::New(env, msg);
+      e.Set("errno", Napi::Number::New(env, j->err));
+      e.Set("where", Napi::String::New(env, j->where));
+      if (!j->extack.empty()) e.Set("extack", Napi::String::New(env, j->extack));
+      j->deferred.Reject(e.Value());
+    }
+    delete j;
+    if (pending_) pending_--;
+  }
+  if (closed && thread_.joinable()) {
+    thread_.join();  // the thread returned right after completing close
+    joined_ = true;
+    tsfn_.Release();
+  } else if (pending_ == 0 && refed_ && !joined_) {
+    refed_ = false;
+    tsfn_.Unref(env);
+  }
+}
+
+// call(op: string, args: object): Promise<any>
+Napi::Value Handle::Call(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* j = new Job(env);
+  Napi::Promise p = j->deferred.Promise();
+  j->op = info[0].As<Napi::String>().Utf8Value();
+  j->fn = OpRegistry::find(j->op);
+  if (closing_ || !j->fn) {
+    Napi::Error e = Napi::Error::New(env, j->op + (closing_ ? ": handle is closed" : ": unknown operation"));
+    e.Set("errno", Napi::Number::New(env, closing_ ? EBADF : ENOSYS));
+    e.Set("where", Napi::String::New(env, j->op));
+    j->deferred.Reject(e.Value());
+    delete j;
+    return p;
+  }
+  j->args = info.Length() > 1 ? fromJs(info[1]) : Value::object();
+  if (pending_++ == 0 && !refed_) { refed_ = true; tsfn_.Ref(env); }
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    queue_.push_back(j);
+  }
+  cv_.notify_one();
+  return p;
+}
+
+Napi::Value Handle::Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto* j = new Job(env);
+  Napi::Promise p = j->deferred.Promise();
+  if (closing_) {
+    j->deferred.Resolve(env.Undefined());
+    delete j;
+    return p;
+  }
+  closing_ = true;
+  j->close = true;
+  j->op = "close";
+  if (pending_++ == 0 && !refed_) { refed_ = true; tsfn_.Ref(env); }
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    queue_.push_back(j);
+  }
+  cv_.notify_one();
+  return p;
+}
+
+Napi::Value Handle::Pending(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(pending_));
+}
+
+Napi::Function initHandle(Napi::Env env) {
+  // Never freed: handle finalizers may run after instance data would be torn down.
+  auto* live = new std::set<Handle*>();
+  env.SetInstanceData<std::set<Handle*>, keepLive>(live);
+  // On environment teardown, stop and join every thread that is still running.
+  env.AddCleanupHook([live]() {
+    for (Handle* h : *live) h->shutdown();
+  });
+  return Handle::Init(env);
+}
+
+}  // namespace vnl

@@ -1,0 +1,5 @@
+#pragma once
+#include <napi.h>
+namespace vnl {
+Napi::Function initHandle(Napi::Env env);
+}

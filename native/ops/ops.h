@@ -1,0 +1,75 @@
+// Per-family operations run on a handle's namespace thread. Each family file registers its
+// operations by name with VNL_OP; the glue looks them up, so adding a family touches no
+// other file.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "codec/value.h"
+#include "transport/nlsock.h"
+
+namespace vnl {
+
+// Everything an operation may use, owned by the namespace thread it runs on.
+class Ctx {
+ public:
+  Ctx() = default;
+  ~Ctx();
+  Ctx(const Ctx&) = delete;
+  Ctx& operator=(const Ctx&) = delete;
+
+  NlSocket& rtnl();    // NETLINK_ROUTE, opened on first use (in this namespace)
+  NlSocket& nfnl();    // NETLINK_NETFILTER
+  // A directory fd of a sysfs instance that shows *this* namespace (a detached mount made on
+  // this thread), since /sys shows whoever mounted it.
+  int sysfs();
+  // Resolves an interface name to its index in this namespace (ENODEV when absent).
+  uint32_t ifindex(const std::string& name, const char* op);
+  std::string ifname(uint32_t index);  // "" when absent
+
+  // Per-family state that lives as long as the handle (e.g. a monitor socket).
+  std::map<std::string, std::shared_ptr<void>> state;
+
+ private:
+  std::unique_ptr<NlSocket> rtnl_, nfnl_;
+  int sysfs_ = -1;
+};
+
+using OpFn = Value (*)(Ctx&, const Value& args);
+
+struct OpRegistry {
+  static std::map<std::string, OpFn>& all();
+  static OpFn find(const std::string& name);
+};
+
+struct OpRegistrar {
+  OpRegistrar(const char* name, OpFn fn) { OpRegistry::all()[name] = fn; }
+};
+
+#define VNL_OP_CAT2(a, b) a##b
+#define VNL_OP_CAT(a, b) VNL_OP_CAT2(a, b)
+// VNL_OP("link.add", linkAdd);
+#define VNL_OP(name, fn) static ::vnl::OpRegistrar VNL_OP_CAT(vnl_op_reg_, __LINE__)(name, fn)
+
+// Opens a namespace given as {netnsPath} or {netnsFd} in args (or none) and returns an fd
+// the caller must close, or -1 when the spec names no namespace.
+int openNetnsArg(const Value& v, const char* op);
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd();
+  Fd(Fd&& o) noexcept : fd_(o.release()) {}
+  Fd& operator=(Fd&& o) noexcept;
+  Fd(const Fd&) = delete;
+  int get() const { return fd_; }
+  int release() { int f = fd_; fd_ = -1; return f; }
+  explicit operator bool() const { return fd_ >= 0; }
+ private:
+  int fd_;
+};
+
+}  // namespace vnl

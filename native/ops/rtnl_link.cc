@@ -1,0 +1,328 @@
+// Links: ip link add/show/set/del, and delete by group.
+#include <linux/if.h>
+#include <linux/if_arp.h>
+#include <unistd.h>
+
+#include "ops/format.h"
+#include "ops/link.h"
+
+namespace vnl {
+
+std::map<std::string, const LinkKind*>& LinkKinds::all() {
+  static std::map<std::string, const LinkKind*> m;
+  return m;
+}
+std::map<std::string, const SlaveKind*>& LinkKinds::slaves() {
+  static std::map<std::string, const SlaveKind*> m;
+  return m;
+}
+const LinkKind* LinkKinds::find(const std::string& kind) {
+  auto& m = all();
+  auto it = m.find(kind);
+  return it == m.end() ? nullptr : it->second;
+}
+
+namespace {
+
+const char* operStateName(uint8_t s) {
+  switch (s) {
+    case IF_OPER_NOTPRESENT: return "notpresent";
+    case IF_OPER_DOWN: return "down";
+    case IF_OPER_LOWERLAYERDOWN: return "lowerlayerdown";
+    case IF_OPER_TESTING: return "testing";
+    case IF_OPER_DORMANT: return "dormant";
+    case IF_OPER_UP: return "up";
+    default: return "unknown";
+  }
+}
+
+Value flagNames(uint32_t f) {
+  static const std::pair<uint32_t, const char*> names[] = {
+      {IFF_LOOPBACK, "LOOPBACK"}, {IFF_BROADCAST, "BROADCAST"}, {IFF_POINTOPOINT, "POINTOPOINT"},
+      {IFF_MULTICAST, "MULTICAST"}, {IFF_NOARP, "NOARP"}, {IFF_ALLMULTI, "ALLMULTI"},
+      {IFF_PROMISC, "PROMISC"}, {IFF_MASTER, "MASTER"}, {IFF_SLAVE, "SLAVE"}, {IFF_DEBUG, "DEBUG"},
+      {IFF_DYNAMIC, "DYNAMIC"}, {IFF_AUTOMEDIA, "AUTOMEDIA"}, {IFF_PORTSEL, "PORTSEL"},
+      {IFF_NOTRAILERS, "NOTRAILERS"}, {IFF_UP, "UP"}, {IFF_LOWER_UP, "LOWER_UP"}, {IFF_DORMANT, "DORMANT"},
+      {IFF_ECHO, "ECHO"}};
+  Value a = Value::array();
+  for (auto& n : names)
+    if (f & n.first) a.push(n.second);
+  return a;
+}
+
+Value decodeStats64(const Attr& a) {
+  rtnl_link_stats64 s{};
+  memcpy(&s, a.data, std::min(a.len, sizeof s));
+  Value v = Value::object();
+  v.set("rxPackets", s.rx_packets);
+  v.set("txPackets", s.tx_packets);
+  v.set("rxBytes", s.rx_bytes);
+  v.set("txBytes", s.tx_bytes);
+  v.set("rxErrors", s.rx_errors);
+  v.set("txErrors", s.tx_errors);
+  v.set("rxDropped", s.rx_dropped);
+  v.set("txDropped", s.tx_dropped);
+  v.set("multicast", s.multicast);
+  v.set("collisions", s.collisions);
+  return v;
+}
+
+std::string nameOf(Ctx& ctx, uint32_t idx, const std::map<uint32_t, std::string>* names) {
+  if (names) {
+    auto it = names->find(idx);
+    return it == names->end() ? "" : it->second;
+  }
+  return ctx.ifname(idx);
+}
+
+}  // namespace
+
+Value decodeLink(Ctx& ctx, const nlmsghdr* h, const std::map<uint32_t, std::string>* names) {
+  const ifinfomsg* ifi = familyHeader<ifinfomsg>(h);
+  if (!ifi) throw CodecError("short RTM_NEWLINK message");
+  const uint8_t* p;
+  size_t len;
+  payloadAfter(h, sizeof(ifinfomsg), p, len);
+  AttrTable tb(p, len, IFLA_MAX);
+  Value l = Value::object();
+  l.set("index", ifi->ifi_index);
+  l.set("name", tb[IFLA_IFNAME] ? tb[IFLA_IFNAME]->str() : std::string());
+  std::string kind;
+  const Attr* linkinfo = tb[IFLA_LINKINFO];
+  AttrTable info(linkinfo ? linkinfo->data : nullptr, linkinfo ? linkinfo->len : 0, IFLA_INFO_MAX);
+  if (info[IFLA_INFO_KIND]) kind = info[IFLA_INFO_KIND]->str();
+  else if (ifi->ifi_type == ARPHRD_LOOPBACK) kind = "loopback";
+  else if (ifi->ifi_type == ARPHRD_ETHER) kind = "ether";
+  else if (ifi->ifi_type == ARPHRD_NONE) kind = "none";
+  l.set("kind", kind);
+  if (tb[IFLA_ADDRESS]) l.set("mac", macToString(tb[IFLA_ADDRESS]->data, tb[IFLA_ADDRESS]->len));
+  if (tb[IFLA_BROADCAST]) l.set("broadcast", macToString(tb[IFLA_BROADCAST]->data, tb[IFLA_BROADCAST]->len));
+  if (tb[IFLA_PERM_ADDRESS]) l.set("permMac", macToString(tb[IFLA_PERM_ADDRESS]->data, tb[IFLA_PERM_ADDRESS]->len));
+  if (tb[IFLA_MTU]) l.set("mtu", tb[IFLA_MTU]->u32());
+  if (tb[IFLA_MIN_MTU]) l.set("minMtu", tb[IFLA_MIN_MTU]->u32());
+  if (tb[IFLA_MAX_MTU]) l.set("maxMtu", tb[IFLA_MAX_MTU]->u32());
+  l.set("up", (ifi->ifi_flags & IFF_UP) != 0);
+  l.set("lowerUp", (ifi->ifi_flags & IFF_LOWER_UP) != 0);
+  l.set("flags", flagNames(ifi->ifi_flags));
+  l.set("operState", operStateName(tb[IFLA_OPERSTATE] ? tb[IFLA_OPERSTATE]->u8() : static_cast<uint8_t>(IF_OPER_UNKNOWN)));
+  if (tb[IFLA_CARRIER]) l.set("carrier", tb[IFLA_CARRIER]->u8() != 0);
+  if (tb[IFLA_MASTER]) {
+    uint32_t m = tb[IFLA_MASTER]->u32();
+    l.set("masterIndex", m);
+    std::string mn = nameOf(ctx, m, names);
+    if (!mn.empty()) l.set("master", mn);
+  }
+  bool otherNs = tb[IFLA_LINK_NETNSID] != nullptr;
+  if (otherNs) l.set("linkNetnsId", tb[IFLA_LINK_NETNSID]->s32());
+  if (tb[IFLA_LINK]) {
+    uint32_t parent = tb[IFLA_LINK]->u32();
+    if (parent && parent != static_cast<uint32_t>(ifi->ifi_index)) {
+      l.set("linkIndex", parent);
+      if (!otherNs) {
+        std::string pn = nameOf(ctx, parent, names);
+        if (!pn.empty()) l.set("link", pn);
+      }
+    }
+  }
+  l.set("group", tb[IFLA_GROUP] ? tb[IFLA_GROUP]->u32() : 0u);
+  if (tb[IFLA_IFALIAS]) l.set("alias", tb[IFLA_IFALIAS]->str());
+  if (tb[IFLA_TXQLEN]) l.set("txqueuelen", tb[IFLA_TXQLEN]->u32());
+  if (tb[IFLA_NUM_TX_QUEUES]) l.set("numTxQueues", tb[IFLA_NUM_TX_QUEUES]->u32());
+  if (tb[IFLA_NUM_RX_QUEUES]) l.set("numRxQueues", tb[IFLA_NUM_RX_QUEUES]->u32());
+  if (tb[IFLA_PROMISCUITY]) l.set("promiscuity", tb[IFLA_PROMISCUITY]->u32());
+  if (tb[IFLA_STATS64]) l.set("stats", decodeStats64(*tb[IFLA_STATS64]));
+  Value kinfo = Value::object();
+  if (const LinkKind* k = LinkKinds::find(kind))
+    if (k->decode && info[IFLA_INFO_DATA]) k->decode(*info[IFLA_INFO_DATA], kinfo);
+  l.set("info", std::move(kinfo));
+  if (info[IFLA_INFO_SLAVE_KIND]) {
+    std::string sk = info[IFLA_INFO_SLAVE_KIND]->str();
+    Value port = Value::object();
+    port.set("kind", sk);
+    auto it = LinkKinds::slaves().find(sk);
+    if (it != LinkKinds::slaves().end() && info[IFLA_INFO_SLAVE_DATA]) it->second->decode(*info[IFLA_INFO_SLAVE_DATA], port);
+    l.set("port", std::move(port));
+  }
+  return l;
+}
+
+void fillLinkCommon(Ctx& ctx, MsgBuilder& m, const Value& spec, const char* op, bool create) {
+  if (const Value* v = spec.get("mtu")) m.putU32(IFLA_MTU, static_cast<uint32_t>(v->number()));
+  if (const Value* v = spec.get("mac")) m.putBytes(IFLA_ADDRESS, parseMac(v->string(), "mac"));
+  if (const Value* v = spec.get("txqueuelen")) m.putU32(IFLA_TXQLEN, static_cast<uint32_t>(v->number()));
+  if (const Value* v = spec.get("group")) m.putU32(IFLA_GROUP, static_cast<uint32_t>(v->number()));
+  if (const Value* v = spec.get("alias")) m.putStr(IFLA_IFALIAS, v->string());
+  if (const Value* v = spec.get("master")) {
+    // An empty string means "no master" (ip link set X nomaster).
+    uint32_t idx = v->string().empty() ? 0 : ctx.ifindex(v->string(), op);
+    m.putU32(IFLA_MASTER, idx);
+  }
+  if (const Value* v = spec.get("link")) m.putU32(IFLA_LINK, ctx.ifindex(v->string(), op));
+  (void)create;
+}
+
+static void putUpFlags(MsgBuilder& m, size_t hoff, const Value& spec) {
+  if (const Value* up = spec.get("up")) {
+    auto* ifi = m.headerAt<ifinfomsg>(hoff);
+    ifi->ifi_change |= IFF_UP;
+    if (up->boolean()) ifi->ifi_flags |= IFF_UP;
+  }
+}
+
+MsgBuilder buildLinkAdd(Ctx& ctx, const Value& spec, const char* op, std::vector<Fd>& keep) {
+  MsgBuilder m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  size_t hoff = m.putHeader(ifi);
+  putUpFlags(m, hoff, spec);
+  if (const Value* n = spec.get("name")) m.putStr(IFLA_IFNAME, n->string());
+  fillLinkCommon(ctx, m, spec, op, true);
+  if (const Value* ns = spec.get("netns")) {
+    int fd = openNetnsArg(*ns, op);
+    if (fd >= 0) { keep.emplace_back(fd); m.putU32(IFLA_NET_NS_FD, static_cast<uint32_t>(fd)); }
+  }
+  std::string kind = spec.str("kind");
+  const LinkKind* k = LinkKinds::find(kind);
+  {
+    auto li = m.nest(IFLA_LINKINFO);
+    m.putStr(IFLA_INFO_KIND, kind);
+    if (k && k->fillAdd) {
+      auto data = m.nest(IFLA_INFO_DATA);
+      k->fillAdd(ctx, m, spec, op, keep);
+    }
+  }
+  return m;
+}
+
+namespace {
+
+Value linkGetByName(Ctx& ctx, const Value& args, const char* op) {
+  MsgBuilder m(RTM_GETLINK, 0);
+  ifinfomsg ifi{};
+  if (const Value* idx = args.get("index")) ifi.ifi_index = static_cast<int>(idx->number());
+  m.putHeader(ifi);
+  if (!ifi.ifi_index) m.putStr(IFLA_IFNAME, args.str("name"));
+  Value out;
+  ctx.rtnl().request(m, op, [&](const nlmsghdr* h) {
+    if (h->nlmsg_type == RTM_NEWLINK) out = decodeLink(ctx, h, nullptr);
+  });
+  if (out.isUndefined()) throw SysError(ENODEV, op);
+  return out;
+}
+
+Value linkAdd(Ctx& ctx, const Value& args) {
+  const char* op = "link.add";
+  std::vector<Fd> keep;
+  MsgBuilder m = buildLinkAdd(ctx, args, op, keep);
+  // A link created straight into another namespace cannot be echoed back to this one.
+  bool echo = args.flag("echo", true) && !args.has("netns");
+  if (echo) m.addFlags(NLM_F_ECHO);
+  Value out;
+  ctx.rtnl().request(m, op, [&](const nlmsghdr* h) {
+    if (h->nlmsg_type == RTM_NEWLINK && out.isUndefined()) out = decodeLink(ctx, h, nullptr);
+  });
+  if (out.isUndefined() && echo) {
+    Value q = Value::object();
+    q.set("name", args.str("name"));
+    return linkGetByName(ctx, q, op);
+  }
+  if (out.isUndefined()) out = Value::object();
+  return out;
+}
+
+Value linkGet(Ctx& ctx, const Value& args) { return linkGetByName(ctx, args, "link.get"); }
+
+Value linkList(Ctx& ctx, const Value& args) {
+  MsgBuilder m(RTM_GETLINK, 0);
+  ifinfomsg ifi{};
+  m.putHeader(ifi);
+  std::vector<std::vector<uint8_t>> msgs;
+  std::map<uint32_t, std::string> names;
+  ctx.rtnl().dump(m, "link.list", [&](const nlmsghdr* h) {
+    if (h->nlmsg_type != RTM_NEWLINK) return;
+    const ifinfomsg* i = familyHeader<ifinfomsg>(h);
+    const uint8_t* p;
+    size_t len;
+    if (!i || !payloadAfter(h, sizeof(ifinfomsg), p, len)) return;
+    AttrTable tb(p, len, IFLA_IFNAME);
+    if (tb[IFLA_IFNAME]) names[static_cast<uint32_t>(i->ifi_index)] = tb[IFLA_IFNAME]->str();
+    const uint8_t* b = reinterpret_cast<const uint8_t*>(h);
+    msgs.emplace_back(b, b + h->nlmsg_len);
+  });
+  std::string kind = args.str("kind", "");
+  std::string master = args.str("master", "");
+  int group = args.has("group") ? static_cast<int>(args.num("group")) : -1;
+  Value out = Value::array();
+  for (auto& raw : msgs) {
+    Value l = decodeLink(ctx, reinterpret_cast<const nlmsghdr*>(raw.data()), &names);
+    if (!kind.empty() && l.str("kind", "") != kind) continue;
+    if (!master.empty() && l.str("master", "") != master) continue;
+    if (group >= 0 && static_cast<int>(l.num("group", 0)) != group) continue;
+    out.push(std::move(l));
+  }
+  return out;
+}
+
+Value linkSet(Ctx& ctx, const Value& args) {
+  const char* op = "link.set";
+  MsgBuilder m(RTM_NEWLINK, 0);
+  ifinfomsg ifi{};
+  ifi.ifi_index = static_cast<int>(ctx.ifindex(args.str("name"), op));
+  size_t hoff = m.putHeader(ifi);
+  putUpFlags(m, hoff, args);
+  if (const Value* n = args.get("newName")) m.putStr(IFLA_IFNAME, n->string());
+  fillLinkCommon(ctx, m, args, op, false);
+  Fd nsGuard;
+  if (const Value* ns = args.get("netns")) {
+    nsGuard = Fd(openNetnsArg(*ns, op));
+    if (nsGuard) m.putU32(IFLA_NET_NS_FD, static_cast<uint32_t>(nsGuard.get()));
+  }
+  if (const Value* kd = args.get("kindData")) {
+    // Kind-specific changes (e.g. a macvlan mode) need the link's kind.
+    Value q = Value::object();
+    q.set("index", ifi.ifi_index);
+    Value cur = linkGetByName(ctx, q, op);
+    std::string kind = cur.str("kind", "");
+    const LinkKind* k = LinkKinds::find(kind);
+    if (!k || !k->fillChange) throw SysError(EOPNOTSUPP, std::string(op) + ": links of kind '" + kind + "' have no such settings");
+    auto li = m.nest(IFLA_LINKINFO);
+    m.putStr(IFLA_INFO_KIND, kind);
+    auto data = m.nest(IFLA_INFO_DATA);
+    k->fillChange(ctx, m, *kd, op);
+  }
+  ctx.rtnl().request(m, op);
+  return Value();
+}
+
+Value linkDel(Ctx& ctx, const Value& args) {
+  MsgBuilder m(RTM_DELLINK, 0);
+  ifinfomsg ifi{};
+  if (const Value* idx = args.get("index")) ifi.ifi_index = static_cast<int>(idx->number());
+  m.putHeader(ifi);
+  if (!ifi.ifi_index) m.putStr(IFLA_IFNAME, args.str("name"));
+  ctx.rtnl().request(m, "link.del");
+  return Value();
+}
+
+// Every link in the group goes in one kernel call (one RCU wait for most kinds).
+Value linkDelGroup(Ctx& ctx, const Value& args) {
+  uint32_t g = args.u32("group");
+  if (g == 0) throw std::invalid_argument("group 0 is every ungrouped link; refusing to delete it");
+  MsgBuilder m(RTM_DELLINK, 0);
+  ifinfomsg ifi{};
+  m.putHeader(ifi);
+  m.putU32(IFLA_GROUP, g);
+  ctx.rtnl().request(m, "link.delGroup");
+  return Value();
+}
+
+}  // namespace
+
+VNL_OP("link.add", linkAdd);
+VNL_OP("link.get", linkGet);
+VNL_OP("link.list", linkList);
+VNL_OP("link.set", linkSet);
+VNL_OP("link.del", linkDel);
+VNL_OP("link.delGroup", linkDelGroup);
+
+}  // namespace vnl

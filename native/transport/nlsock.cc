@@ -1,0 +1,260 @@
+#include "transport/nlsock.h"
+
+#include <linux/netlink.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <unordered_map>
+
+namespace vnl {
+
+#ifndef NETLINK_EXT_ACK
+#define NETLINK_EXT_ACK 11
+#endif
+#ifndef NETLINK_CAP_ACK
+#define NETLINK_CAP_ACK 10
+#endif
+
+NlSocket::NlSocket(int protocol, int rcvbuf) : protocol_(protocol), rx_(128 * 1024) {
+  fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
+  if (fd_ < 0) throwErrno("socket(AF_NETLINK)");
+  int one = 1;
+  setsockopt(fd_, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+  // Errors echo only the header of our request, not the whole message.
+  setsockopt(fd_, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one);
+  if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0)
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  int sndbuf = 1 << 20;
+  if (setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0)
+    setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  sockaddr_nl sa{};
+  sa.nl_family = AF_NETLINK;
+  if (bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
+    int e = errno; close(fd_); throw SysError(e, "bind(AF_NETLINK)");
+  }
+  socklen_t sl = sizeof sa;
+  getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &sl);
+  portid_ = sa.nl_pid;
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  seq_ = static_cast<uint32_t>(ts.tv_nsec ^ ts.tv_sec);
+}
+
+NlSocket::~NlSocket() {
+  if (fd_ >= 0) close(fd_);
+}
+
+void NlSocket::sendAll(const uint8_t* p, size_t len, const char* op) {
+  sockaddr_nl sa{};
+  sa.nl_family = AF_NETLINK;
+  for (;;) {
+    ssize_t n = sendto(fd_, p, len, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+    if (n >= 0) return;
+    if (errno == EINTR) continue;
+    throwErrno(std::string(op) + " (sendto)");
+  }
+}
+
+ssize_t NlSocket::recvOnce() {
+  for (;;) {
+    sockaddr_nl sa{};
+    iovec iov{rx_.data(), rx_.size()};
+    msghdr mh{};
+    mh.msg_name = &sa;
+    mh.msg_namelen = sizeof sa;
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    ssize_t n = recvmsg(fd_, &mh, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (mh.msg_flags & MSG_TRUNC) {
+      // Grow for next time; this datagram is lost, so report it like an overrun.
+      rx_.resize(rx_.size() * 4);
+      return -EMSGSIZE;
+    }
+    if (sa.nl_pid != 0) continue;  // only the kernel talks to us
+    return n;
+  }
+}
+
+AckResult NlSocket::parseAck(const nlmsghdr* h) {
+  AckResult r;
+  if (h->nlmsg_len < NLMSG_HDRLEN + sizeof(int)) { r.err = EBADMSG; return r; }
+  const auto* e = reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(h));
+  r.err = -e->error;
+  if (r.err < 0) r.err = EPROTO;
+  if (h->nlmsg_flags & NLM_F_ACK_TLVS) {
+    size_t off = NLMSG_HDRLEN + sizeof(int);
+    if (h->nlmsg_flags & NLM_F_CAPPED) off += sizeof(nlmsghdr);
+    else if (h->nlmsg_len >= NLMSG_HDRLEN + sizeof(nlmsgerr)) off += NLMSG_ALIGN(e->msg.nlmsg_len);
+    if (off < h->nlmsg_len) {
+      AttrIter it(reinterpret_cast<const uint8_t*>(h) + off, h->nlmsg_len - off);
+      Attr a;
+      while (it.next(a))
+        if (a.type == NLMSGERR_ATTR_MSG) r.extack = a.str();
+    }
+  }
+  return r;
+}
+
+void NlSocket::request(MsgBuilder& m, const char* op, const OnMsg& onMsg) {
+  uint32_t seq = nextSeq();
+  m.setSeq(seq);
+  m.addFlags(NLM_F_REQUEST | NLM_F_ACK);
+  sendAll(m.data(), m.size(), op);
+  for (;;) {
+    ssize_t n = recvOnce();
+    if (n == -ENOBUFS) continue;  // a request socket joins no groups; keep waiting for our ack
+    if (n < 0) throw SysError(static_cast<int>(-n), std::string(op) + " (recvmsg)");
+    MsgIter it(rx_.data(), static_cast<size_t>(n));
+    bool done = false;
+    while (const nlmsghdr* h = it.next()) {
+      if (h->nlmsg_seq != seq) continue;  // a stale reply to an earlier request
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        AckResult r = parseAck(h);
+        if (r.err) throw SysError(r.err, op, r.extack);
+        done = true;
+        break;
+      }
+      if (h->nlmsg_type == NLMSG_DONE) { done = true; break; }
+      if (onMsg) onMsg(h);
+    }
+    if (done) return;
+  }
+}
+
+void NlSocket::dump(MsgBuilder& m, const char* op, const OnMsg& onMsg) {
+  for (int attempt = 0;; attempt++) {
+    uint32_t seq = nextSeq();
+    m.setSeq(seq);
+    m.addFlags(NLM_F_REQUEST | NLM_F_DUMP);
+    sendAll(m.data(), m.size(), op);
+    std::vector<std::vector<uint8_t>> parts;
+    bool interrupted = false;
+    bool done = false;
+    while (!done) {
+      ssize_t n = recvOnce();
+      if (n == -ENOBUFS || n == -EMSGSIZE) { interrupted = true; break; }
+      if (n < 0) throw SysError(static_cast<int>(-n), std::string(op) + " (recvmsg)");
+      MsgIter it(rx_.data(), static_cast<size_t>(n));
+      while (const nlmsghdr* h = it.next()) {
+        if (h->nlmsg_seq != seq) continue;
+        if (h->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
+        if (h->nlmsg_type == NLMSG_DONE) {
+          // DONE carries an int error (and maybe extack TLVs) since 4.x.
+          if (h->nlmsg_len >= NLMSG_HDRLEN + sizeof(int)) {
+            int err;
+            memcpy(&err, NLMSG_DATA(h), sizeof err);
+            if (err < 0) {
+              AckResult r = parseAck(h);
+              throw SysError(-err, op, r.extack);
+            }
+          }
+          done = true;
+          break;
+        }
+        if (h->nlmsg_type == NLMSG_ERROR) {
+          AckResult r = parseAck(h);
+          if (r.err) throw SysError(r.err, op, r.extack);
+          done = true;
+          break;
+        }
+        const uint8_t* p = reinterpret_cast<const uint8_t*>(h);
+        parts.emplace_back(p, p + h->nlmsg_len);
+      }
+    }
+    if (interrupted) {
+      if (!done) {
+        // Drain what is left of the broken dump before asking again.
+        for (;;) {
+          ssize_t n = recvOnce();
+          if (n < 0) break;
+          bool end = false;
+          MsgIter it(rx_.data(), static_cast<size_t>(n));
+          while (const nlmsghdr* h = it.next())
+            if (h->nlmsg_seq == seq && (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR)) end = true;
+          if (end) break;
+        }
+      }
+      if (attempt < 10) continue;
+      throw SysError(EINTR, std::string(op) + " (dump kept being interrupted)");
+    }
+    for (auto& p : parts) onMsg(reinterpret_cast<const nlmsghdr*>(p.data()));
+    return;
+  }
+}
+
+std::vector<AckResult> NlSocket::requestMany(std::vector<MsgBuilder>& msgs,
+                                             const std::function<void(size_t, const nlmsghdr*)>& onMsg) {
+  std::vector<AckResult> out(msgs.size());
+  std::unordered_map<uint32_t, size_t> bySeq;
+  size_t pending = 0;
+  const size_t kChunk = 64 * 1024;  // stay well inside the socket buffers
+  size_t i = 0;
+  std::vector<uint8_t> buf;
+  while (i < msgs.size() || pending) {
+    // Keep a bounded window in flight so acks never overflow our receive buffer.
+    if (i < msgs.size() && pending < 256) {
+      buf.clear();
+      size_t first = i;
+      while (i < msgs.size() && pending < 256 && (buf.empty() || buf.size() + msgs[i].size() <= kChunk)) {
+        uint32_t seq = nextSeq();
+        msgs[i].setSeq(seq);
+        msgs[i].addFlags(NLM_F_REQUEST | NLM_F_ACK);
+        bySeq[seq] = i;
+        buf.insert(buf.end(), msgs[i].bytes().begin(), msgs[i].bytes().end());
+        i++;
+        pending++;
+      }
+      (void)first;
+      sendAll(buf.data(), buf.size(), "requestMany");
+    }
+    if (!pending) continue;
+    ssize_t n = recvOnce();
+    if (n == -ENOBUFS) continue;
+    if (n < 0) throw SysError(static_cast<int>(-n), "requestMany (recvmsg)");
+    MsgIter it(rx_.data(), static_cast<size_t>(n));
+    while (const nlmsghdr* h = it.next()) {
+      auto f = bySeq.find(h->nlmsg_seq);
+      if (f == bySeq.end()) continue;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        out[f->second] = parseAck(h);
+        bySeq.erase(f);
+        pending--;
+      } else if (onMsg) {
+        onMsg(f->second, h);
+      }
+    }
+  }
+  return out;
+}
+
+AckResult NlSocket::sendRawAndAck(const std::vector<uint8_t>& bytes, const std::vector<uint32_t>& ackSeqs) {
+  sendAll(bytes.data(), bytes.size(), "batch");
+  std::unordered_map<uint32_t, bool> want;
+  for (uint32_t s : ackSeqs) want[s] = true;
+  AckResult first;
+  size_t left = want.size();
+  while (left) {
+    ssize_t n = recvOnce();
+    if (n == -ENOBUFS) continue;
+    if (n < 0) throw SysError(static_cast<int>(-n), "batch (recvmsg)");
+    MsgIter it(rx_.data(), static_cast<size_t>(n));
+    while (const nlmsghdr* h = it.next()) {
+      auto f = want.find(h->nlmsg_seq);
+      if (f == want.end() || h->nlmsg_type != NLMSG_ERROR) continue;
+      AckResult r = parseAck(h);
+      want.erase(f);
+      left--;
+      if (r.err && !first.err) first = r;
+      // After an error the kernel aborts the batch and acks nothing further.
+      if (r.err) left = 0;
+    }
+  }
+  return first;
+}
+
+}  // namespace vnl

@@ -1,0 +1,62 @@
+// A netlink socket owned by one thread: sequence numbers matched to replies, acks with the
+// kernel's extended-ack text, multipart dumps (restarted when the kernel marks them
+// interrupted), and pipelined requests.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "codec/nlmsg.h"
+#include "transport/error.h"
+
+namespace vnl {
+
+struct AckResult {
+  int err = 0;          // 0 or a positive errno
+  std::string extack;   // NLMSGERR_ATTR_MSG when the kernel sent one
+};
+
+class NlSocket {
+ public:
+  using OnMsg = std::function<void(const nlmsghdr*)>;
+
+  explicit NlSocket(int protocol, int rcvbuf = 1 << 20);
+  ~NlSocket();
+  NlSocket(const NlSocket&) = delete;
+  NlSocket& operator=(const NlSocket&) = delete;
+
+  // Sends one request with NLM_F_ACK and waits for its ack; replies that come before the
+  // ack (NLM_F_ECHO, GET) go to onMsg. Throws SysError(op) with the extack text on failure.
+  void request(MsgBuilder& m, const char* op, const OnMsg& onMsg = {});
+  // Dump request: every message of a complete, uninterrupted dump goes to onMsg.
+  void dump(MsgBuilder& m, const char* op, const OnMsg& onMsg);
+  // Sends all requests (NLM_F_ACK added) packed into few sendmsg calls and gathers one result
+  // per request, in order. Replies other than acks go to onMsg with the request's index.
+  std::vector<AckResult> requestMany(std::vector<MsgBuilder>& msgs,
+                                     const std::function<void(size_t, const nlmsghdr*)>& onMsg = {});
+  // Sends pre-built bytes (e.g. an nftables batch) whose messages carry seqs from nextSeq(),
+  // then waits for acks of `ackSeqs` in any order, stopping at the first error only after
+  // all expected acks or an error arrived. Returns the first error.
+  AckResult sendRawAndAck(const std::vector<uint8_t>& bytes, const std::vector<uint32_t>& ackSeqs);
+
+  uint32_t nextSeq() { return ++seq_; }
+  uint32_t portId() const { return portid_; }
+  int fd() const { return fd_; }
+
+  // Receives one datagram into the internal buffer; returns its length or -errno (ENOBUFS
+  // surfaces to the caller, EINTR is retried).
+  ssize_t recvOnce();
+  const uint8_t* rxData() const { return rx_.data(); }
+
+  static AckResult parseAck(const nlmsghdr* h);
+
+ private:
+  void sendAll(const uint8_t* p, size_t len, const char* op);
+  int fd_ = -1;
+  int protocol_;
+  uint32_t portid_ = 0;
+  uint32_t seq_;
+  std::vector<uint8_t> rx_;
+};
+
+}  // namespace vnl

@@ -1,0 +1,122 @@
+// Test scaffolding: throwaway namespaces, tools that must exist in CI, and ways to see what
+// a user would see (`ip -j`, `nft`, ...), always inside a test namespace.
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Netns } from '../lib/index.js';
+
+const execFileP = promisify(execFile);
+export const inCI = process.env.CI === 'true' || process.env.CI === '1';
+export const isRoot = process.getuid?.() === 0;
+
+let seq = 0;
+/** A unique namespace name: prefix, pid, counter. */
+export function uniqueName(prefix: string): string {
+  return `vt-${prefix}-${process.pid}-${++seq}`;
+}
+
+/** True when a command is on PATH. In CI a missing tool is a failure, never a skip. */
+export function hasTool(cmd: string): boolean {
+  const ok = spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+  if (!ok && inCI) throw new Error(`required tool '${cmd}' is missing in CI (.ci/run should install it)`);
+  return ok;
+}
+
+/** Why a privileged test cannot run here, or undefined when it can. Throws in CI. */
+export function privilegedSkipReason(): string | undefined {
+  if (!isRoot) {
+    if (inCI) throw new Error('tests must run as root in CI');
+    return 'needs root (CAP_NET_ADMIN)';
+  }
+  return undefined;
+}
+
+/** Namespaces made by a test; `cleanup()` removes them all (call it in afterAll/finally). */
+export class Namespaces {
+  readonly made: Netns[] = [];
+  readonly pids: number[] = [];
+
+  async create(prefix: string): Promise<Netns> {
+    const ns = await Netns.create(uniqueName(prefix));
+    this.made.push(ns);
+    return ns;
+  }
+
+  /** Kills a daemon pid in teardown. */
+  track(pid: number | undefined): void {
+    if (pid) this.pids.push(pid);
+  }
+
+  async cleanup(): Promise<void> {
+    for (const pid of this.pids.splice(0)) {
+      try { process.kill(pid, 'SIGTERM'); } catch { /* already gone */ }
+    }
+    for (const ns of this.made.splice(0).reverse()) {
+      try {
+        // Kill anything still running inside before dropping the name.
+        spawnSync('ip', ['netns', 'pids', ns.name], { encoding: 'utf8' }).stdout
+          ?.split('\n').filter(Boolean).forEach((p) => { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } });
+        await ns.delete();
+      } catch { /* best effort */ }
+    }
+  }
+}
+
+/** Runs a command inside a namespace (`ip netns exec NAME ...`) and returns stdout. */
+export async function nsExec(ns: Netns | string, cmd: string, args: string[], opts: { timeout?: number } = {}): Promise<string> {
+  const name = typeof ns === 'string' ? ns : ns.name;
+  const { stdout } = await execFileP('ip', ['netns', 'exec', name, cmd, ...args], { timeout: opts.timeout ?? 30_000, maxBuffer: 64 << 20 });
+  return stdout;
+}
+
+/** Like nsExec but resolves with the exit code instead of throwing. */
+export async function nsRun(ns: Netns | string, cmd: string, args: string[], timeout = 30_000): Promise<{ code: number; stdout: string; stderr: string }> {
+  const name = typeof ns === 'string' ? ns : ns.name;
+  try {
+    const { stdout, stderr } = await execFileP('ip', ['netns', 'exec', name, cmd, ...args], { timeout, maxBuffer: 64 << 20 });
+    return { code: 0, stdout, stderr };
+  } catch (e: any) {
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(e) };
+  }
+}
+
+/** `ip -j -d link show [dev NAME]` inside a namespace, parsed. */
+export async function ipLinks(ns: Netns | string, dev?: string): Promise<any[]> {
+  const name = typeof ns === 'string' ? ns : ns.name;
+  const args = ['-n', name, '-j', '-d', 'link', 'show'];
+  if (dev) args.push('dev', dev);
+  const { stdout } = await execFileP('ip', args);
+  return JSON.parse(stdout);
+}
+
+/** `ip -j addr show` inside a namespace, parsed. */
+export async function ipAddrs(ns: Netns | string, dev?: string): Promise<any[]> {
+  const name = typeof ns === 'string' ? ns : ns.name;
+  const args = ['-n', name, '-j', 'addr', 'show'];
+  if (dev) args.push('dev', dev);
+  const { stdout } = await execFileP('ip', args);
+  return JSON.parse(stdout);
+}
+
+/** Polls until fn returns a truthy value or the deadline passes. */
+export async function waitFor<T>(fn: () => Promise<T> | T, what: string, timeoutMs = 15_000, everyMs = 50): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const r = await fn();
+      if (r) return r;
+    } catch (e) { last = e; }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Open fds and threads of this process, to prove handles leak neither. */
+export function fdCount(): number {
+  return require_('node:fs').readdirSync('/proc/self/fd').length;
+}
+export function threadCount(): number {
+  return require_('node:fs').readdirSync('/proc/self/task').length;
+}
+import { createRequire } from 'node:module';
+const require_ = createRequire(import.meta.url);
