@@ -5,6 +5,7 @@ import { LinkOps } from './link.js';
 import { AddrOps } from './addr.js';
 import { RouteOps } from './route.js';
 import { SysctlOps } from './sysctl.js';
+import { NftOps } from './nft.js';
 
 export interface OpenOptions {
   /**
@@ -32,6 +33,8 @@ export class Handle {
   readonly route: RouteOps;
   /** Namespace-local sysctls under net.*. */
   readonly sysctl: SysctlOps;
+  /** nftables: `nft`, over nfnetlink, one atomic batch per call. */
+  readonly nft: NftOps;
   /** The namespace this handle works in, as given to `open` (undefined: the caller's). */
   readonly netns: string | number | undefined;
 
@@ -47,6 +50,7 @@ export class Handle {
     this.addr = new AddrOps(this);
     this.route = new RouteOps(this);
     this.sysctl = new SysctlOps(this);
+    this.nft = new NftOps(this);
   }
 
   /** True once `close()` was called. */

@@ -8,3 +8,5 @@ export { NetlinkError } from './errors.js';
 export type { Link, LinkSpec, LinkChanges, LinkStats, VethSpec, VethPeerSpec, LinkBaseSpec, LinkKindSpecs, NetnsRef } from './link.js';
 export type { Address, AddrOptions } from './addr.js';
 export type { Route, RouteSpec } from './route.js';
+export { NftOps, NftTransaction, nftExpr } from './nft.js';
+export type { NftFamily, NftHook, NftExpr, NftListedExpr, NftTable, NftChain, NftRule, NftChainSpec, NftRuleSpec, NftCreated, MasqueradeOptions, NftData } from './nft.js';
