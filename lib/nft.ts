@@ -116,13 +116,13 @@ export const nftExpr = {
       if (c.prefixLen % 8 === 0) {
         return [{ type: 'payload', base: 'network', offset, len: bytes, dreg: 1 }, { type: 'cmp', op, data: full.subarray(0, bytes), sreg: 1 }];
       }
-      // Not byte aligned: load the covering bytes, mask, compare the masked network.
-      const mask = Buffer.alloc(bytes);
+      // Not byte aligned: like nft, load the whole address, mask it, compare the network.
+      const mask = Buffer.alloc(full.length);
       for (let i = 0; i < c.prefixLen; i++) mask[i >> 3] |= 0x80 >> (i & 7);
-      const netb = Buffer.from(full.subarray(0, bytes).map((x, i) => x & mask[i]));
+      const netb = Buffer.from(full.map((x, i) => x & mask[i]));
       return [
-        { type: 'payload', base: 'network', offset, len: bytes, dreg: 1 },
-        { type: 'bitwise', len: bytes, mask, xor: Buffer.alloc(bytes), sreg: 1, dreg: 1 },
+        { type: 'payload', base: 'network', offset, len: full.length, dreg: 1 },
+        { type: 'bitwise', len: full.length, mask, xor: Buffer.alloc(full.length), sreg: 1, dreg: 1 },
         { type: 'cmp', op, data: netb, sreg: 1 },
       ];
     },
@@ -190,6 +190,8 @@ export const nftExpr = {
     },
     /** `dnat to ADDR[:PORT]` (family 'ip' or 'ip6'). */
     dnat(family: 'ip' | 'ip6', address: string, port?: number): NftExpr[] {
+      // The registers and flags nft sends for `dnat to ADDR:PORT` (the kernel fills in the
+      // max registers and map-ips itself, which is what a listing shows).
       const out: NftExpr[] = [{ type: 'immediate', data: ipBytes(address), dreg: 1 }];
       const n: NftExpr = { type: 'nat', nat: 'dnat', family, addrMin: 1 };
       if (port !== undefined) {

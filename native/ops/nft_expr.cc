@@ -54,8 +54,8 @@ void putBody(MsgBuilder& m, const std::string& name, const Value& e) {
     optBe32(m, NFTA_META_DREG, e, "dreg");
     optBe32(m, NFTA_META_SREG, e, "sreg");
   } else if (name == "ct") {
-    optBe32(m, NFTA_CT_DREG, e, "dreg");
     m.putBe32(NFTA_CT_KEY, e.u32("key"));
+    optBe32(m, NFTA_CT_DREG, e, "dreg");
     if (const Value* d = e.get("direction")) m.putU8(NFTA_CT_DIRECTION, static_cast<uint8_t>(d->number()));
     optBe32(m, NFTA_CT_SREG, e, "sreg");
   } else if (name == "immediate") {
