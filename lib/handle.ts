@@ -6,6 +6,9 @@ import { AddrOps } from './addr.js';
 import { RouteOps } from './route.js';
 import { SysctlOps } from './sysctl.js';
 import { NftOps } from './nft.js';
+import { BridgeOps } from './bridge.js';
+import { TapOps } from './tap.js';
+import './kinds/vxlan.js';
 
 export interface OpenOptions {
   /**
@@ -35,6 +38,10 @@ export class Handle {
   readonly sysctl: SysctlOps;
   /** nftables: `nft`, over nfnetlink, one atomic batch per call. */
   readonly nft: NftOps;
+  /** Bridges: `brctl show`, `bridge link set`. */
+  readonly bridge: BridgeOps;
+  /** tun/tap devices with their queue fds. */
+  readonly tap: TapOps;
   /** The namespace this handle works in, as given to `open` (undefined: the caller's). */
   readonly netns: string | number | undefined;
 
@@ -51,6 +58,8 @@ export class Handle {
     this.route = new RouteOps(this);
     this.sysctl = new SysctlOps(this);
     this.nft = new NftOps(this);
+    this.bridge = new BridgeOps(this);
+    this.tap = new TapOps(this);
   }
 
   /** True once `close()` was called. */

@@ -10,3 +10,6 @@ export type { Address, AddrOptions } from './addr.js';
 export type { Route, RouteSpec } from './route.js';
 export { NftOps, NftTransaction, nftExpr } from './nft.js';
 export type { NftFamily, NftHook, NftExpr, NftListedExpr, NftTable, NftChain, NftRule, NftChainSpec, NftRuleSpec, NftCreated, MasqueradeOptions, NftData } from './nft.js';
+export type { BridgeSpec, BridgeChanges, BridgePort, BridgePortChanges, BridgeSummary, PortState } from './bridge.js';
+export { Tap, type TapSpec, type TapOffloads } from './tap.js';
+export type { VxlanSpec } from './kinds/vxlan.js';
