@@ -6,6 +6,7 @@ import { AddrOps } from './addr.js';
 import { RouteOps } from './route.js';
 import { SysctlOps } from './sysctl.js';
 import { NftOps } from './nft.js';
+import { NetworkOps } from './network.js';
 import { BridgeOps } from './bridge.js';
 import { TapOps } from './tap.js';
 import './kinds/vxlan.js';
@@ -38,6 +39,8 @@ export class Handle {
   readonly sysctl: SysctlOps;
   /** nftables: `nft`, over nfnetlink, one atomic batch per call. */
   readonly nft: NftOps;
+  /** NAT networks the way libvirt builds its "default" network. */
+  readonly network: NetworkOps;
   /** Bridges: `brctl show`, `bridge link set`. */
   readonly bridge: BridgeOps;
   /** tun/tap devices with their queue fds. */
@@ -58,6 +61,7 @@ export class Handle {
     this.route = new RouteOps(this);
     this.sysctl = new SysctlOps(this);
     this.nft = new NftOps(this);
+    this.network = new NetworkOps(this);
     this.bridge = new BridgeOps(this);
     this.tap = new TapOps(this);
   }

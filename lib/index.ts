@@ -9,6 +9,8 @@ export type { Link, LinkSpec, LinkChanges, LinkStats, VethSpec, VethPeerSpec, Li
 export type { Address, AddrOptions } from './addr.js';
 export type { Route, RouteSpec } from './route.js';
 export { NftOps, NftTransaction, nftExpr } from './nft.js';
+export { NetworkOps, Network, NETWORK_STEPS } from './network.js';
+export type { NetworkSpec, NetworkDhcp, PortForwardSpec, PortForward, Lease, NetworkStep } from './network.js';
 export type { NftFamily, NftHook, NftExpr, NftListedExpr, NftTable, NftChain, NftRule, NftChainSpec, NftRuleSpec, NftCreated, MasqueradeOptions, NftData } from './nft.js';
 export type { BridgeSpec, BridgeChanges, BridgePort, BridgePortChanges, BridgeSummary, PortState } from './bridge.js';
 export { Tap, type TapSpec, type TapOffloads } from './tap.js';
