@@ -191,6 +191,12 @@ export class Dnsmasq {
     }
   }
 
+  /** Stops watching and leaves the daemon running (as a crash would). */
+  abandon(): void {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+  }
+
   /** Stops watching and ends the daemon by pid (SIGTERM, then SIGKILL). */
   async stop(): Promise<void> {
     this.#stopped = true;

@@ -88,6 +88,14 @@ export function _injectNetworkFault(step: NetworkStep | undefined): void {
   failAfter = step;
 }
 
+/**
+ * @internal Leaves a network exactly as a crashed process would (bridge, table, running
+ * dnsmasq, state directory), forgetting it in this process (tests).
+ */
+export function _simulateCrash(net: Network): void {
+  net._abandon();
+}
+
 const TAG = 'vnetlink:network:';
 const STATE_ROOT = '/run/vnetlink';
 const live = new Map<string, Network>();
@@ -416,6 +424,13 @@ export class Network {
     this.name = n.name; this.bridge = n.bridge; this.gateway = n.gateway;
     this.address = `${n.gateway}/${n.prefixLen}`; this.subnet = n.subnet; this.mac = n.mac;
     this.table = table; this.stateDir = dir;
+  }
+
+  /** @internal see _simulateCrash */
+  _abandon(): void {
+    this.#dnsmasq?.abandon();
+    this.#destroyed = Promise.resolve();
+    live.delete(this.stateDir);
   }
 
   /** The running dnsmasq's pid (it changes when the watcher restarts it). */
