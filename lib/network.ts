@@ -455,13 +455,8 @@ export class Network {
     if (p === this.bridge) throw v.rangeError(op, 'port', 'is the bridge itself');
     await this.#h.link.set(p, { master: this.bridge, up: true });
     if (opts.wait) {
-      const end = Date.now() + (opts.timeoutMs === undefined ? 35_000 : v.uint(op, 'timeoutMs', opts.timeoutMs, 0, 600_000));
-      for (;;) {
-        const l = await this.#h.link.get(p);
-        if (l.port?.state === 'forwarding' || (!this.#n.stp && l.port?.state !== 'disabled')) return l;
-        if (Date.now() > end) throw new NetlinkError(op, 110 /* ETIMEDOUT */, `port ${p} is still ${l.port?.state ?? 'not a port'}`);
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const t = opts.timeoutMs === undefined ? 35_000 : v.uint(op, 'timeoutMs', opts.timeoutMs, 0, 600_000);
+      await this.#h.bridge.waitPort(p, 'forwarding', t);
     }
     return this.#h.link.get(p);
   }
