@@ -10,3 +10,6 @@ export type { Address, AddrOptions } from './addr.js';
 export type { Route, RouteSpec } from './route.js';
 export { Ovsdb, OvsdbError } from './ovsdb.js';
 export type { OvsdbConnectOptions, AddBridgeOptions, AddPortOptions, OvsBridge, OvsPort, OvsInterface, OvsShow, InterfaceEvent } from './ovsdb.js';
+export type { BridgeSpec, BridgeChanges, BridgePort, BridgePortChanges, BridgeSummary, PortState } from './bridge.js';
+export { Tap, type TapSpec, type TapOffloads } from './tap.js';
+export type { VxlanSpec } from './kinds/vxlan.js';
