@@ -151,6 +151,12 @@ export class Ovsdb {
   private monitorSeq = 0;
   private readonly timeout: number;
   private readonly waitApply: boolean;
+  #retries = 0;
+
+  /** How many transactions were re-planned because another writer changed what they had read. */
+  get retries(): number {
+    return this.#retries;
+  }
 
   private constructor(private readonly rpc: RpcConnection, opts: { timeout: number; wait: boolean }) {
     this.timeout = opts.timeout;
@@ -552,6 +558,7 @@ export class Ovsdb {
         res = await this.txn(op, ops);
       } catch (e) {
         if (e instanceof OvsdbError && e.code === 'timed-out' && attempt < MAX_RETRIES) {
+          this.#retries++;
           // Back off a little with jitter so two writers do not collide forever.
           await sleep(Math.random() * Math.min(50, 2 + attempt * 5));
           continue;
