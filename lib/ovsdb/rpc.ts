@@ -3,7 +3,7 @@
 // answered or it drops us.
 import net from 'node:net';
 import { JsonSplitter } from './json-stream.js';
-import { OvsdbError } from './errors.js';
+import { OvsdbError, codeOf } from './errors.js';
 
 type Pending = { method: string; resolve: (v: unknown) => void; reject: (e: Error) => void };
 
@@ -115,7 +115,7 @@ export class RpcConnection {
       const err = m.error as any;
       const text = typeof err === 'string' ? err : typeof err?.error === 'string' ? err.error : JSON.stringify(err);
       const details = typeof err?.details === 'string' ? err.details : undefined;
-      p.reject(new OvsdbError(`ovsdb.${p.method}`, text.trim().toLowerCase().replace(/\s+/g, '-'),
+      p.reject(new OvsdbError(`ovsdb.${p.method}`, codeOf(text),
         details ? `${text}: ${details}` : text, { ovsdbError: text, details }));
     } else {
       p.resolve(m.result);
