@@ -47,7 +47,7 @@ export async function startOvs(ns: Netns, opts: { vswitchd?: boolean } = {}): Pr
       for (const pid of pids.splice(0).reverse()) {
         try { process.kill(pid, 'SIGTERM'); } catch { continue; }
         const end = Date.now() + 5000;
-        while (Date.now() < end && fs.existsSync(`/proc/${pid}`)) await new Promise((r) => setTimeout(r, 20));
+        while (Date.now() < end && running(pid)) await new Promise((r) => setTimeout(r, 10));
         try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
       }
       fs.rmSync(dir, { recursive: true, force: true });
@@ -69,6 +69,16 @@ export async function startOvs(ns: Netns, opts: { vswitchd?: boolean } = {}): Pr
     throw e;
   }
   return d;
+}
+
+/** True while a process has not exited. A detached daemon's zombie waits for pid 1 to reap it: it counts as exited. */
+export function running(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 export interface ShownInterface { type?: string; error?: string; options?: string }

@@ -12,6 +12,11 @@ export const title = 'Open vSwitch: tap ports on ovsbr0 over OVSDB (ovs-vsctl ad
 const SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
 const have = (cmd) => spawnSync('sh', ['-c', `PATH=$PATH:/usr/sbin:/sbin command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 
+// Exited, or a zombie waiting for pid 1 to reap it (a detached daemon's parent is init).
+const running = (pid) => {
+  try { const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8'); return st.slice(st.lastIndexOf(')') + 2)[0] !== 'Z'; } catch { return false; }
+};
+
 export async function run(ctx) {
   const missing = ['ovsdb-server', 'ovs-vswitchd', 'ovsdb-tool'].filter((c) => !have(c));
   if (missing.length || !fs.existsSync(SCHEMA)) {
@@ -26,7 +31,7 @@ export async function run(ctx) {
   ctx.defer(async () => {
     for (const pid of pids.reverse()) {
       try { process.kill(pid, 'SIGTERM'); } catch { continue; }
-      for (let i = 0; i < 100 && fs.existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 250 && running(pid); i++) await new Promise((r) => setTimeout(r, 20));
     }
     fs.rmSync(dir, { recursive: true, force: true });
   });
