@@ -207,6 +207,12 @@ describe.skipIf(skip)('tap', () => {
     const e3 = await nl.tap.create({ name: 'vm0' }).catch((x) => x);
     expect(e3.code).toBe('EEXIST');
     await nl.link.del('vm0');
+    await expect(nl.tap.create({ name: 'b0', vnetHdr: true, offloads: { csum: true, tsoEcn: true } })).rejects.toThrow(/tsoEcn: needs tso4 or tso6/);
+    // An MTU below the minimum sent past validation: the kernel refuses it after the device
+    // exists and was made persistent; the rollback clears persistence and closes the fds.
+    const e4 = await nl._call('tap.create', { name: 'b0', mode: 'tap', queues: 2, vnetHdr: true, persist: true, mtu: 10 }).catch((x) => x);
+    expect(e4).toBeInstanceOf(NetlinkError);
+    expect(e4.code).toBe('EINVAL');
     expect(await linkNames(N)).toEqual(before);
   });
 });
