@@ -149,6 +149,7 @@ export class Ovsdb {
   private cfgWaiters: { target: number; resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout }[] = [];
   private readonly monitors = new Map<string, (updates: any) => void>();
   private monitorSeq = 0;
+  private writeQueue: Promise<void> = Promise.resolve();
   private readonly timeout: number;
   private readonly waitApply: boolean;
   #retries = 0;
@@ -540,10 +541,22 @@ export class Ovsdb {
    * changed what we read), then bumps next_cfg and waits for ovs-vswitchd to apply it.
    */
   private async run<T>(op: string, plan: (s: Snapshot) => Plan<T>): Promise<T> {
+    // Writes from one client go one at a time: concurrent calls on the same connection would only
+    // trip each other's wait guards. The wait for ovs-vswitchd happens outside the queue.
+    const turn = this.writeQueue.then(() => this.commit(op, plan));
+    this.writeQueue = turn.then(() => undefined, () => undefined);
+    const done = await turn;
+    if ('result' in done) return done.result;
+    if (done.cfg !== undefined) await this.waitCfg(op, done.cfg);
+    return done.after ? done.after(done.snap) : (undefined as T);
+  }
+
+  private async commit<T>(op: string, plan: (s: Snapshot) => Plan<T>):
+    Promise<{ result: T } | { cfg?: number; snap: Snapshot; after?: (s: Snapshot) => Promise<T> | T }> {
     for (let attempt = 0; ; attempt++) {
       const s = await this.snapshot();
       const p = plan(s);
-      if ('result' in p) return p.result;
+      if ('result' in p) return p;
       const ops = [...p.ops];
       const rootUuid = uuidOf(s.root);
       let cfgAt = -1;
@@ -558,18 +571,17 @@ export class Ovsdb {
         res = await this.txn(op, ops);
       } catch (e) {
         if (e instanceof OvsdbError && e.code === 'timed-out' && attempt < MAX_RETRIES) {
+          // Another client changed what we read: read again and re-plan, after a short jittered
+          // pause so two writers do not keep colliding.
           this.#retries++;
-          // Back off a little with jitter so two writers do not collide forever.
-          await sleep(Math.random() * Math.min(50, 2 + attempt * 5));
+          await sleep(Math.random() * Math.min(20, 1 + attempt * 2));
           continue;
         }
         throw e;
       }
-      if (this.waitApply) {
-        const next = Number((res[cfgAt].rows as Row[])[0].next_cfg);
-        await this.waitCfg(op, next);
-      }
-      return p.after ? p.after(s) : (undefined as T);
+      const out: { cfg?: number; snap: Snapshot; after?: (s: Snapshot) => Promise<T> | T } = { snap: s, after: p.after };
+      if (this.waitApply) out.cfg = Number((res[cfgAt].rows as Row[])[0].next_cfg);
+      return out;
     }
   }
 
