@@ -306,6 +306,7 @@ export class Ovsdb {
    * Adds a port with one interface of the same name to a bridge, and waits until
    * ovs-vswitchd has opened it: an interface it could not open rejects with code
    * 'interface-error' (and the port is removed again) instead of succeeding silently.
+   * (With `wait: false` on connect nothing waits for ovs-vswitchd, so this check is skipped.)
    *
    * Equivalent to: `ovs-vsctl add-port BRIDGE IFACE -- set interface IFACE external_ids:iface-id=...`
    *
@@ -482,9 +483,16 @@ export class Ovsdb {
       }
       wake?.();
     };
-    this.monitors.set(id, (u) => push(u, false));
+    // The reply (initial rows) settles in a microtask, after any update that followed it in the
+    // same read: hold updates until the initial rows are queued so the order stays right.
+    let early: unknown[] | undefined = [];
+    this.monitors.set(id, (u) => (early ? early.push(u) : push(u, false)));
     const started = this.rpc.request('monitor', [DB, id, { Interface: { columns: IFACE_COLS.filter((c) => c !== '_uuid') } }])
-      .then((initial) => push(initial, true), (e) => { failure = e; wake?.(); });
+      .then((initial) => {
+        push(initial, true);
+        for (const u of early!) push(u, false);
+        early = undefined;
+      }, (e) => { failure = e; wake?.(); });
     const unsubscribe = this.rpc.onClose((e, byClient) => { if (byClient) done = true; else failure ??= e; wake?.(); });
     const finish = async () => {
       if (done) return;
@@ -624,7 +632,8 @@ export class Ovsdb {
 
   private onCfg(updates: any): void {
     for (const ru of Object.values<any>(updates?.Open_vSwitch ?? {})) {
-      if (ru?.new && typeof ru.new.cur_cfg === 'number') this.curCfg = ru.new.cur_cfg;
+      // max(): cur_cfg only grows, and the monitor's initial reply may be handled after a later update.
+      if (ru?.new && typeof ru.new.cur_cfg === 'number') this.curCfg = Math.max(this.curCfg, ru.new.cur_cfg);
     }
     const ready = this.cfgWaiters.filter((w) => w.target <= this.curCfg);
     this.cfgWaiters = this.cfgWaiters.filter((w) => w.target > this.curCfg);
