@@ -200,7 +200,7 @@ export class Ovsdb {
     return new Ovsdb(rpc, { timeout, wait });
   }
 
-  /** Closes the connection; pending calls and monitors end with an 'closed' error. */
+  /** Closes the connection: pending calls reject with code 'closed' and monitors end. */
   async close(): Promise<void> {
     this.rpc.close();
   }
@@ -492,7 +492,7 @@ export class Ovsdb {
         push(initial, true);
         for (const u of early!) push(u, false);
         early = undefined;
-      }, (e) => { failure = e; wake?.(); });
+      }, (e) => { if (this.rpc.closedByClient) done = true; else failure = e; wake?.(); });
     const unsubscribe = this.rpc.onClose((e, byClient) => { if (byClient) done = true; else failure ??= e; wake?.(); });
     const finish = async () => {
       if (done) return;

@@ -321,9 +321,16 @@ describe.skipIf(skip)('Open vSwitch over OVSDB', () => {
     }
   }, 20_000);
 
-  it('a closed connection fails pending and later calls with code closed', async () => {
+  it('closing the connection fails pending and later calls with code closed and ends monitors', async () => {
     const c = await Ovsdb.connect(ovsd.sock);
+    const mon = c.monitor();
+    const pending = c.listBridges();
     await c.close();
+    await expect(pending).rejects.toMatchObject({ name: 'OvsdbError', code: 'closed' });
     await expect(c.listBridges()).rejects.toMatchObject({ code: 'closed' });
+    // A monitor ends (it does not throw) when its own client closes the connection.
+    const seen: unknown[] = [];
+    for await (const ev of mon) seen.push(ev);
+    expect(seen).toEqual([]);
   });
 });

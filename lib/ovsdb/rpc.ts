@@ -49,6 +49,11 @@ export class RpcConnection {
     return this.closedError !== undefined;
   }
 
+  /** True when close() ended the connection (not the server or an error). */
+  get closedByClient(): boolean {
+    return this.byClient;
+  }
+
   /** Sends a request and resolves with its `result`; a non-null `error` rejects. */
   request(method: string, params: unknown[]): Promise<unknown> {
     if (this.closedError) return Promise.reject(this.closedError);
