@@ -4,7 +4,7 @@
 // Open_vSwitch.next_cfg and wait until ovs-vswitchd reports the same cur_cfg.
 import { RpcConnection } from './ovsdb/rpc.js';
 import { OvsdbError, codeOf } from './ovsdb/errors.js';
-import { map, mapOf, namedUuid, optional, set, setOf, uuid, type Atom } from './ovsdb/datum.js';
+import { map, mapOf, namedUuid, optional, set, setOf, uuid } from './ovsdb/datum.js';
 import * as v from './validate.js';
 
 export { OvsdbError } from './ovsdb/errors.js';
@@ -749,4 +749,3 @@ function withTimeout<T>(p: Promise<T>, ms: number, op: string, what: string): Pr
   });
 }
 
-export type { Atom };

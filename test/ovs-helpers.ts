@@ -32,8 +32,11 @@ export interface OvsDaemons {
   stop(): Promise<void>;
 }
 
-/** Starts ovsdb-server (+ ovs-vswitchd unless `vswitchd: false`) inside `ns`. */
-export async function startOvs(ns: Netns, opts: { vswitchd?: boolean } = {}): Promise<OvsDaemons> {
+/**
+ * Starts ovsdb-server (+ ovs-vswitchd unless `vswitchd: false`) inside `ns`. `init: false` skips
+ * `ovs-vsctl init`, leaving the Open_vSwitch table empty as a fresh `ovsdb-tool create` makes it.
+ */
+export async function startOvs(ns: Netns, opts: { vswitchd?: boolean; init?: boolean } = {}): Promise<OvsDaemons> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vt-ovs-'));
   const env = { ...process.env, OVS_RUNDIR: dir, OVS_DBDIR: dir, OVS_LOGDIR: dir, OVS_SYSCONFDIR: dir, OVS_PKGDATADIR: '/usr/share/openvswitch' };
   const run = (cmd: string, args: string[]) => execFileP('ip', ['netns', 'exec', ns.name, cmd, ...args], { env, timeout: 20_000 });
@@ -58,7 +61,7 @@ export async function startOvs(ns: Netns, opts: { vswitchd?: boolean } = {}): Pr
     await run('ovsdb-server', [path.join(dir, 'conf.db'), `--remote=punix:${sock}`, `--unixctl=${path.join(dir, 'ovsdb-server.ctl')}`,
       `--pidfile=${path.join(dir, 'ovsdb-server.pid')}`, `--log-file=${path.join(dir, 'ovsdb-server.log')}`, '--detach', '--no-chdir']);
     pids.push(readPid('ovsdb-server.pid'));
-    await d.vsctl(['--no-wait', 'init']);
+    if (opts.init !== false) await d.vsctl(['--no-wait', 'init']);
     if (opts.vswitchd !== false) {
       await run('ovs-vswitchd', [`unix:${sock}`, `--unixctl=${path.join(dir, 'ovs-vswitchd.ctl')}`,
         `--pidfile=${path.join(dir, 'ovs-vswitchd.pid')}`, `--log-file=${path.join(dir, 'ovs-vswitchd.log')}`, '--detach', '--no-chdir']);
