@@ -5,6 +5,7 @@ import { LinkOps } from './link.js';
 import { AddrOps } from './addr.js';
 import { RouteOps } from './route.js';
 import { SysctlOps } from './sysctl.js';
+import { MacvtapOps } from './macvtap.js';
 
 export interface OpenOptions {
   /**
@@ -32,6 +33,8 @@ export class Handle {
   readonly route: RouteOps;
   /** Namespace-local sysctls under net.*. */
   readonly sysctl: SysctlOps;
+  /** The guest side of macvtap links (`/dev/tapN`, opened safely). */
+  readonly macvtap: MacvtapOps;
   /** The namespace this handle works in, as given to `open` (undefined: the caller's). */
   readonly netns: string | number | undefined;
 
@@ -47,6 +50,7 @@ export class Handle {
     this.addr = new AddrOps(this);
     this.route = new RouteOps(this);
     this.sysctl = new SysctlOps(this);
+    this.macvtap = new MacvtapOps(this);
   }
 
   /** True once `close()` was called. */

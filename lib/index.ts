@@ -8,3 +8,4 @@ export { NetlinkError } from './errors.js';
 export type { Link, LinkSpec, LinkChanges, LinkStats, VethSpec, VethPeerSpec, LinkBaseSpec, LinkKindSpecs, NetnsRef } from './link.js';
 export type { Address, AddrOptions } from './addr.js';
 export type { Route, RouteSpec } from './route.js';
+export { macvlanModes, macvlanFlags, type MacvlanMode, type MacvlanFlag, type MacvlanSpec, type MacvtapSpec, type MacvlanInfo, type MacvtapOpenOptions, type MacvtapQueues, type MacvtapOffloads } from './macvtap.js';
