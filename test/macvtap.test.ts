@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, NetlinkError, type Handle, type MacvlanMode, type MacvtapQueues, type Netns } from '../lib/index.js';
 import { Namespaces, hasTool, ipLinks, nsExec, nsRun, privilegedSkipReason } from './helpers.js';
 
-const skip = privilegedSkipReason() ?? (!hasTool('bridge') || !hasTool('ping') ? 'needs bridge (iproute2) and ping' : undefined);
+const skip = privilegedSkipReason() ?? (!hasTool('ping') ? 'needs ping (iputils-ping)' : undefined);
 
 // ---- frames ------------------------------------------------------------------------------
 const macBytes = (m: string) => Buffer.from(m.split(':').map((x) => parseInt(x, 16)));
@@ -141,7 +141,7 @@ describe.skipIf(skip)('macvtap and macvlan', () => {
   let sw: Handle, host: Handle, out: Handle;
 
   async function hairpin(on: boolean): Promise<void> {
-    execFileSync('bridge', ['-n', SW.name, 'link', 'set', 'dev', 'sw-host', 'hairpin', on ? 'on' : 'off']);
+    await sw.bridge.setPort('sw-host', { hairpin: on });
   }
 
   /** Two guests on the uplink in `mode`; `fn` runs with them; links and fds are gone afterwards. */
@@ -195,7 +195,7 @@ describe.skipIf(skip)('macvtap and macvlan', () => {
       await h.sysctl.set('net.ipv6.conf.all.disable_ipv6', '1');
       await h.sysctl.set('net.ipv6.conf.default.disable_ipv6', '1');
     }
-    execFileSync('ip', ['-n', SW.name, 'link', 'add', 'br0', 'up', 'type', 'bridge', 'stp_state', '0']);
+    await sw.link.add({ kind: 'bridge', name: 'br0', stp: false, up: true });
     await host.link.add({ kind: 'veth', name: 'uplink', up: true, peer: { name: 'sw-host', netns: SW } });
     await out.link.add({ kind: 'veth', name: 'o0', up: true, peer: { name: 'sw-out', netns: SW } });
     await sw.link.set('sw-host', { master: 'br0', up: true });

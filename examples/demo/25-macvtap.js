@@ -2,7 +2,7 @@
 // namespace), a host whose uplink is plugged into it, two macvtap guests on that uplink played
 // through their fds, and an outside host on the switch.
 import fs from 'node:fs';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { open } from '../../dist/index.js';
 
@@ -91,14 +91,14 @@ export async function run(ctx) {
     await h.sysctl.set('net.ipv6.conf.all.disable_ipv6', '1');
     await h.sysctl.set('net.ipv6.conf.default.disable_ipv6', '1');
   }
-  // The external switch (the demo, not the library, uses ip/bridge for it).
-  execFileSync('ip', ['-n', SW.name, 'link', 'add', 'br0', 'up', 'type', 'bridge', 'stp_state', '0']);
+  // The external switch: a bridge without STP, so ports forward at once.
+  await sw.link.add({ kind: 'bridge', name: 'br0', stp: false, up: true });
   await host.link.add({ kind: 'veth', name: 'uplink', up: true, peer: { name: 'sw-host', netns: SW } });
   await out.link.add({ kind: 'veth', name: 'o0', up: true, peer: { name: 'sw-out', netns: SW } });
   await sw.link.set('sw-host', { master: 'br0', up: true });
   await sw.link.set('sw-out', { master: 'br0', up: true });
   await out.addr.add('o0', '198.51.100.100/24');
-  const hairpin = (on) => execFileSync('bridge', ['-n', SW.name, 'link', 'set', 'dev', 'sw-host', 'hairpin', on ? 'on' : 'off']);
+  const hairpin = (on) => sw.bridge.setPort('sw-host', { hairpin: on });
   ctx.say(`switch ${SW.name}: br0 [sw-host, sw-out]; host ${HOST.name}: uplink -> sw-host; outside ${OUT.name}: o0 198.51.100.100`);
 
   const guests = new Set();
@@ -114,12 +114,12 @@ export async function run(ctx) {
     guests.add(a); guests.add(b);
     try {
       for (const hp of [false, true]) {
-        hairpin(hp);
+        await hairpin(hp);
         const outToA = await pingFrom(OUT, a.ip);
         rows.push([mode, hp ? 'on' : 'off', reach(await a.ping(b.ip)), reach(await a.unicastTo(b)), reach(await a.ping('198.51.100.100')), reach(outToA)]);
       }
     } finally {
-      hairpin(false);
+      await hairpin(false);
       guests.delete(a); guests.delete(b);
       await a.q.close(); await b.q.close();
       await host.link.del(A.name); await host.link.del(B.name);
