@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import type { Handle } from './handle.js';
 import { NetlinkError } from './errors.js';
 import { registerKind, registerSetField, type Link, type LinkBaseSpec } from './link.js';
+import type { TapOffloads } from './tap.js';
 import * as v from './validate.js';
 
 /**
@@ -109,8 +110,8 @@ registerSetField('mode', (value, op) => ({ mode: v.oneOf(op, 'mode', value, macv
 /** `link.set(name, { macs })`: replaces a source-mode link's MAC list (`macaddr set ...`). */
 registerSetField('macs', (value, op) => ({ macs: normMacs(op, 'macs', value) }));
 
-/** Tun offloads the reader of a vnet-header fd promises to handle (TUNSETOFFLOAD). */
-export interface MacvtapOffloads { csum?: boolean; tso4?: boolean; tso6?: boolean; tsoEcn?: boolean; uso4?: boolean; uso6?: boolean }
+/** Tun offloads the reader of a vnet-header fd promises to handle (TUNSETOFFLOAD); the same as a tap's. */
+export type MacvtapOffloads = TapOffloads;
 
 export interface MacvtapOpenOptions {
   /** How many fds (queues) to open, 1–256. Default 1. More than one sets IFF_MULTI_QUEUE. */
@@ -120,8 +121,8 @@ export interface MacvtapOpenOptions {
    * it; `false` really clears it, so raw Ethernet frames can be written.
    */
   vnetHdr?: boolean;
-  /** The vnet header size (TUNSETVNETHDRSZ): 10, or 12 with num_buffers. Needs vnetHdr. */
-  vnetHdrSize?: number;
+  /** The vnet header size (TUNSETVNETHDRSZ): 10, 12 (with num_buffers) or 20 (with hash report). Needs vnetHdr. */
+  vnetHdrSize?: 10 | 12 | 20;
   /** Offloads to enable (TUNSETOFFLOAD); needs vnetHdr, and tso/uso need csum. */
   offloads?: MacvtapOffloads;
 }
@@ -171,7 +172,9 @@ export class MacvtapOps {
     args.vnetHdr = o.vnetHdr === undefined ? true : v.bool(op, 'vnetHdr', o.vnetHdr);
     if (o.vnetHdrSize !== undefined) {
       if (!args.vnetHdr) throw v.rangeError(op, 'vnetHdrSize', 'needs vnetHdr: true');
-      args.vnetHdrSize = v.uint(op, 'vnetHdrSize', o.vnetHdrSize, 10, 4096);
+      const n = v.uint(op, 'vnetHdrSize', o.vnetHdrSize);
+      if (![10, 12, 20].includes(n)) throw v.rangeError(op, 'vnetHdrSize', `must be 10, 12 or 20 (got ${n})`);
+      args.vnetHdrSize = n;
     }
     if (o.offloads !== undefined) {
       const off = v.object(op, 'offloads', o.offloads);

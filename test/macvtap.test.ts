@@ -339,6 +339,37 @@ describe.skipIf(skip)('macvtap and macvlan', () => {
     }
   });
 
+  it('passthru with noPromisc leaves the uplink out of promiscuous mode (without it the uplink goes promiscuous)', async () => {
+    const promisc = async () => (await ipLinks(HOST, 'uplink'))[0].promiscuity;
+    const base = await promisc();
+    const p = await host.link.add({ kind: 'macvtap', name: 'mtP', link: 'uplink', mode: 'passthru', flags: ['noPromisc'], up: true });
+    try {
+      expect(p.info.flags).toEqual(['noPromisc']);
+      expect(execFileSync('ip', ['-n', HOST.name, '-d', 'link', 'show', 'mtP'], { encoding: 'utf8' })).toMatch(/mode passthru nopromisc/);
+      expect(await promisc()).toBe(base);
+    } finally {
+      await host.link.del('mtP');
+    }
+    await host.link.add({ kind: 'macvtap', name: 'mtP', link: 'uplink', mode: 'passthru', up: true });
+    try {
+      expect(await promisc()).toBe(base + 1);
+    } finally {
+      await host.link.del('mtP');
+    }
+  });
+
+  it('a macvlan in bridge mode is a host interface on the uplink: the host pings the outside host over it', async () => {
+    await host.link.add({ kind: 'macvlan', name: 'mvh', link: 'uplink', mode: 'bridge', up: true });
+    try {
+      await host.addr.add('mvh', '198.51.100.50/24');
+      const r = await nsRun(HOST, 'ping', ['-c', '1', '-W', '2', IP_OUT]);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect((await ipLinks(HOST, 'mvh'))[0].linkinfo).toMatchObject({ info_kind: 'macvlan', info_data: { mode: 'bridge' } });
+    } finally {
+      await host.link.del('mvh');
+    }
+  });
+
   it('the vnet header is present on read when asked for, and a fresh fd\'s header is really cleared otherwise', async () => {
     await withPair('bridge', async (a, b) => {
       // b reads with a 12-byte header: frames start at offset 12.
