@@ -119,11 +119,17 @@ export const baseKeys = ['kind', 'name', 'mtu', 'mac', 'txqueuelen', 'group', 'm
  * kind plug-in reads (base fields are handled here).
  */
 export type KindNormalizer = (spec: Record<string, unknown>, op: string) => Record<string, unknown>;
-const kinds = new Map<string, { keys: readonly string[]; normalize: KindNormalizer; patterns: boolean }>();
+/**
+ * Turns a kernel refusal of `link.add` into a clearer error when the kernel gave no reason
+ * (e.g. a bare EINVAL); returns undefined to keep the original.
+ */
+export type KindAddErrorExplainer = (h: Handle, spec: Record<string, unknown>, err: unknown) => Promise<Error | undefined>;
+const kinds = new Map<string, { keys: readonly string[]; normalize: KindNormalizer; patterns: boolean; explainAddError?: KindAddErrorExplainer }>();
 
 /** Registers a link kind for `link.add`: its extra option keys and its normalizer. */
-export function registerKind(kind: string, keys: readonly string[], normalize: KindNormalizer, opts: { patterns?: boolean } = {}): void {
-  kinds.set(kind, { keys, normalize, patterns: opts.patterns ?? false });
+export function registerKind(kind: string, keys: readonly string[], normalize: KindNormalizer,
+  opts: { patterns?: boolean; explainAddError?: KindAddErrorExplainer } = {}): void {
+  kinds.set(kind, { keys, normalize, patterns: opts.patterns ?? false, explainAddError: opts.explainAddError });
 }
 
 /** Kind-specific `link.set` fields: key -> normalizer returning entries for `kindData`. */
@@ -186,7 +192,13 @@ export class LinkOps {
     const n = normalizeSpec(op, spec);
     const alias = n.alias;
     delete n.alias;  // the kernel takes IFLA_IFALIAS only on an existing link
-    const link = await this.h._call<Link>(op, n);
+    let link: Link;
+    try {
+      link = await this.h._call<Link>(op, n);
+    } catch (e) {
+      const explain = kinds.get(n.kind as string)?.explainAddError;
+      throw (explain && (await explain(this.h, n, e).catch(() => undefined))) || e;
+    }
     if (alias !== undefined && link.index) {
       try {
         await this.h._call(op, { name: link.name, alias }, 'link.set');
