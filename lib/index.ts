@@ -13,3 +13,4 @@ export type { OvsdbConnectOptions, AddBridgeOptions, AddPortOptions, OvsBridge, 
 export type { BridgeSpec, BridgeChanges, BridgePort, BridgePortChanges, BridgeSummary, PortState } from './bridge.js';
 export { Tap, type TapSpec, type TapOffloads } from './tap.js';
 export type { VxlanSpec } from './kinds/vxlan.js';
+export { macvlanModes, macvlanFlags, type MacvlanMode, type MacvlanFlag, type MacvlanSpec, type MacvtapSpec, type MacvlanInfo, type MacvtapOpenOptions, type MacvtapQueues, type MacvtapOffloads } from './macvtap.js';

@@ -89,6 +89,7 @@ describe.skipIf(skip)('tap', () => {
     expect(d.linkinfo.info_data).toMatchObject({ type: 'tap', pi: false, vnet_hdr: true, multi_queue: true, persist: false, numqueues: 4 });
     expect(d).toMatchObject({ mtu: 9000, txqlen: 500, group: '3' });
     expect(d.address).toMatch(/^fe:/);
+    expect((await nl.link.get('mq0')).info).toEqual({ mode: 'tap', uid: 1000, gid: 1000, pi: false, vnetHdr: true, persist: false, multiQueue: true, queues: 4, disabledQueues: 0 });
     expect((await nsExec(N, 'cat', ['/sys/class/net/mq0/owner'])).trim()).toBe('1000');
     expect((await nsExec(N, 'cat', ['/sys/class/net/mq0/group'])).trim()).toBe('1000');
     // The offloads show up as device features.
@@ -132,6 +133,7 @@ describe.skipIf(skip)('tap', () => {
     await tap.setQueue(3, false);
     let d = (await ipLinks(N, tap.name))[0].linkinfo.info_data;
     expect(d).toMatchObject({ numqueues: 3, numdisabled: 1 });
+    expect((await nl.link.get(tap.name)).info).toMatchObject({ queues: 3, disabledQueues: 1 });
     await tap.setQueue(3, true);
     d = (await ipLinks(N, tap.name))[0].linkinfo.info_data;
     expect(d).toMatchObject({ numqueues: 4 });
