@@ -135,6 +135,8 @@ for (let i = 0; i < LEASES; i++) await firstLease('STP on (seed), no-ping', { st
 fs.rmSync(tmp, { recursive: true, force: true });
 
 console.log('\nmedians:');
-for (const [k, { unit, xs }] of Object.entries(results)) console.log(`  ${k.padEnd(44)} ${median(xs).toFixed(unit === '/s' ? 1 : 0).padStart(8)} ${unit}  (n=${xs.length})`);
+const fmt = (x, unit) => x.toFixed(unit === '/s' ? 1 : 0);
+for (const [k, { unit, xs }] of Object.entries(results))
+  console.log(`  ${k.padEnd(44)} ${fmt(median(xs), unit).padStart(8)} ${unit}  (n=${xs.length}, ${fmt(Math.min(...xs), unit)}–${fmt(Math.max(...xs), unit)})`);
 const ours = median(results['vnetlink create+destroy round trips'].xs), anchor = median(results['anchor ip/sysctl/nft/dnsmasq round trips'].xs);
 console.log(`  round trips vs anchor: ${(ours / anchor).toFixed(1)}x`);
