@@ -76,7 +76,12 @@ export interface NftRule { family: NftFamily; table: string; chain: string; hand
 
 function ipBytes(address: string): Buffer {
   if (net.isIPv4(address)) return Buffer.from(address.split('.').map(Number));
-  // IPv6: expand '::' then pack 8 groups.
+  // IPv6: a dotted IPv4 tail becomes two groups; expand '::' then pack 8 groups.
+  const dotted = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(address);
+  if (dotted) {
+    const q = dotted[2].split('.').map(Number);
+    address = `${dotted[1]}${((q[0] << 8) | q[1]).toString(16)}:${((q[2] << 8) | q[3]).toString(16)}`;
+  }
   const [head, tail] = address.includes('::') ? address.split('::') : [address, undefined];
   const h = head ? head.split(':') : [];
   const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
@@ -530,8 +535,8 @@ export function normMasquerade(op: string, o: unknown): NormMasq {
   const x = v.object(op, 'options', o);
   v.knownKeys(op, '', x, ['table', 'family', 'subnet', 'ports', 'outInterface', 'chain', 'priority']);
   const subnet = v.cidr(op, 'subnet', x.subnet);
-  const host = subnetBase(subnet);
-  if (host !== subnet.address) throw v.rangeError(op, 'subnet', `has host bits set (the network is ${host}/${subnet.prefixLen})`);
+  const base = subnetBase(subnet);
+  if (!ipBytes(base).equals(ipBytes(subnet.address))) throw v.rangeError(op, 'subnet', `has host bits set (the network is ${base}/${subnet.prefixLen})`);
   const fam = x.family === undefined ? (subnet.family === 'inet' ? 'ip' : 'ip6') : v.oneOf(op, 'family', x.family, ['ip', 'ip6', 'inet'] as const);
   if ((fam === 'ip' && subnet.family !== 'inet') || (fam === 'ip6' && subnet.family !== 'inet6'))
     throw v.rangeError(op, 'subnet', `is ${subnet.family === 'inet' ? 'IPv4' : 'IPv6'} but family is ${fam}`);
@@ -559,7 +564,16 @@ export function subnetBase(c: v.Cidr): string {
   if (c.family === 'inet') return [...b].join('.');
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
-  return groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::').replace(/:{3,}/, '::');
+  // Compress the longest run of zero groups, as inet_ntop does.
+  let best = -1, bestLen = 1;
+  for (let i = 0; i < 8;) {
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    i = j === i ? i + 1 : j;
+  }
+  if (best < 0) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
 }
 
 /** @internal The masquerade rules (libvirt's order) as rule specs for an existing chain. */

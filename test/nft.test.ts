@@ -272,6 +272,24 @@ describe.skipIf(skip)('nftables in a namespace', () => {
     }
   });
 
+  it('writes the masquerade for ip6 and inet tables too, as nft prints them', async () => {
+    await h.nft.masquerade({ table: 'v6nat', family: 'ip6', subnet: 'fd00:7a::/64' });
+    await h.nft.masquerade({ table: 'both', family: 'inet', subnet: '192.168.122.0/24', outInterface: 'h1', ports: [2000, 3000] });
+    const v6 = await nsExec(H, 'nft', ['list', 'table', 'ip6', 'v6nat']);
+    expect(v6).toContain('ip6 saddr fd00:7a::/64 ip6 daddr != fd00:7a::/64 meta l4proto tcp counter packets 0 bytes 0 masquerade to :1024-65535');
+    expect(v6).toContain('ip6 saddr fd00:7a::/64 ip6 daddr != fd00:7a::/64 counter packets 0 bytes 0 masquerade');
+    expect(v6).not.toContain('224.0.0.0');  // the multicast/broadcast returns are IPv4 only
+    const inet = await nsExec(H, 'nft', ['list', 'table', 'inet', 'both']);
+    expect(inet).toContain('ip saddr 192.168.122.0/24 ip daddr 224.0.0.0/24 counter packets 0 bytes 0 return');
+    expect(inet).toContain('ip saddr 192.168.122.0/24 ip daddr != 192.168.122.0/24 oifname "h1" meta l4proto udp counter packets 0 bytes 0 masquerade to :2000-3000');
+    // In an inet table an address match needs the family check first (nft folds it into "ip saddr").
+    const rules = await h.nft.listRules('inet', 'both');
+    expect(rules[0].exprs.slice(0, 2)).toEqual([{ type: 'meta', key: 'nfproto', dreg: 1 }, { type: 'cmp', op: 'eq', data: '02', sreg: 1 }]);
+    await h.nft.delTable('ip6', 'v6nat');
+    await h.nft.delTable('inet', 'both');
+    await expect(h.nft.masquerade({ subnet: 'fd00:7a::5/64' })).rejects.toThrow(/subnet: has host bits set \(the network is fd00:7a::\/64\)/);
+  });
+
   it('commits a batch atomically: the first error wins, names the command, and nothing is applied', async () => {
     const before = await nsExec(H, 'nft', ['list', 'ruleset']);
     const e = await h.nft.transaction()
