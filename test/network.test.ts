@@ -332,6 +332,29 @@ describe.skipIf(skip)('network.create all-or-nothing', () => {
     expect(await snapshot(F, f)).toEqual(before);
   });
 
+  it('makes an isolated network with nat: false, and writes fixed DHCP hosts for dnsmasq', async () => {
+    const before = await snapshot(F, f);
+    const net = await f.network.create({ ...spec, nat: false, dns: false,
+      dhcp: { ...spec.dhcp, leaseTime: 600, hosts: [{ mac: '52:54:00:00:00:32', ip: '192.168.122.50', name: 'web' }] } });
+    try {
+      const rules = await nsExec(F, 'nft', ['list', 'table', 'ip', 'vnetlink_failing']);
+      expect(rules).not.toContain('masquerade');
+      expect(rules).not.toContain('ip saddr 192.168.122.0/24 iifname "virbr9" counter packets 0 bytes 0 accept');
+      expect(rules).toContain('iifname "virbr9" oifname "virbr9" counter packets 0 bytes 0 accept');
+      expect(rules).toContain('oifname "virbr9" counter packets 0 bytes 0 reject');
+      expect(await f.sysctl.get('net.ipv4.ip_forward')).toBe('0');  // an isolated network forwards nothing
+      const conf = fs.readFileSync(path.join(net.stateDir, 'dnsmasq.conf'), 'utf8').split('\n');
+      expect(conf).toContain('port=0');
+      expect(conf).toContain('dhcp-range=192.168.122.2,192.168.122.254,255.255.255.0,600');
+      expect(conf).toContain(`dhcp-hostsfile=${path.join(net.stateDir, 'dnsmasq.hostsfile')}`);
+      expect(fs.readFileSync(path.join(net.stateDir, 'dnsmasq.hostsfile'), 'utf8')).toBe('52:54:00:00:00:32,192.168.122.50,web\n');
+      await expect(f.network.create(spec)).rejects.toMatchObject({ code: 'EEXIST', op: 'network.create' });
+    } finally {
+      await net.destroy();
+    }
+    expect(await snapshot(F, f)).toEqual(before);
+  });
+
   it('cleans up the leftovers of a crashed run when the network is created again, or on request', async () => {
     if (!hasTool('dnsmasq')) return;
     const before = await snapshot(F, f);

@@ -312,6 +312,25 @@ describe.skipIf(skip)('nftables in a namespace', () => {
     await expect(h.nft.listRules('inet', 'after')).rejects.toMatchObject({ code: 'ENOENT', op: 'nft.listRules' });
   });
 
+  it('reports an error addressed to BATCH_BEGIN, and a batch the kernel drops silently, instead of waiting forever', async () => {
+    const b = await h.nft.transaction().addTable({ family: 'ip', name: 'rawt' })._encode();
+    // BATCH_BEGIN's res_id (bytes 18-19, big-endian) names the subsystem; 0xff does not exist.
+    const bad = Buffer.from(b);
+    bad.writeUInt16BE(0xff, 18);
+    let t0 = Date.now();
+    expect(await h._call('nft.sendRaw', { bytes: bad })).toMatchObject({ errno: 22, message: 0 });
+    expect(Date.now() - t0).toBeLessThan(500);
+    // BATCH_BEGIN twice: the kernel aborts and says nothing at all.
+    t0 = Date.now();
+    const r = await h._call('nft.sendRaw', { bytes: Buffer.concat([b.subarray(0, 20), b]) });
+    expect(r).toMatchObject({ errno: 71, extack: 'the kernel did not acknowledge the batch' });
+    expect(Date.now() - t0).toBeLessThan(3000);
+    // The same batch, intact, goes through; the earlier ones left nothing behind.
+    expect(await h._call('nft.sendRaw', { bytes: b })).toEqual({ errno: 0 });
+    expect((await h.nft.listTables('ip')).map((t) => t.name)).toContain('rawt');
+    await h.nft.delTable('ip', 'rawt');
+  });
+
   it('returns created rules with handles (echo), keeps comments, and deletes a rule by handle', async () => {
     const T = { family: 'inet' as const, table: 'tx' };
     const created = await h.nft.transaction()

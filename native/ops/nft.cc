@@ -53,6 +53,31 @@ Value nftEncode(Ctx&, const Value& args) {
   return Value::bytes(bytes.data(), bytes.size());
 }
 
+// Sends caller-made batch bytes (seqs renumbered) and reports what the transport saw: for
+// tests of the batch handling itself, e.g. an error the kernel addresses to BATCH_BEGIN.
+Value nftSendRaw(Ctx& ctx, const Value& args) {
+  std::string in = args.bytesOf("bytes");
+  std::vector<uint8_t> bytes(in.begin(), in.end());
+  NlSocket& sock = ctx.nfnl();
+  std::vector<uint32_t> acks, seqs;
+  size_t off = 0;
+  while (off + NLMSG_HDRLEN <= bytes.size()) {
+    auto* h = reinterpret_cast<nlmsghdr*>(bytes.data() + off);
+    if (h->nlmsg_len < NLMSG_HDRLEN || off + h->nlmsg_len > bytes.size()) break;
+    h->nlmsg_seq = sock.nextSeq();
+    seqs.push_back(h->nlmsg_seq);
+    if (h->nlmsg_flags & NLM_F_ACK) acks.push_back(h->nlmsg_seq);
+    off += NLMSG_ALIGN(h->nlmsg_len);
+  }
+  AckResult r = sock.sendRawAndAck(bytes, acks);
+  Value out = Value::object();
+  out.set("errno", r.err);
+  if (!r.extack.empty()) out.set("extack", r.extack);
+  for (size_t i = 0; i < seqs.size(); i++)
+    if (r.err && seqs[i] == r.seq) out.set("message", static_cast<double>(i));
+  return out;
+}
+
 uint8_t familyArg(const Value& args) { return static_cast<uint8_t>(args.u32("family", NFPROTO_UNSPEC)); }
 
 // Fails with ENOENT (as nft does) when the table is missing.
@@ -108,6 +133,7 @@ Value nftListRules(Ctx& ctx, const Value& args) {
 
 VNL_OP("nft.commit", nftCommit);
 VNL_OP("nft.encode", nftEncode);
+VNL_OP("nft.sendRaw", nftSendRaw);
 VNL_OP("nft.listTables", nftListTables);
 VNL_OP("nft.listChains", nftListChains);
 VNL_OP("nft.listRules", nftListRules);
