@@ -236,6 +236,16 @@ function firewall(tx: NftTransaction, n: Norm, table: string): NftTransaction {
 
 interface Meta { name: string; bridge: string; table: string; ipForwardBefore?: string }
 
+/** Removes a state directory, and the default per-namespace and root directories once empty. */
+function removeStateDir(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+  const parent = path.dirname(dir);
+  if (path.dirname(parent) !== STATE_ROOT || !path.basename(parent).startsWith('netns-')) return;
+  for (const d of [parent, STATE_ROOT]) {
+    try { fs.rmdirSync(d); } catch { return; }  // not empty (another network) or gone
+  }
+}
+
 /** Networks: libvirt's NAT network, natively. */
 export class NetworkOps {
   constructor(private readonly h: Handle) {}
@@ -295,8 +305,11 @@ export class NetworkOps {
     };
     const ignore = (...codes: string[]) => (e: any) => { if (!codes.includes(e?.code)) throw e; };
     try {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      undo.push(async () => fs.rmSync(dir, { recursive: true, force: true }));
+      // Another process may be removing the (then empty) parent at this moment: try again.
+      for (let i = 0; ; i++) {
+        try { fs.mkdirSync(dir, { recursive: true, mode: 0o700 }); break; } catch (e: any) { if (e?.code !== 'ENOENT' || i >= 5) throw e; }
+      }
+      undo.push(async () => removeStateDir(dir));
       const saveMeta = () => fs.writeFileSync(path.join(dir, 'network.json'), JSON.stringify(meta) + '\n');
       saveMeta();
 
@@ -386,7 +399,7 @@ export class NetworkOps {
     for (const l of await this.h.link.list({ kind: 'bridge' }))
       if (l.alias === TAG + name) await this.h.link.del(l.name).catch((e) => { if (e?.code !== 'ENODEV') throw e; });
     if ((await this.h.nft.listTables('ip')).some((t) => t.name === table)) await this.h.nft.delTable('ip', table, { ifExists: true });
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeStateDir(dir);
     const before = meta?.ipForwardBefore;
     if (restoreForwarding && before !== undefined && before !== '1' && !(await otherNetworks(this.h, name)))
       await this.h.sysctl.set('net.ipv4.ip_forward', before);
@@ -560,7 +573,7 @@ export class Network {
     const before = this.#meta.ipForwardBefore;
     if (before !== undefined && before !== '1')
       await step(async () => { if (!(await otherNetworks(this.#h, this.name))) await this.#h.sysctl.set('net.ipv4.ip_forward', before); });
-    await step(async () => fs.rmSync(this.stateDir, { recursive: true, force: true }));
+    await step(async () => removeStateDir(this.stateDir));
     live.delete(this.stateDir);
     if (errors.length) throw errors[0];
   }
