@@ -99,6 +99,7 @@ export function _simulateCrash(net: Network): void {
 const TAG = 'vnetlink:network:';
 const STATE_ROOT = '/run/vnetlink';
 const live = new Map<string, Network>();
+const creating = new Set<string>();
 
 interface Norm {
   name: string; bridge: string; mac: string; stp: boolean; forwardDelay: number; mtu?: number;
@@ -279,7 +280,18 @@ export class NetworkOps {
       if (!binary) throw v.rangeError(op, 'dnsmasq', n.dnsmasq ? `${JSON.stringify(n.dnsmasq)} is not an executable file` : 'dnsmasq was not found in PATH, /usr/sbin or /sbin (install dnsmasq-base)');
     }
     const dir = await this.#stateDir(n);
-    if (live.has(dir)) throw new NetlinkError(op, 17 /* EEXIST */, `network ${JSON.stringify(n.name)} already runs in this namespace (destroy it first)`);
+    if (live.has(dir) || creating.has(dir)) throw new NetlinkError(op, 17 /* EEXIST */, `network ${JSON.stringify(n.name)} already runs in this namespace (destroy it first)`);
+    creating.add(dir);
+    try {
+      const net = await this.#create(op, n, dir, binary);
+      live.set(dir, net);
+      return net;
+    } finally {
+      creating.delete(dir);
+    }
+  }
+
+  async #create(op: string, n: Norm, dir: string, binary: string | undefined): Promise<Network> {
     const table = `vnetlink_${n.name}`;
 
     // Leftovers of ours from a crashed run go first; then the namespace must be free for us.
@@ -365,9 +377,7 @@ export class NetworkOps {
       }
       throw e;
     }
-    const net = new Network(this.h, n, table, dir, dnsmasq, meta);
-    live.set(dir, net);
-    return net;
+    return new Network(this.h, n, table, dir, dnsmasq, meta);
   }
 
   /**
@@ -381,7 +391,7 @@ export class NetworkOps {
     if (!/^[A-Za-z0-9_-]+$/.test(nm)) throw v.rangeError(op, 'name', `must be 1-32 letters, digits, "_" or "-" (got ${JSON.stringify(nm)})`);
     v.knownKeys(op, 'options', v.object(op, 'options', opts), ['stateDir']);
     const dir = await this.#stateDir({ name: nm, stateDir: opts.stateDir === undefined ? undefined : v.str(op, 'stateDir', opts.stateDir) });
-    if (live.has(dir)) throw new NetlinkError(op, 16 /* EBUSY */, `network ${JSON.stringify(nm)} is running in this process; destroy() it instead`);
+    if (live.has(dir) || creating.has(dir)) throw new NetlinkError(op, 16 /* EBUSY */, `network ${JSON.stringify(nm)} is running in this process; destroy() it instead`);
     const before = fs.existsSync(dir);
     const found = await this.#cleanup(nm, dir, `vnetlink_${nm}`, true);
     return before || found !== undefined;

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -62,7 +63,9 @@ Value procSpawn(Ctx&, const Value& args) {
   posix_spawn_file_actions_addopen(&sa.fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&sa.fa, 1, "/dev/null", O_WRONLY, 0);
   posix_spawn_file_actions_adddup2(&sa.fa, wr.get(), 2);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
   posix_spawn_file_actions_addclosefrom_np(&sa.fa, 3);  // nothing of ours leaks into the daemon
+#endif
 
   pid_t pid;
   int rc = posix_spawn(&pid, av[0], &sa.fa, &sa.a, av.data(), ev.data());
