@@ -8,3 +8,4 @@ export { NetlinkError } from './errors.js';
 export type { Link, LinkSpec, LinkChanges, LinkStats, VethSpec, VethPeerSpec, LinkBaseSpec, LinkKindSpecs, NetnsRef } from './link.js';
 export type { Address, AddrOptions } from './addr.js';
 export type { Route, RouteSpec } from './route.js';
+export { Forwarder, type ForwarderOptions, type ForwarderPortOptions, type ForwarderPortStats, type ForwardedFrame, type ForwarderCapture, type ForwarderOffloads } from './forwarder.js';
