@@ -180,7 +180,7 @@ export class Forwarder {
   }
 
   /**
-   * A connected pair of AF_UNIX SOCK_SEQPACKET fds carrying one frame per message: give one end
+   * A connected pair of non-blocking AF_UNIX SOCK_SEQPACKET fds carrying one frame per message: give one end
    * to `add()` and read or write frames on the other (tests, injectors). The caller owns both.
    */
   static socketpair(): [number, number] {

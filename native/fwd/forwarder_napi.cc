@@ -117,11 +117,11 @@ class Forwarder : public Napi::ObjectWrap<Forwarder> {
     return r;
   }
 
-  // socketpair() -> [fd, fd]: AF_UNIX SOCK_SEQPACKET, close-on-exec; one frame per message.
+  // socketpair() -> [fd, fd]: AF_UNIX SOCK_SEQPACKET, non-blocking, close-on-exec; one frame per message.
   static Napi::Value SocketPair(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) throw sysErr(env, SysError(errno, "socketpair"));
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) throw sysErr(env, SysError(errno, "socketpair"));
     int sz = 1 << 20;
     for (int fd : sv) {
       setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
