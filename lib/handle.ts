@@ -5,6 +5,9 @@ import { LinkOps } from './link.js';
 import { AddrOps } from './addr.js';
 import { RouteOps } from './route.js';
 import { SysctlOps } from './sysctl.js';
+import { BridgeOps } from './bridge.js';
+import { TapOps } from './tap.js';
+import './kinds/vxlan.js';
 
 export interface OpenOptions {
   /**
@@ -32,6 +35,10 @@ export class Handle {
   readonly route: RouteOps;
   /** Namespace-local sysctls under net.*. */
   readonly sysctl: SysctlOps;
+  /** Bridges: `brctl show`, `bridge link set`. */
+  readonly bridge: BridgeOps;
+  /** tun/tap devices with their queue fds. */
+  readonly tap: TapOps;
   /** The namespace this handle works in, as given to `open` (undefined: the caller's). */
   readonly netns: string | number | undefined;
 
@@ -47,6 +54,8 @@ export class Handle {
     this.addr = new AddrOps(this);
     this.route = new RouteOps(this);
     this.sysctl = new SysctlOps(this);
+    this.bridge = new BridgeOps(this);
+    this.tap = new TapOps(this);
   }
 
   /** True once `close()` was called. */
