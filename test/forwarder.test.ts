@@ -409,6 +409,30 @@ describe.skipIf(skip)('forwarder between taps in guest namespaces', () => {
     });
   }
 
+  it('multi-queue taps (2 queues each) over 2 worker threads: ping and a TCP transfer', async () => {
+    const mk = async (i: number) => {
+      const ns = await nss.create('fwdq');
+      const nl = await open({ netns: ns });
+      const tap = await nl.tap.create({ name: 'tap0', queues: 2, vnetHdr: true, offloads: OFFLOADS, up: true });
+      const ip = `198.51.100.${i}`;
+      await nl.addr.add('tap0', `${ip}/24`);
+      const g = { ns, nl, tap, ip };
+      guests.push(g);
+      return g;
+    };
+    const a = await mk(1);
+    const b = await mk(2);
+    await using fw = new Forwarder({ mode: 'switch', threads: 2 });
+    fw.add('a', a.tap.fds); fw.add('b', b.tap.fds);
+    expect(fw.stats().a.queues).toBe(2);
+    fw.start();
+    await pingOk(a, b);
+    const t = await tcpTransfer(a, b, 8 << 20);
+    expect(t.received).toBe(t.sent);
+    expect(fw.cpu().length).toBe(2);
+    await release(a, b);
+  });
+
   it('switch with three guests: after learning, unicast reaches only its port; frames() sees the ping', async () => {
     const a = await guest(1, { vnetHdr: true, offloads: OFFLOADS });
     const b = await guest(2, { vnetHdr: false });

@@ -230,6 +230,12 @@ void Worker::run() {
     }
     if (work) lastWork = monoNs();
   }
+  {
+    // Whoever waits for an ack from this thread must not wait for a thread that is gone.
+    std::lock_guard<std::mutex> lk(eng->ackMu);
+    applied.store(UINT64_MAX, std::memory_order_release);
+  }
+  eng->ackCv.notify_all();
   timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   cpuNsDone.store(cpuNsDone.load() + uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec));
@@ -492,6 +498,7 @@ void Engine::stop() {
     w->cmds.clear();
     w->hasCmd.store(false);
     w->stopping = false;
+    w->applied.store(w->posted.load());
   }
 }
 
