@@ -304,6 +304,26 @@ describe('forwarder over socketpairs', () => {
     expect(() => fw.stats()).toThrow(/closed/);
     await fw.close(); // twice is fine
   });
+
+  it('a process (or worker thread) that exits without close() does not hang: the cleanup hook joins the workers', async () => {
+    const dist = new URL('../dist/index.js', import.meta.url).href;
+    const script = `
+      import { Forwarder } from ${JSON.stringify(dist)};
+      import { Worker } from 'node:worker_threads';
+      const fw = new Forwarder({ threads: 2, busyPollUs: 100000 });
+      const [a, a1] = Forwarder.socketpair(); const [, b1] = Forwarder.socketpair();
+      fw.add('a', a1); fw.add('b', b1); fw.start();
+      const w = new Worker(\`
+        const { Forwarder } = await import(${JSON.stringify(dist)});
+        const fw = new Forwarder({ threads: 2 }); const [, x] = Forwarder.socketpair();
+        fw.add('x', x); fw.start(); process.exit(0);\`, { eval: true });
+      w.on('exit', () => { console.log('worker gone'); setTimeout(() => console.log('main leaving'), 20); });
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('worker gone\nmain leaving\n');
+    expect(r.status).toBe(0);
+  });
 });
 
 // ---- taps in guest namespaces -------------------------------------------------------------------
