@@ -55,6 +55,29 @@ function tcp4Valid(f: Buffer): boolean {
   const l4len = f.readUInt16BE(16) - 20;
   return csum(f, 14, 34) === 0xffff && csum(f, 34, 34 + l4len, csum(pseudo4(f, l4len))) === 0xffff;
 }
+/** IPv6/TCP frame (checksum field holds the pseudo-header sum, as with CHECKSUM_PARTIAL). */
+function tcp6(payload: Buffer, seq: number, flags = 0x18): Buffer {
+  const f = Buffer.alloc(14 + 40 + 20 + payload.length);
+  mac(2).copy(f, 0); mac(1).copy(f, 6); f.writeUInt16BE(0x86dd, 12);
+  f[14] = 0x60; f.writeUInt16BE(20 + payload.length, 18); f[20] = 6; f[21] = 64;
+  Buffer.from('20010db8000000000000000000000001', 'hex').copy(f, 22);
+  Buffer.from('20010db8000000000000000000000002', 'hex').copy(f, 38);
+  const t = 54;
+  f.writeUInt16BE(40000, t); f.writeUInt16BE(5201, t + 2); f.writeUInt32BE(seq, t + 4);
+  f[t + 12] = 5 << 4; f[t + 13] = flags; f.writeUInt16BE(65535, t + 14);
+  payload.copy(f, t + 20);
+  f.writeUInt16BE(csum(pseudo6(f, 20 + payload.length)), t + 16);
+  return f;
+}
+function pseudo6(f: Buffer, l4len: number): Buffer {
+  const p = Buffer.alloc(40);
+  f.copy(p, 0, 22, 54); p.writeUInt32BE(l4len, 32); p[39] = 6;
+  return p;
+}
+function tcp6Valid(f: Buffer): boolean {
+  const l4len = f.readUInt16BE(18);
+  return csum(f, 54, 54 + l4len, csum(pseudo6(f, l4len))) === 0xffff;
+}
 function vnetHdr(o: { flags?: number; gsoType?: number; hdrLen?: number; gsoSize?: number; csumStart?: number; csumOffset?: number }): Buffer {
   const h = Buffer.alloc(10);
   h[0] = o.flags ?? 0; h[1] = o.gsoType ?? 0;
@@ -191,6 +214,20 @@ describe('forwarder over socketpairs', () => {
     expect(Buffer.concat(joined).equals(payload)).toBe(true);
     expect(fw.stats().plain.txPackets).toBe(segs.length);
     expect(fw.stats().plain.drops.gso).toBe(0);
+  });
+
+  it('an IPv6 TCP GSO frame is segmented with valid checksums and payload lengths', async () => {
+    await using fw = new Forwarder({ mode: 'wire' });
+    const [v, vf] = pair(); const [p, pf] = pair();
+    fw.add('v', vf, { vnetHdr: true }); fw.add('p', pf);
+    fw.start();
+    const payload = Buffer.alloc(5000);
+    for (let i = 0; i < payload.length; i++) payload[i] = i & 0xff;
+    fs.writeSync(v, Buffer.concat([vnetHdr({ flags: 1, gsoType: 4, hdrLen: 74, gsoSize: 1400, csumStart: 54, csumOffset: 16 }), tcp6(payload, 9)]));
+    const segs = await readAll(p);
+    expect(segs.map((s) => s.readUInt16BE(18))).toEqual([1420, 1420, 1420, 20 + 5000 - 3 * 1400]);
+    expect(segs.every(tcp6Valid)).toBe(true);
+    expect(Buffer.concat(segs.map((s) => s.subarray(74))).equals(payload)).toBe(true);
   });
 
   it("gsoToPlain 'drop': the GSO frame is refused and counted at the plain port, delivered at the vnet port", async () => {
@@ -401,7 +438,7 @@ describe.skipIf(skip)('forwarder between taps in guest namespaces', () => {
   }
 
   beforeAll(() => {
-    for (const t of ['python3', 'ping', 'tcpdump']) hasTool(t);
+    for (const t of ['python3', 'ping', 'tcpdump', 'ethtool']) hasTool(t);
   });
   afterAll(async () => {
     await release(...guests.splice(0));
@@ -492,7 +529,11 @@ describe.skipIf(skip)('forwarder between taps in guest namespaces', () => {
     const a = await guest(1, { vnetHdr: true, offloads: OFFLOADS });
     const b = await guest(2, { vnetHdr: true });
     await using fw = new Forwarder({ mode: 'wire' });
-    fw.add('a', a.tap.fds); fw.add('b', b.tap.fds);
+    fw.add('a', a.tap.fds);
+    const tso = async () => /tcp-segmentation-offload: on/.test(await nsExec(b.ns, 'ethtool', ['-k', 'tap0']));
+    expect(await tso()).toBe(false);
+    fw.add('b', b.tap.fds, { offloads: OFFLOADS }); // the forwarder sets TUNSETOFFLOAD when asked
+    expect(await tso()).toBe(true);
     fw.start();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vnl-fwd-'));
     try {
