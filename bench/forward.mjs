@@ -31,7 +31,19 @@ const procCpu = (pid) => { const f = fs.readFileSync(`/proc/${pid}/stat`, "utf8"
 const gA = await Netns.create(`vb-fwd-a-${tag}`);
 const gB = await Netns.create(`vb-fwd-b-${tag}`);
 const H = await Netns.create(`vb-fwd-h-${tag}`);
-const cleanup = [];
+// Everything this run made lives in these namespaces and the temp dir: kill what runs inside,
+// delete them, also on Ctrl-C or SIGTERM.
+let tornDown = false;
+async function teardown() {
+  if (tornDown) return;
+  tornDown = true;
+  for (const ns of [gA, gB, H]) {
+    spawnSync('ip', ['netns', 'pids', ns.name], { encoding: 'utf8' }).stdout?.split('\n').filter(Boolean).forEach((p) => { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } });
+    await ns.delete().catch(() => {});
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => { teardown().finally(() => process.exit(130)); });
 
 async function measure(cpuNow) {
   const r = {};
@@ -130,11 +142,7 @@ try {
     }
   }
 } finally {
-  for (const ns of [gA, gB, H]) {
-    spawnSync('ip', ['netns', 'pids', ns.name], { encoding: 'utf8' }).stdout?.split('\n').filter(Boolean).forEach((p) => { try { process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ } });
-    await ns.delete().catch(() => {});
-  }
-  fs.rmSync(tmp, { recursive: true, force: true });
+  await teardown();
 }
 
 const med = {};
