@@ -214,7 +214,10 @@ export class Forwarder {
 
   /**
    * Adds a port: one fd, or several queue fds of a multi-queue tap. Works while running; the
-   * workers pick it up between batches.
+   * workers pick it up between batches. The forwarder duplicates each fd (you may close yours)
+   * and makes the open file non-blocking (tap fds from `tap.create` already are).
+   *
+   * Equivalent to: `ovs-vsctl add-port br0 PORT` (a userspace switch port over an fd).
    *
    * @example
    * fw.add('vm1', tap.fds, { offloads: { csum: true, tso4: true, tso6: true } });
