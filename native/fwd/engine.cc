@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -216,6 +217,9 @@ void Worker::run() {
       if (errno == EINTR) continue;
       break;
     }
+    // Spinning on a shared machine: let whatever else is runnable here (often the very guest
+    // process we wait for) have the core between empty polls.
+    if (n == 0 && timeout == 0) sched_yield();
     bool work = false;
     for (int i = 0; i < n; i++) {
       uint64_t d = evs[i].data.u64;
