@@ -10,12 +10,29 @@ static inline uint32_t rd32(const uint8_t* p) { return uint32_t(p[0]) << 24 | ui
 static inline void wr32(uint8_t* p, uint32_t v) { p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v; }
 
 uint32_t csumAdd(uint32_t sum, const uint8_t* p, size_t n) {
-  uint64_t s = sum;
-  size_t i = 0;
-  for (; i + 1 < n; i += 2) s += uint32_t(p[i]) << 8 | p[i + 1];
-  if (i < n) s += uint32_t(p[i]) << 8;
-  while (s >> 32) s = (s & 0xffffffff) + (s >> 32);
-  return static_cast<uint32_t>(s);
+  // Sums little-endian words 8 bytes at a time; the one's complement sum does not depend on
+  // byte order except for a final swap (RFC 1071), so only the folded result is swapped.
+  uint64_t s = 0;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    s += w;
+    s += s < w;  // end-around carry
+  }
+  s = (s & 0xffffffff) + (s >> 32);  // < 2^33: the tail below cannot overflow
+  for (; n >= 2; p += 2, n -= 2) {
+    uint16_t w;
+    std::memcpy(&w, p, 2);
+    s += w;
+  }
+  if (n) s += p[0];
+  s = (s & 0xffffffff) + (s >> 32);
+  s = (s & 0xffffffff) + (s >> 32);
+  s = (s & 0xffff) + (s >> 16);
+  s = (s & 0xffff) + (s >> 16);
+  uint32_t le = static_cast<uint32_t>(s);
+  uint32_t be = ((le >> 8) | (le << 8)) & 0xffff;
+  return sum + be;
 }
 
 uint16_t csumFold(uint32_t sum) {
