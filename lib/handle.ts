@@ -8,6 +8,7 @@ import { SysctlOps } from './sysctl.js';
 import { BridgeOps } from './bridge.js';
 import { TapOps } from './tap.js';
 import './kinds/vxlan.js';
+import { MacvtapOps } from './macvtap.js';
 
 export interface OpenOptions {
   /**
@@ -39,6 +40,8 @@ export class Handle {
   readonly bridge: BridgeOps;
   /** tun/tap devices with their queue fds. */
   readonly tap: TapOps;
+  /** The guest side of macvtap links (`/dev/tapN`, opened safely). */
+  readonly macvtap: MacvtapOps;
   /** The namespace this handle works in, as given to `open` (undefined: the caller's). */
   readonly netns: string | number | undefined;
 
@@ -56,6 +59,7 @@ export class Handle {
     this.sysctl = new SysctlOps(this);
     this.bridge = new BridgeOps(this);
     this.tap = new TapOps(this);
+    this.macvtap = new MacvtapOps(this);
   }
 
   /** True once `close()` was called. */

@@ -119,11 +119,19 @@ export const baseKeys = ['kind', 'name', 'mtu', 'mac', 'txqueuelen', 'group', 'm
  * kind plug-in reads (base fields are handled here).
  */
 export type KindNormalizer = (spec: Record<string, unknown>, op: string) => Record<string, unknown>;
-const kinds = new Map<string, { keys: readonly string[]; normalize: KindNormalizer; patterns: boolean }>();
+/**
+ * Turns a kernel refusal of `link.add` into a clearer error when the kernel gave no reason
+ * (e.g. a bare EINVAL); returns undefined to keep the original.
+ */
+export type KindAddErrorExplainer = (h: Handle, spec: Record<string, unknown>, err: unknown) => Promise<Error | undefined>;
+/** Runs after the kernel created the link (e.g. a step the create message cannot carry). */
+export type KindAfterAdd = (h: Handle, normalized: Record<string, unknown>, link: Link) => Promise<void>;
+const kinds = new Map<string, { keys: readonly string[]; normalize: KindNormalizer; patterns: boolean; explainAddError?: KindAddErrorExplainer; afterAdd?: KindAfterAdd }>();
 
 /** Registers a link kind for `link.add`: its extra option keys and its normalizer. */
-export function registerKind(kind: string, keys: readonly string[], normalize: KindNormalizer, opts: { patterns?: boolean } = {}): void {
-  kinds.set(kind, { keys, normalize, patterns: opts.patterns ?? false });
+export function registerKind(kind: string, keys: readonly string[], normalize: KindNormalizer,
+  opts: { patterns?: boolean; explainAddError?: KindAddErrorExplainer; afterAdd?: KindAfterAdd } = {}): void {
+  kinds.set(kind, { keys, normalize, patterns: opts.patterns ?? false, explainAddError: opts.explainAddError, afterAdd: opts.afterAdd });
 }
 
 /** Kind-specific `link.set` fields: key -> normalizer returning entries for `kindData`. */
@@ -143,13 +151,33 @@ registerKind('veth', ['peer'], (spec, op) => {
     if (p.mtu !== undefined) peer.mtu = v.uint(op, 'peer.mtu', p.mtu, 1, 0x7fffffff);
     if (p.txqueuelen !== undefined) peer.txqueuelen = v.uint(op, 'peer.txqueuelen', p.txqueuelen);
     if (p.group !== undefined) peer.group = v.uint(op, 'peer.group', p.group);
-    if (p.up !== undefined) peer.up = v.bool(op, 'peer.up', p.up);
+    // The kernel cannot open a veth end before the pair is linked (ENOTCONN), so the peer is
+    // brought up after creation (see afterAdd), not in the create message.
+    if (p.up !== undefined) out.peerUp = v.bool(op, 'peer.up', p.up);
     if (p.netns !== undefined) peer.netns = v.netns(op, 'peer.netns', p.netns);
     if (peer.name !== undefined && peer.name === spec.name && p.netns === undefined)
       throw v.rangeError(op, 'peer.name', `must differ from name in the same namespace (both ${JSON.stringify(spec.name)})`);
     out.peer = peer;
   }
   return out;
+}, {
+  async afterAdd(h, n, link) {
+    if (n.peerUp !== true || link.linkIndex === undefined) return;
+    const peer = n.peer as Record<string, unknown>;
+    if (!peer.netns) {
+      await h._call('link.add', { index: link.linkIndex, up: true }, 'link.set');
+      return;
+    }
+    // The peer lives in another namespace: bring it up from a handle there.
+    const { open } = await import('./handle.js');
+    const ns = peer.netns as { netnsPath?: string; netnsFd?: number };
+    const other = await open({ netns: ns.netnsPath ?? ns.netnsFd! });
+    try {
+      await other._call('link.add', { index: link.linkIndex, up: true }, 'link.set');
+    } finally {
+      await other.close();
+    }
+  },
 });
 
 /** Validates and normalizes a link spec for the native layer. Exported for addMany. */
@@ -186,12 +214,23 @@ export class LinkOps {
     const n = normalizeSpec(op, spec);
     const alias = n.alias;
     delete n.alias;  // the kernel takes IFLA_IFALIAS only on an existing link
-    const link = await this.h._call<Link>(op, n);
-    if (alias !== undefined && link.index) {
+    let link: Link;
+    try {
+      link = await this.h._call<Link>(op, n);
+    } catch (e) {
+      const explain = kinds.get(n.kind as string)?.explainAddError;
+      throw (explain && (await explain(this.h, n, e).catch(() => undefined))) || e;
+    }
+    const after = kinds.get(n.kind as string)?.afterAdd;
+    if ((alias !== undefined || after) && link.index) {
       try {
-        await this.h._call(op, { name: link.name, alias }, 'link.set');
-        link.alias = alias as string;
+        if (alias !== undefined) {
+          await this.h._call(op, { index: link.index, alias }, 'link.set');
+          link.alias = alias as string;
+        }
+        if (after) await after(this.h, n, link);
       } catch (e) {
+        // All or nothing: a link whose follow-up step failed is removed again.
         await this.h._call(op, { index: link.index }, 'link.del').catch(() => {});
         throw e;
       }

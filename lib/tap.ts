@@ -77,6 +77,7 @@ function normalize(op: string, spec: unknown): Record<string, unknown> {
       throw v.rangeError(op, 'offloads', 'need vnetHdr: true (the header is how the kernel describes offloaded frames)');
     if ((off.tso4 || off.tso6 || off.tsoEcn || off.uso4 || off.uso6) && !off.csum)
       throw v.rangeError(op, 'offloads', 'segmentation offloads (tso*, uso*) need csum: true');
+    if (off.tsoEcn && !off.tso4 && !off.tso6) throw v.rangeError(op, 'offloads.tsoEcn', 'needs tso4 or tso6 (the kernel refuses it alone)');
     out.offloads = off;
   }
   if (s.persist !== undefined) out.persist = v.bool(op, 'persist', s.persist);

@@ -89,6 +89,7 @@ describe.skipIf(skip)('tap', () => {
     expect(d.linkinfo.info_data).toMatchObject({ type: 'tap', pi: false, vnet_hdr: true, multi_queue: true, persist: false, numqueues: 4 });
     expect(d).toMatchObject({ mtu: 9000, txqlen: 500, group: '3' });
     expect(d.address).toMatch(/^fe:/);
+    expect((await nl.link.get('mq0')).info).toEqual({ mode: 'tap', uid: 1000, gid: 1000, pi: false, vnetHdr: true, persist: false, multiQueue: true, queues: 4, disabledQueues: 0 });
     expect((await nsExec(N, 'cat', ['/sys/class/net/mq0/owner'])).trim()).toBe('1000');
     expect((await nsExec(N, 'cat', ['/sys/class/net/mq0/group'])).trim()).toBe('1000');
     // The offloads show up as device features.
@@ -132,6 +133,7 @@ describe.skipIf(skip)('tap', () => {
     await tap.setQueue(3, false);
     let d = (await ipLinks(N, tap.name))[0].linkinfo.info_data;
     expect(d).toMatchObject({ numqueues: 3, numdisabled: 1 });
+    expect((await nl.link.get(tap.name)).info).toMatchObject({ queues: 3, disabledQueues: 1 });
     await tap.setQueue(3, true);
     d = (await ipLinks(N, tap.name))[0].linkinfo.info_data;
     expect(d).toMatchObject({ numqueues: 4 });
@@ -207,6 +209,12 @@ describe.skipIf(skip)('tap', () => {
     const e3 = await nl.tap.create({ name: 'vm0' }).catch((x) => x);
     expect(e3.code).toBe('EEXIST');
     await nl.link.del('vm0');
+    await expect(nl.tap.create({ name: 'b0', vnetHdr: true, offloads: { csum: true, tsoEcn: true } })).rejects.toThrow(/tsoEcn: needs tso4 or tso6/);
+    // An MTU below the minimum sent past validation: the kernel refuses it after the device
+    // exists and was made persistent; the rollback clears persistence and closes the fds.
+    const e4 = await nl._call('tap.create', { name: 'b0', mode: 'tap', queues: 2, vnetHdr: true, persist: true, mtu: 10 }).catch((x) => x);
+    expect(e4).toBeInstanceOf(NetlinkError);
+    expect(e4.code).toBe('EINVAL');
     expect(await linkNames(N)).toEqual(before);
   });
 });
