@@ -153,6 +153,25 @@ describe('forwarder over socketpairs', () => {
     expect(s.c.rxPackets).toBe(0);
   });
 
+  it('switch: the MAC table is bounded and learned stations age out (then unicast floods again)', async () => {
+    await using fw = new Forwarder({ mode: 'switch', fdbSize: 16, ageingSec: 1 });
+    const [a, a1] = pair(); const [b, b1] = pair(); const [c, c1] = pair();
+    fw.add('a', a1); fw.add('b', b1); fw.add('c', c1);
+    fw.start();
+    for (let i = 0; i < 100; i++) fs.writeSync(a, ether(BCAST, Buffer.from([0x02, 1, 0, 0, 0, i]), `s${i}`));
+    await readAll(b, 50); await readAll(c, 50);
+    expect(fw.fdb().length).toBeLessThanOrEqual(16);
+    fs.writeSync(b, ether(BCAST, mac(2), 'b here'));
+    await readAll(a, 50); await readAll(c, 50);
+    fs.writeSync(a, ether(mac(2), mac(1), 'fresh'));
+    expect(tagOf((await readFrame(b))!)).toBe('fresh');
+    expect(await readAll(c, 50)).toEqual([]);
+    await sleep(2100); // ageing is counted in whole seconds
+    fs.writeSync(a, ether(mac(2), mac(1), 'aged'));
+    expect(tagOf((await readFrame(b))!)).toBe('aged');
+    expect(tagOf((await readFrame(c))!)).toBe('aged'); // b's entry expired: flooded
+  });
+
   it('wire: both directions between exactly two ports; a third port is refused', async () => {
     await using fw = new Forwarder({ mode: 'wire' });
     const [a, a1] = pair(); const [b, b1] = pair(); const [, c1] = pair();

@@ -209,14 +209,14 @@ void Worker::run() {
       if (stopping) break;
     }
     int timeout = -1;
-    uint64_t now = monoNs(CLOCK_MONOTONIC);
-    nowSec = static_cast<uint32_t>(now / 1000000000ull);
-    if (busyNs && now - lastWork < busyNs) timeout = 0;
+    if (busyNs && monoNs() - lastWork < busyNs) timeout = 0;
     int n = epoll_wait(ep, evs, 64, timeout);
     if (n < 0) {
       if (errno == EINTR) continue;
       break;
     }
+    // The clock for learning and ageing, read after the wait (which may have lasted minutes).
+    if (n > 0) nowSec = static_cast<uint32_t>(monoNs(CLOCK_MONOTONIC_COARSE) / 1000000000ull);
     // Spinning on a shared machine: let whatever else is runnable here (often the very guest
     // process we wait for) have the core between empty polls.
     if (n == 0 && timeout == 0) sched_yield();
