@@ -120,6 +120,7 @@ interface Sink {
 interface PortEntry {
   name: string;
   slot: number;
+  gen: number;  // tells this port's copies from those of an earlier port in the same slot
   hdrLen: number;
   queues: number;
   sinks: Set<Sink>;
@@ -154,6 +155,7 @@ export class Forwarder {
   #running = false;
   #pump: NodeJS.Timeout | undefined;
   #copyQueue: number;
+  #ageingSec: number;
 
   constructor(options: ForwarderOptions = {}) {
     const op = 'forwarder';
@@ -172,6 +174,7 @@ export class Forwarder {
       copyRingBytes: options.copyRingBytes === undefined ? 4 << 20 : v.uint(op, 'copyRingBytes', options.copyRingBytes, 1 << 18, 1 << 30),
     };
     this.#copyQueue = 256;
+    this.#ageingSec = spec.ageingSec;
     try {
       this.#n = new native.Forwarder(spec);
     } catch (e) {
@@ -260,13 +263,13 @@ export class Forwarder {
       bits = 0;
       for (const [k, b] of Object.entries(OFFLOAD_BITS)) if (o[k] !== undefined && v.bool(op, `offloads.${k}`, o[k])) bits |= b;
     }
-    let slot: number;
+    let slot: number, gen: number;
     try {
-      slot = this.#n.addPort(list, hdrLen, bits);
+      ({ slot, gen } = this.#n.addPort(list, hdrLen, bits));
     } catch (e) {
       throw fromNative(op, e);
     }
-    const entry: PortEntry = { name: pname, slot, hdrLen, queues: list.length, sinks: new Set(), copyDrops: 0 };
+    const entry: PortEntry = { name: pname, slot, gen, hdrLen, queues: list.length, sinks: new Set(), copyDrops: 0 };
     this.#ports.set(pname, entry);
     this.#bySlot.set(slot, entry);
   }
@@ -329,8 +332,10 @@ export class Forwarder {
     const out: { mac: string; port: string; ageSec: number }[] = [];
     for (const e of this.#n.fdb() as { mac: number; port: number; gen: number; seen: number }[]) {
       const p = this.#bySlot.get(e.port);
-      if (!p) continue;
-      out.push({ mac: macString(e.mac), port: p.name, ageSec: Math.max(0, mono - e.seen) });
+      const age = Math.max(0, mono - e.seen);
+      // Entries of a removed port, or aged out, are dead even if the slot still holds them.
+      if (!p || p.gen !== e.gen || age > this.#ageingSec) continue;
+      out.push({ mac: macString(e.mac), port: p.name, ageSec: age });
     }
     return out;
   }
@@ -378,9 +383,11 @@ export class Forwarder {
     if (this.#closed) return;
     for (let round = 0; round < 16; round++) {
       const recs = this.#n.drain(512) as { port: number; gen: number; dir: 'rx' | 'tx'; tsUs: number; origLen: number; data: Buffer }[];
+      // One ring per worker thread: put the batch back in time order.
+      recs.sort((x, y) => x.tsUs - y.tsUs);
       for (const r of recs) {
         const p = this.#bySlot.get(r.port);
-        if (!p || p.sinks.size === 0) continue;
+        if (!p || p.gen !== r.gen || p.sinks.size === 0) continue;
         const f: ForwardedFrame = { port: p.name, direction: r.dir, timestampUs: r.tsUs, length: r.origLen, data: r.data };
         for (const s of p.sinks) s.push(f);
       }

@@ -170,6 +170,7 @@ describe('forwarder over socketpairs', () => {
     fs.writeSync(a, ether(mac(2), mac(1), 'aged'));
     expect(tagOf((await readFrame(b))!)).toBe('aged');
     expect(tagOf((await readFrame(c))!)).toBe('aged'); // b's entry expired: flooded
+    expect(fw.fdb().map((e) => e.mac)).toEqual(['02:00:00:00:00:01']); // only a, just relearned
   });
 
   it('wire: both directions between exactly two ports; a third port is refused', async () => {

@@ -133,7 +133,7 @@ class Forwarder : public Napi::ObjectWrap<Forwarder> {
     return a;
   }
 
-  // addPort(fds: number[], hdrLen: number, offloadBits: number (-1: leave)) -> slot
+  // addPort(fds: number[], hdrLen: number, offloadBits: number (-1: leave)) -> { slot, gen }
   Napi::Value AddPort(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto& e = engine(env);
@@ -147,7 +147,11 @@ class Forwarder : public Napi::ObjectWrap<Forwarder> {
     try {
       if (bits >= 0)
         for (int i = 0; i < n && i < fwd::kMaxQueues; i++) tunApplyOffloads(fds[i], unsigned(bits), "forwarder.add");
-      return Napi::Number::New(env, e.addPort(fds, n, hdrLen));
+      int slot = e.addPort(fds, n, hdrLen);
+      auto r = Napi::Object::New(env);
+      r.Set("slot", slot);
+      r.Set("gen", static_cast<double>(e.ports[slot].gen));
+      return r;
     } catch (const SysError& se) {
       throw sysErr(env, se);
     }
