@@ -354,7 +354,8 @@ export class NetworkOps {
 
       // 6. IPv4 forwarding (remembering what it was, for a crash-free undo later).
       if (n.nat) {
-        const before = carried ?? (await this.h.sysctl.get('net.ipv4.ip_forward'));
+        // A sibling network may have turned it on: then what it found is the true original.
+        const before = carried ?? siblingForwarding(dir) ?? (await this.h.sysctl.get('net.ipv4.ip_forward'));
         if (before !== '1') {
           undo.push(() => this.h.sysctl.set('net.ipv4.ip_forward', before));
           await this.h.sysctl.set('net.ipv4.ip_forward', '1');
@@ -415,6 +416,21 @@ export class NetworkOps {
       await this.h.sysctl.set('net.ipv4.ip_forward', before);
     return meta ? before : undefined;
   }
+}
+
+/** The ip_forward value another network in the same namespace (same parent state dir) found. */
+function siblingForwarding(dir: string): string | undefined {
+  const parent = path.dirname(dir);
+  let names: string[] = [];
+  try { names = fs.readdirSync(parent); } catch { return undefined; }
+  for (const n of names) {
+    if (path.join(parent, n) === dir) continue;
+    try {
+      const m = JSON.parse(fs.readFileSync(path.join(parent, n, 'network.json'), 'utf8')) as Meta;
+      if (m.ipForwardBefore !== undefined) return m.ipForwardBefore;
+    } catch { /* not a network */ }
+  }
+  return undefined;
 }
 
 async function otherNetworks(h: Handle, name: string): Promise<boolean> {

@@ -355,6 +355,16 @@ describe.skipIf(skip)('network.create all-or-nothing', () => {
     expect(await snapshot(F, f)).toEqual(before);
   });
 
+  it('keeps forwarding on while any network needs it, and restores it after the last one', async () => {
+    const before = await snapshot(F, f);
+    const a = await f.network.create({ ...spec, dhcp: false, dns: false });
+    const b = await f.network.create({ ...spec, name: 'second', bridge: 'virbr7', address: '10.77.0.1/24', dhcp: false, dns: false });
+    await a.destroy();
+    expect(await f.sysctl.get('net.ipv4.ip_forward')).toBe('1');
+    await b.destroy();
+    expect(await snapshot(F, f)).toEqual(before);
+  });
+
   it('cleans up the leftovers of a crashed run when the network is created again, or on request', async () => {
     if (!hasTool('dnsmasq')) return;
     const before = await snapshot(F, f);
