@@ -26,7 +26,12 @@ Value nftCommit(Ctx& ctx, const Value& args) {
   std::vector<uint32_t> acks;
   std::vector<uint8_t> bytes = nft::batch(cmds, [&] { return sock.nextSeq(); }, acks, echo);
   Value created = Value::array();
-  AckResult r = sock.sendRawAndAck(bytes, acks, [&](const nlmsghdr* h) {
+  if (acks.empty()) {  // nothing to commit
+    Value none = Value::object();
+    none.set("created", Value::array());
+    return none;
+  }
+  AckResult r = sock.sendRawAndAck(bytes, {acks.back()}, [&](const nlmsghdr* h) {
     switch (nft::nftMsgOf(h->nlmsg_type)) {
       case NFT_MSG_NEWTABLE: { Value v = nft::decodeTable(h); v.set("kind", "table"); created.push(std::move(v)); break; }
       case NFT_MSG_NEWCHAIN: { Value v = nft::decodeChain(h); v.set("kind", "chain"); created.push(std::move(v)); break; }

@@ -31,10 +31,13 @@ Value decodeExpr(const Attr& elem);
 // 'flushTable'|'addRule'|'delRule', family, ...}) as its message.
 MsgBuilder command(const Value& c, uint16_t extraFlags);
 
-// The whole NFNL_MSG_BATCH_BEGIN ... END transaction, seqs drawn from nextSeq; `ackSeqs`
-// receives the seqs of the commands in order (each carries NLM_F_ACK).
+// The whole NFNL_MSG_BATCH_BEGIN ... END transaction, seqs drawn from nextSeq; `cmdSeqs`
+// receives the seqs of the commands in order. Only the last command carries NLM_F_ACK: the
+// kernel reports every failing command anyway and sends the acks at the end of the batch,
+// so one ack proves success and a batch of thousands of rules cannot overrun our receive
+// buffer with acks (as nft itself does).
 std::vector<uint8_t> batch(const Value& cmds, const std::function<uint32_t()>& nextSeq,
-                           std::vector<uint32_t>& ackSeqs, bool echo);
+                           std::vector<uint32_t>& cmdSeqs, bool echo);
 
 Value decodeTable(const nlmsghdr* h);
 Value decodeChain(const nlmsghdr* h);

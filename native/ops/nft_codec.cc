@@ -55,7 +55,7 @@ std::string commentFromUdata(const Attr& a) {
 
 MsgBuilder command(const Value& c, uint16_t extraFlags) {
   std::string cmd = c.str("cmd");
-  const uint16_t base = NLM_F_REQUEST | NLM_F_ACK | extraFlags;
+  const uint16_t base = NLM_F_REQUEST | extraFlags;
   const uint8_t fam = familyOf(c);
   if (cmd == "addTable") {
     MsgBuilder m = message(msgType(NFT_MSG_NEWTABLE), base | NLM_F_CREATE | (c.flag("excl") ? NLM_F_EXCL : 0), fam);
@@ -119,7 +119,7 @@ MsgBuilder command(const Value& c, uint16_t extraFlags) {
 }
 
 std::vector<uint8_t> batch(const Value& cmds, const std::function<uint32_t()>& nextSeq,
-                           std::vector<uint32_t>& ackSeqs, bool echo) {
+                           std::vector<uint32_t>& cmdSeqs, bool echo) {
   std::vector<uint8_t> out;
   auto append = [&](MsgBuilder& m) {
     m.setSeq(nextSeq());
@@ -128,9 +128,10 @@ std::vector<uint8_t> batch(const Value& cmds, const std::function<uint32_t()>& n
   };
   MsgBuilder begin = message(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, AF_UNSPEC, NFNL_SUBSYS_NFTABLES);
   append(begin);
-  for (const Value& c : cmds.items()) {
-    MsgBuilder m = command(c, echo ? NLM_F_ECHO : 0);
-    ackSeqs.push_back(append(m));
+  const auto& items = cmds.items();
+  for (size_t i = 0; i < items.size(); i++) {
+    MsgBuilder m = command(items[i], static_cast<uint16_t>((echo ? NLM_F_ECHO : 0) | (i + 1 == items.size() ? NLM_F_ACK : 0)));
+    cmdSeqs.push_back(append(m));
   }
   MsgBuilder end = message(NFNL_MSG_BATCH_END, NLM_F_REQUEST, AF_UNSPEC, NFNL_SUBSYS_NFTABLES);
   append(end);

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <unordered_map>
@@ -248,6 +249,14 @@ AckResult NlSocket::sendRawAndAck(const std::vector<uint8_t>& bytes, const std::
   }
   std::unordered_map<uint32_t, bool> acked;
   for (uint32_t s : ackSeqs) acked[s] = false;
+  // A batch is one datagram: the send buffer must hold it whole (as nft grows it too).
+  int sndbuf = 0;
+  socklen_t sl = sizeof sndbuf;
+  if (getsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) == 0 && bytes.size() + 4096 > static_cast<size_t>(sndbuf)) {
+    int want = static_cast<int>(std::min<size_t>(bytes.size() + 4096, INT_MAX / 2));
+    if (setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0)
+      setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
+  }
   sendAll(bytes.data(), bytes.size(), "batch");
 
   AckResult first;
