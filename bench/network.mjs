@@ -20,6 +20,7 @@ const ROUNDS = Number(arg('rounds', 20));
 const REPS = Number(arg('reps', 3));
 const LEASES = Number(arg('leases', 3));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vnl-bench-net-'));
+process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
 const now = () => performance.now();
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 const results = {};
@@ -132,8 +133,6 @@ try {
 for (let i = 0; i < LEASES; i++) await firstLease('no STP, no-ping', {});
 for (let i = 0; i < LEASES; i++) await firstLease('no STP, dnsmasq pings first', { dhcp: { start: '192.168.122.2', end: '192.168.122.254' } });
 for (let i = 0; i < LEASES; i++) await firstLease('STP on (seed), no-ping', { stp: true });
-fs.rmSync(tmp, { recursive: true, force: true });
-
 console.log('\nmedians:');
 const fmt = (x, unit) => x.toFixed(unit === '/s' ? 1 : 0);
 for (const [k, { unit, xs }] of Object.entries(results))
