@@ -1,0 +1,36 @@
+// Regressions found in review: each of these used to crash the process, reach the kernel with
+// input TypeScript should have refused, or leave something behind.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { open, NetlinkError, type Handle, type Netns } from '../lib/index.js';
+import { Namespaces, ipLinks, privilegedSkipReason } from './helpers.js';
+
+const skip = privilegedSkipReason();
+
+describe.skipIf(skip)('review regressions', () => {
+  const nss = new Namespaces();
+  let A: Netns;
+  let a: Handle;
+
+  beforeAll(async () => {
+    A = await nss.create('rv');
+    a = await open({ netns: A });
+    await a.link.add({ kind: 'veth', name: 'up0', peer: { name: 'up1' } });
+  });
+  afterAll(async () => {
+    await a?.close();
+    await nss.cleanup();
+  });
+
+  const macsN = (n: number) => Array.from({ length: n }, (_, i) => `52:54:00:${((i >> 16) & 0xff).toString(16).padStart(2, '0')}:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`);
+
+  it('a source-mode MAC list too long for one netlink nest is an error, not a crash, and creates nothing', async () => {
+    const before = (await ipLinks(A)).map((l) => l.ifname).sort();
+    const e = await a.link.add({ kind: 'macvlan', name: 'mvbig', link: 'up0', mode: 'source', macs: macsN(6000) }).catch((x) => x);
+    // Before the fix the nest's destructor threw while unwinding: std::terminate killed the process.
+    expect(e).toBeInstanceOf(NetlinkError);
+    expect(e.code).toBe('EMSGSIZE');
+    // The handle still works and nothing was made.
+    expect((await a.link.get('up0')).name).toBe('up0');
+    expect((await ipLinks(A)).map((l) => l.ifname).sort()).toEqual(before);
+  });
+});
