@@ -61,8 +61,12 @@ export interface MacvlanInfo {
   bcQueueLenUsed?: number;
 }
 
+const MAX_SOURCE_MACS = 5000;
+
 function normMacs(op: string, field: string, value: unknown): string[] {
   if (!Array.isArray(value)) throw v.typeError(op, field, `must be an array of MAC addresses (got ${JSON.stringify(value)})`);
+  // The list travels in one netlink nest, whose length is 16 bits (12 bytes a MAC).
+  if (value.length > MAX_SOURCE_MACS) throw v.rangeError(op, field, `at most ${MAX_SOURCE_MACS} MACs fit in one request (got ${value.length})`);
   return value.map((m, i) => v.mac(op, `${field}[${i}]`, m));
 }
 
