@@ -47,4 +47,14 @@ describe.skipIf(skip)('review regressions', () => {
     expect((await a.link.get('up0')).name).toBe('up0');
     expect((await ipLinks(A)).map((l) => l.ifname).sort()).toEqual(before);
   });
+
+  it('macvtap.open checks offloads by the same rules as tap.create, before any syscall', async () => {
+    // Not a macvtap, not even a link: a RangeError naming the field must come first.
+    const e = await a.macvtap.open('nolink0', { offloads: { csum: true, tsoEcn: true } }).catch((x) => x);
+    expect(e).toBeInstanceOf(RangeError);
+    expect(e.message).toMatch(/macvtap\.open: offloads\.tsoEcn: needs tso4 or tso6/);
+    const e2 = await a.macvtap.open('nolink0', { vnetHdr: false, offloads: { csum: true } }).catch((x) => x);
+    expect(e2).toBeInstanceOf(RangeError);
+    expect(e2.message).toMatch(/offloads: need vnetHdr/);
+  });
 });
