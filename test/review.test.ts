@@ -57,4 +57,24 @@ describe.skipIf(skip)('review regressions', () => {
     expect(e2).toBeInstanceOf(RangeError);
     expect(e2.message).toMatch(/offloads: need vnetHdr/);
   });
+
+  it('link.add into another namespace returns the real link, sets its alias and brings the peer up', async () => {
+    // Fresh namespaces, so both ends get ifindex 2: the decoder dropped a peer index equal to
+    // the link's own, and with it the peer's `up`; the alias was silently dropped too.
+    const [X, Y] = await Promise.all([nss.create('rvx'), nss.create('rvy')]);
+    await using x = await open({ netns: X });
+    const l = await x.link.add({ kind: 'veth', name: 'n0', netns: Y, alias: 'in Y', peer: { name: 'n1', up: true } });
+    expect(l).toMatchObject({ name: 'n0', kind: 'veth', alias: 'in Y', linkIndex: 2 });
+    const [n0] = await ipLinks(Y, 'n0');
+    expect(n0.ifindex).toBe(l.index);
+    expect(n0.ifalias).toBe('in Y');
+    expect((await ipLinks(X, 'n1'))[0].flags).toContain('UP');
+    // The same from the other side: the peer goes to Y and comes up there.
+    const m = await x.link.add({ kind: 'veth', name: 'm0', peer: { name: 'm1', netns: Y, up: true } });
+    expect(m.linkIndex).toBe((await ipLinks(Y, 'm1'))[0].ifindex);
+    expect((await ipLinks(Y, 'm1'))[0].flags).toContain('UP');
+    const e = await x.link.add({ kind: 'macvlan', name: 'mv%d', link: 'n1', netns: Y }).catch((z) => z);
+    expect(e).toBeInstanceOf(RangeError);
+    expect(e.message).toMatch(/name: a name pattern cannot be resolved in another namespace/);
+  });
 });

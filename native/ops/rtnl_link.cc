@@ -116,7 +116,8 @@ Value decodeLink(Ctx& ctx, const nlmsghdr* h, const std::map<uint32_t, std::stri
   if (otherNs) l.set("linkNetnsId", tb[IFLA_LINK_NETNSID]->s32());
   if (tb[IFLA_LINK]) {
     uint32_t parent = tb[IFLA_LINK]->u32();
-    if (parent && parent != static_cast<uint32_t>(ifi->ifi_index)) {
+    // Across namespaces the peer may well have the same number as this link.
+    if (parent && (otherNs || parent != static_cast<uint32_t>(ifi->ifi_index))) {
       l.set("linkIndex", parent);
       if (!otherNs) {
         std::string pn = nameOf(ctx, parent, names);
