@@ -77,4 +77,21 @@ describe.skipIf(skip)('review regressions', () => {
     expect(e).toBeInstanceOf(RangeError);
     expect(e.message).toMatch(/name: a name pattern cannot be resolved in another namespace/);
   });
+
+  it('a failed attach to an existing persistent tap leaves that tap in place, still persistent', async () => {
+    const t = await a.tap.create({ name: 'pt0', mode: 'tun', persist: true });
+    await t.close();
+    await a.link.add({ kind: 'bridge', name: 'rvbr0' });
+    try {
+      // Attaching clears persistence, then the bridge refuses a tun (not Ethernet): the step fails.
+      const e = await a.tap.create({ name: 'pt0', mode: 'tun', persist: false, master: 'rvbr0' }).catch((x) => x);
+      expect(e).toBeInstanceOf(NetlinkError);
+      const [pt] = await ipLinks(A, 'pt0');
+      expect(pt?.ifname).toBe('pt0');
+      expect(pt.linkinfo.info_data.persist).toBe(true);
+    } finally {
+      await a.link.del('pt0').catch(() => {});
+      await a.link.del('rvbr0');
+    }
+  });
 });
