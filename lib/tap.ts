@@ -134,6 +134,7 @@ export class Tap {
   #h: Handle;
   #flags: number;
   #closing: Promise<void> | undefined;
+  #adding: Promise<void> | undefined;
 
   /** @internal use `nl.tap.create()` */
   constructor(h: Handle, n: NativeTap) {
@@ -171,9 +172,14 @@ export class Tap {
     if (this.closed) throw v.typeError(op, 'tap', 'is closed');
     if (!(this.#flags & 0x100)) throw v.rangeError(op, 'tap', `${this.name} is single-queue (create it with queues > 1 or multiQueue: true)`);
     v.uint(op, 'count', count, 1, MAX_TAP_QUEUES - this.fds.length);
-    const fds: number[] = await this.#h._call(op, { name: this.name, flags: this.#flags, count });
-    this.fds.push(...fds);
-    return fds;
+    // The new fds join `fds` as soon as they exist, and close() waits for them, so a close
+    // that overtakes this call still closes every queue.
+    const p = this.#h._call<number[]>(op, { name: this.name, flags: this.#flags, count }).then((fds) => {
+      this.fds.push(...fds);
+      return fds;
+    });
+    this.#adding = Promise.all([this.#adding, p.catch(() => undefined)]).then(() => undefined);
+    return p;
   }
 
   /**
@@ -182,10 +188,14 @@ export class Tap {
    */
   close(): Promise<void> {
     if (!this.#closing) {
-      const fds = this.fds.slice();
-      this.#closing = this.#h.closed
-        ? Promise.resolve().then(() => fds.forEach((fd) => { try { fs.closeSync(fd); } catch { /* already closed */ } }))
-        : this.#h._call('tap.close', { fds }, 'fd.close').then(() => undefined);
+      this.#closing = (this.#adding ?? Promise.resolve()).then(() => {
+        const fds = this.fds.slice();
+        if (this.#h.closed) {
+          for (const fd of fds) try { fs.closeSync(fd); } catch { /* already closed */ }
+          return;
+        }
+        return this.#h._call('tap.close', { fds }, 'fd.close').then(() => undefined);
+      });
     }
     return this.#closing;
   }

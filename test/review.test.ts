@@ -2,7 +2,7 @@
 // input TypeScript should have refused, or leave something behind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, NetlinkError, type Handle, type Netns } from '../lib/index.js';
-import { Namespaces, ipLinks, privilegedSkipReason } from './helpers.js';
+import { Namespaces, ipLinks, privilegedSkipReason, waitFor } from './helpers.js';
 
 const skip = privilegedSkipReason();
 
@@ -93,5 +93,17 @@ describe.skipIf(skip)('review regressions', () => {
       await a.link.del('pt0').catch(() => {});
       await a.link.del('rvbr0');
     }
+  });
+
+  it('a tap closed while queues are being added closes those queues too, so the device goes away', async () => {
+    const t = await a.tap.create({ name: 'aq0', queues: 2 });
+    const adding = t.addQueues(2);
+    const closing = t.close();  // overtakes addQueues
+    const added = await adding;
+    await closing;
+    expect(added).toHaveLength(2);
+    expect(t.fds).toHaveLength(4);
+    // A non-persistent tap disappears only when its last fd closes.
+    await waitFor(async () => !(await ipLinks(A)).some((l) => l.ifname === 'aq0'), 'aq0 to disappear', 3000);
   });
 });
