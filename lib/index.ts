@@ -14,3 +14,4 @@ export type { BridgeSpec, BridgeChanges, BridgePort, BridgePortChanges, BridgeSu
 export { Tap, type TapSpec, type TapOffloads } from './tap.js';
 export type { VxlanSpec } from './kinds/vxlan.js';
 export { macvlanModes, macvlanFlags, type MacvlanMode, type MacvlanFlag, type MacvlanSpec, type MacvtapSpec, type MacvlanInfo, type MacvtapOpenOptions, type MacvtapQueues, type MacvtapOffloads } from './macvtap.js';
+export { Forwarder, type ForwarderOptions, type ForwarderPortOptions, type ForwarderPortStats, type ForwardedFrame, type ForwarderCapture, type ForwarderOffloads } from './forwarder.js';
