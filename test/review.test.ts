@@ -106,4 +106,14 @@ describe.skipIf(skip)('review regressions', () => {
     // A non-persistent tap disappears only when its last fd closes.
     await waitFor(async () => !(await ipLinks(A)).some((l) => l.ifname === 'aq0'), 'aq0 to disappear', 3000);
   });
+
+  it('link.list by a group at or above 2^31 lists that group, not every link', async () => {
+    await a.link.add({ kind: 'veth', name: 'hg0', group: 0xfffffff0, peer: { name: 'hg1' } });
+    try {
+      expect((await a.link.list({ group: 0xfffffff0 })).map((l) => l.name)).toEqual(['hg0']);
+      expect(await a.link.list({ group: 0x80000000 })).toEqual([]);
+    } finally {
+      await a.link.del('hg0');
+    }
+  });
 });
