@@ -116,4 +116,17 @@ describe.skipIf(skip)('review regressions', () => {
       await a.link.del('hg0');
     }
   });
+
+  it('the native macvtap.open refuses zero queues instead of using an fd it never opened', async () => {
+    await a.link.add({ kind: 'macvtap', name: 'mvt0', link: 'up0', mode: 'bridge' });
+    try {
+      // Straight to the native op, past the TS check (queues 1–256).
+      const e = await a._call('macvtap.open', { name: 'mvt0', queues: 0 }).catch((x) => x);
+      expect(e).toBeInstanceOf(NetlinkError);
+      expect(e.code).toBe('EINVAL');
+      expect(e.message).toMatch(/queues must be 1-256/);
+    } finally {
+      await a.link.del('mvt0');
+    }
+  });
 });
