@@ -129,4 +129,11 @@ describe.skipIf(skip)('review regressions', () => {
       await a.link.del('mvt0');
     }
   });
+
+  it('the native tap.create refuses zero queues instead of using an fd it never opened', async () => {
+    const e = await a._call('tap.create', { name: 'tq0', queues: 0 }).catch((x) => x);
+    expect(e).toBeInstanceOf(NetlinkError);
+    expect(e.code).toBe('EINVAL');
+    expect((await ipLinks(A)).map((l) => l.ifname)).not.toContain('tq0');
+  });
 });

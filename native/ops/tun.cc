@@ -111,6 +111,8 @@ Value tapCreate(Ctx& ctx, const Value& args) {
   std::string name = args.str("name");
   bool tun = args.str("mode", "tap") == "tun";
   unsigned queues = args.u32("queues", 1);
+  // fds[0] is used below: never let an empty set of queues through.
+  if (queues < 1 || queues > 256) throw std::invalid_argument("queues must be 1-256");
   bool vnetHdr = args.flag("vnetHdr");
   unsigned flags = (tun ? IFF_TUN : IFF_TAP) | IFF_NO_PI;
   if (vnetHdr) flags |= IFF_VNET_HDR;
