@@ -196,7 +196,11 @@ export function normalizeSpec(op: string, spec: unknown): Record<string, unknown
   if (s.master !== undefined) out.master = v.ifname(op, 'master', s.master);
   if (s.up !== undefined) out.up = v.bool(op, 'up', s.up);
   if (s.alias !== undefined) out.alias = v.str(op, 'alias', s.alias, 255);
-  if (s.netns !== undefined) out.netns = v.netns(op, 'netns', s.netns);
+  if (s.netns !== undefined) {
+    out.netns = v.netns(op, 'netns', s.netns);
+    if ((out.name as string).includes('%'))
+      throw v.rangeError(op, 'name', `a name pattern cannot be resolved in another namespace; give a full name with netns (got ${JSON.stringify(out.name)})`);
+  }
   Object.assign(out, k.normalize(s, op));
   return out;
 }
@@ -221,19 +225,33 @@ export class LinkOps {
       const explain = kinds.get(n.kind as string)?.explainAddError;
       throw (explain && (await explain(this.h, n, e).catch(() => undefined))) || e;
     }
+    // Created straight into another namespace: the kernel echoes nothing here, so the link is
+    // read, finished (alias) and, on failure, removed from a handle in that namespace.
+    let there: Handle | undefined;
     const after = kinds.get(n.kind as string)?.afterAdd;
-    if ((alias !== undefined || after) && link.index) {
-      try {
-        if (alias !== undefined) {
-          await this.h._call(op, { index: link.index, alias }, 'link.set');
-          link.alias = alias as string;
-        }
-        if (after) await after(this.h, n, link);
-      } catch (e) {
-        // All or nothing: a link whose follow-up step failed is removed again.
-        await this.h._call(op, { index: link.index }, 'link.del').catch(() => {});
-        throw e;
+    try {
+      if (n.netns !== undefined) {
+        const { open } = await import('./handle.js');
+        const ns = n.netns as { netnsPath?: string; netnsFd?: number };
+        there = await open({ netns: ns.netnsPath ?? ns.netnsFd! });
+        link = await there._call<Link>(op, { name: n.name }, 'link.get');
       }
+      const home = there ?? this.h;
+      if ((alias !== undefined || after) && link.index) {
+        try {
+          if (alias !== undefined) {
+            await home._call(op, { index: link.index, alias }, 'link.set');
+            link.alias = alias as string;
+          }
+          if (after) await after(this.h, n, link);
+        } catch (e) {
+          // All or nothing: a link whose follow-up step failed is removed again.
+          await home._call(op, { index: link.index }, 'link.del').catch(() => {});
+          throw e;
+        }
+      }
+    } finally {
+      await there?.close();
     }
     return link;
   }
