@@ -5,6 +5,7 @@ import { LinkOps } from './link.js';
 import { AddrOps } from './addr.js';
 import { RouteOps } from './route.js';
 import { SysctlOps } from './sysctl.js';
+import { Monitor, type MonitorOptions } from './monitor.js';
 
 export interface OpenOptions {
   /**
@@ -65,6 +66,17 @@ export class Handle {
     } catch (e) {
       throw fromNative(op, e);
     }
+  }
+
+  /**
+   * Watches this namespace's links, addresses, routes and neighbours (see `Monitor`).
+   * Equivalent to: `ip monitor link address route neigh`.
+   *
+   * @example
+   * for await (const ev of nl.monitor({ groups: ['link', 'addr'] })) console.log(ev.type);
+   */
+  monitor(opts: MonitorOptions = {}): Monitor {
+    return new Monitor(this, opts);
   }
 
   /** Closes the handle's sockets and joins its thread. Safe to call twice. */

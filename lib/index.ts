@@ -8,3 +8,5 @@ export { NetlinkError } from './errors.js';
 export type { Link, LinkSpec, LinkChanges, LinkStats, VethSpec, VethPeerSpec, LinkBaseSpec, LinkKindSpecs, NetnsRef } from './link.js';
 export type { Address, AddrOptions } from './addr.js';
 export type { Route, RouteSpec } from './route.js';
+export { Monitor, type MonitorOptions, type MonitorEvent, type MonitorGroup, type Neighbour } from './monitor.js';
+export type { AddManyOptions, AddManyResult } from './link.js';

@@ -1,5 +1,6 @@
 import type { Handle } from './handle.js';
 import * as v from './validate.js';
+import { NetlinkError } from './errors.js';
 
 /** Counters from IFLA_STATS64. */
 export interface LinkStats {
@@ -173,6 +174,20 @@ export function normalizeSpec(op: string, spec: unknown): Record<string, unknown
   return out;
 }
 
+/** Options of `link.addMany`. */
+export interface AddManyOptions {
+  /** Requests in flight at once on the handle's socket (default 64, at most 4096). */
+  concurrency?: number;
+  /**
+   * Ask the kernel to echo each created link back (NLM_F_ECHO) so results are full Link
+   * objects (default true). With false, results carry only `name` and `kind`: less to read.
+   */
+  echo?: boolean;
+}
+
+/** One result of `link.addMany`, shaped like `Promise.allSettled`'s. */
+export type AddManyResult = PromiseSettledResult<Link>;
+
 /** Links: what `ip link` does. */
 export class LinkOps {
   constructor(private readonly h: Handle) {}
@@ -197,6 +212,61 @@ export class LinkOps {
       }
     }
     return link;
+  }
+
+  /**
+   * Creates many links with several requests in flight at once on the handle's socket, many
+   * messages per sendmsg. Each spec gets its own result, by index: a bad spec (TypeError/
+   * RangeError) or a kernel refusal (NetlinkError) rejects only that one.
+   * Equivalent to: `ip -batch` with one `link add` line per spec.
+   *
+   * @example
+   * const rs = await nl.link.addMany([{ kind: 'veth', name: 'a0', peer: { name: 'a1' } }, ...]);
+   * rs.forEach((r, i) => { if (r.status === 'rejected') console.error(i, r.reason.message); });
+   */
+  async addMany(specs: LinkSpec[], opts: AddManyOptions = {}): Promise<AddManyResult[]> {
+    const op = 'link.addMany';
+    if (!Array.isArray(specs)) throw v.typeError(op, 'specs', 'must be an array of link specs');
+    v.object(op, 'options', opts);
+    v.knownKeys(op, '', opts as Record<string, unknown>, ['concurrency', 'echo']);
+    const concurrency = opts.concurrency === undefined ? 64 : v.uint(op, 'concurrency', opts.concurrency, 1, 4096);
+    const echo = opts.echo === undefined ? true : v.bool(op, 'echo', opts.echo);
+    const results: AddManyResult[] = new Array(specs.length);
+    const good: Record<string, unknown>[] = [];
+    const where: number[] = [];
+    const aliases = new Map<number, string>();
+    specs.forEach((spec, i) => {
+      try {
+        const n = normalizeSpec(op, spec);
+        if (n.alias !== undefined) { aliases.set(i, n.alias as string); delete n.alias; }
+        good.push(n);
+        where.push(i);
+      } catch (e) {
+        results[i] = { status: 'rejected', reason: e };
+      }
+    });
+    if (good.length) {
+      const out = await this.h._call<any[]>(op, { specs: good, concurrency, echo });
+      out.forEach((r, k) => {
+        const i = where[k];
+        results[i] = r.link
+          ? { status: 'fulfilled', value: r.link as Link }
+          : { status: 'rejected', reason: new NetlinkError(op, r.errno, r.where, r.extack) };
+      });
+    }
+    // The kernel takes IFLA_IFALIAS only on an existing link (as in add).
+    for (const [i, alias] of aliases) {
+      const r = results[i];
+      if (r.status !== 'fulfilled') continue;
+      try {
+        await this.h._call(op, { name: r.value.name, alias }, 'link.set');
+        r.value.alias = alias;
+      } catch (e) {
+        await this.h._call(op, { name: r.value.name }, 'link.del').catch(() => {});
+        results[i] = { status: 'rejected', reason: e };
+      }
+    }
+    return results;
   }
 
   /** One link by name or index. Equivalent to: `ip -d -s link show NAME`. Rejects with ENODEV. */

@@ -32,8 +32,10 @@ class NlSocket {
   void dump(MsgBuilder& m, const char* op, const OnMsg& onMsg);
   // Sends all requests (NLM_F_ACK added) packed into few sendmsg calls and gathers one result
   // per request, in order. Replies other than acks go to onMsg with the request's index.
+  // At most `window` requests are in flight at once.
   std::vector<AckResult> requestMany(std::vector<MsgBuilder>& msgs,
-                                     const std::function<void(size_t, const nlmsghdr*)>& onMsg = {});
+                                     const std::function<void(size_t, const nlmsghdr*)>& onMsg = {},
+                                     size_t window = 256);
   // Sends pre-built bytes (e.g. an nftables batch) whose messages carry seqs from nextSeq(),
   // then waits for acks of `ackSeqs` in any order, stopping at the first error only after
   // all expected acks or an error arrived. Returns the first error.
