@@ -61,6 +61,14 @@ describe.skipIf(skip)('link.addMany', () => {
     expect(await ours('q')).toEqual([]);
   });
 
+  it('link.add with echo: false creates the link and returns only its name and kind', async () => {
+    const r = await a.link.add({ kind: 'veth', name: 'e0', peer: { name: 'e1' } }, { echo: false });
+    expect(r).toEqual({ name: 'e0', kind: 'veth' });
+    expect((await ipLinks(A, 'e0'))[0].linkinfo.info_kind).toBe('veth');
+    await expect(a.link.add({ kind: 'veth', name: 'e2' }, { echo: 'no' as any })).rejects.toThrow(/echo/);
+    await a.link.del('e0');
+  });
+
   it('rejects bad options and a non-array before any syscall', async () => {
     await expect(a.link.addMany({} as any)).rejects.toThrow(/specs/);
     await expect(a.link.addMany([], { concurrency: 0 })).rejects.toThrow(/concurrency/);

@@ -25,7 +25,7 @@ describe.skipIf(skip)('vnetlink bench create', () => {
     expect(pkg.files).toEqual(expect.arrayContaining(['bin/', 'bench/nlcreate.c']));
   });
 
-  it('measures veth creation through the API, addMany, the C floor, ip -batch, ip per device and pyroute2, and leaves nothing behind', async () => {
+  it('measures veth creation through the API (with and without echo), addMany, the monitor event rate, the C floor, ip -batch, ip per device and pyroute2, and leaves nothing behind', async () => {
     hasTool('ip');
     hasTool('cc');
     const before = (await Netns.list()).filter((n) => n.startsWith('vnl-bench-'));
@@ -34,8 +34,8 @@ describe.skipIf(skip)('vnetlink bench create', () => {
     expect(rep.count).toBe(6);
     expect(rep.host.cpus).toBeGreaterThan(0);
     const byTool = Object.fromEntries(rep.results.map((r: any) => [r.tool, r]));
-    expect(Object.keys(byTool).sort()).toEqual(['addmany', 'api', 'c', 'ip-batch', 'ip-proc', 'pyroute2']);
-    for (const tool of ['api', 'addmany', 'c', 'ip-batch', 'ip-proc']) {
+    expect(Object.keys(byTool).sort()).toEqual(['addmany', 'api', 'api-noecho', 'c', 'ip-batch', 'ip-proc', 'monitor', 'pyroute2']);
+    for (const tool of ['api', 'api-noecho', 'addmany', 'c', 'ip-batch', 'ip-proc']) {
       const r = byTool[tool];
       expect(r.kind).toBe('veth');
       expect(r.skipped).toBeUndefined();
@@ -50,6 +50,9 @@ describe.skipIf(skip)('vnetlink bench create', () => {
       expect(byTool[tool].p99Ms).toBeGreaterThanOrEqual(byTool[tool].p50Ms);
     }
     if (inCI) expect(byTool.pyroute2.skipped).toBeUndefined();
+    // The monitor saw every dellink of the group-delete burst (6 pairs: 12 ends).
+    expect(byTool.monitor).toMatchObject({ events: 12, resyncs: 0 });
+    expect(byTool.monitor.eventsPerSec).toBeGreaterThan(0);
     // The text form has a block per kind with the ratio against the C floor.
     const text = formatReport(rep);
     expect(text).toMatch(/^veth:$/m);

@@ -14,7 +14,7 @@ const execFileP = promisify(execFile);
 
 export const benchKinds = ['bridge', 'veth', 'tap', 'macvtap', 'vxlan'] as const;
 export type BenchKind = (typeof benchKinds)[number];
-export const benchTools = ['api', 'addmany', 'c', 'ip-batch', 'ip-proc', 'pyroute2'] as const;
+export const benchTools = ['api', 'api-noecho', 'addmany', 'c', 'ip-batch', 'ip-proc', 'pyroute2', 'monitor'] as const;
 export type BenchTool = (typeof benchTools)[number];
 
 export interface BenchCreateOptions {
@@ -48,6 +48,10 @@ export interface BenchResult {
   /** Devices per second removed by one group delete, over delBulkCount devices. */
   delBulkPerSec?: number;
   delBulkCount?: number;
+  /** monitor: link events per second delivered to JS during a group-delete burst, and resyncs seen. */
+  eventsPerSec?: number;
+  events?: number;
+  resyncs?: number;
   runs: number;
   skipped?: string;
 }
@@ -147,7 +151,7 @@ bulk = time.perf_counter() - t2
 print(json.dumps({'createSec': create, 'delOneSec': one, 'delGroupSec': bulk}))
 `;
 
-interface Run { createMs?: number; lat?: number[]; delOneMs?: number; delOne?: number; delBulkMs?: number; delBulk?: number; skipped?: string }
+interface Run { events?: number; eventsMs?: number; resyncs?: number; createMs?: number; lat?: number[]; delOneMs?: number; delOne?: number; delBulkMs?: number; delBulk?: number; skipped?: string }
 
 async function withNs<T>(kind: BenchKind, fn: (ns: Netns, h: Handle) => Promise<T>): Promise<T> {
   const ns = await Netns.create(`vnl-bench-${process.pid}-${++nsSeq}`);
@@ -181,10 +185,39 @@ async function runOnce(kind: BenchKind, tool: BenchTool, count: number, sample: 
     const r: Run = {};
     const anyH = h as any;
     switch (tool) {
+      case 'monitor': {
+        // How fast decoded events reach JS: N devices made in one pipelined batch, then one
+        // group delete, whose dellink burst is the fastest change the kernel produces.
+        if (kind === 'tap') return { skipped: 'measured with rtnetlink kinds only' };
+        const mon = h.monitor({ groups: ['link'] });
+        let events = 0;
+        let resyncs = 0;
+        let lastAt = 0;
+        let want = Infinity;
+        let done: () => void = () => {};
+        const finished = new Promise<void>((res) => { done = res; });
+        mon.on('event', (e: any) => {
+          if (e.type === 'resync') resyncs++;
+          else if (e.type === 'dellink' && /^d\d+p?$/.test(e.link.name)) { events++; lastAt = performance.now(); if (events >= want) done(); }
+        });
+        await mon.ready;
+        const specs = Array.from({ length: count }, (_, i) => apiSpec(kind, i));
+        const rs = await h.link.addMany(specs, { echo: false });
+        const bad = rs.find((x) => x.status === 'rejected') as PromiseRejectedResult | undefined;
+        if (bad) { await mon.close(); return { skipped: String(bad.reason?.message ?? bad.reason) }; }
+        want = kind === 'veth' ? 2 * count : count;
+        const t0 = performance.now();
+        await h.link.delGroup(GROUP);
+        await Promise.race([finished, new Promise((res) => setTimeout(res, 5000 + count))]);
+        await mon.close();
+        tick(count - 1);
+        return { events, eventsMs: lastAt - t0, resyncs };
+      }
       case 'api':
+      case 'api-noecho':
       case 'addmany': {
         if (kind === 'tap') {
-          if (tool === 'addmany') return { skipped: 'taps are made with the tun ioctl, not rtnetlink: no batched path' };
+          if (tool !== 'api') return { skipped: tool === 'addmany' ? 'taps are made with the tun ioctl, not rtnetlink: no batched path' : 'taps are not echoed' };
           if (typeof anyH.tap?.create !== 'function') return { skipped: 'nl.tap is not in this build yet' };
           const taps: any[] = [];
           const lat: number[] = [];
@@ -210,12 +243,13 @@ async function runOnce(kind: BenchKind, tool: BenchTool, count: number, sample: 
         }
         const specs = Array.from({ length: count }, (_, i) => apiSpec(kind, i));
         const t0 = performance.now();
-        if (tool === 'api') {
+        if (tool === 'api' || tool === 'api-noecho') {
           const lat: number[] = [];
+          const addOpts = { echo: tool === 'api' };
           try {
             for (let i = 0; i < count; i++) {
               const s = performance.now();
-              await h.link.add(specs[i]);
+              await h.link.add(specs[i], addOpts);
               lat.push(performance.now() - s);
               tick(i);
             }
@@ -305,7 +339,7 @@ export async function benchCreate(o: BenchCreateOptions): Promise<BenchReport> {
   const count = o.count;
   const sample = Math.min(count, o.delSample ?? 50);
   const repeat = Math.max(1, o.repeat ?? 1);
-  const tools = (o.tools ?? benchTools.filter((t) => t !== 'addmany' || o.batch)) as BenchTool[];
+  const tools = (o.tools ?? benchTools.filter((t) => (t !== 'addmany' && t !== 'monitor') || o.batch)) as BenchTool[];
   const results: BenchResult[] = [];
   for (const kind of o.kinds) {
     for (const tool of tools) {
@@ -327,7 +361,11 @@ export async function benchCreate(o: BenchCreateOptions): Promise<BenchReport> {
       }
       const res: BenchResult = { kind, tool, count, runs: runs.length };
       if (skipped && !runs.length) res.skipped = skipped;
-      if (runs.length) {
+      if (runs.length && runs[0].events !== undefined) {
+        res.events = median(runs.map((r) => r.events!));
+        res.eventsPerSec = median(runs.map((r) => rate(r.events!, r.eventsMs!)));
+        res.resyncs = Math.max(...runs.map((r) => r.resyncs!));
+      } else if (runs.length) {
         res.createPerSec = median(runs.map((r) => rate(count, r.createMs!)));
         const lats = runs.filter((r) => r.lat).map((r) => [...r.lat!].sort((a, b) => a - b));
         if (lats.length) {
@@ -371,6 +409,10 @@ export function formatReport(rep: BenchReport): string {
     out.push(`  ${'tool'.padEnd(9)} ${'creates/s'.padStart(10)} ${'vs C'.padStart(6)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'del 1-by-1/s'.padStart(13)} ${'del bulk/s'.padStart(11)}`);
     for (const r of rows) {
       if (r.skipped) { out.push(`  ${r.tool.padEnd(9)} skipped: ${r.skipped}`); continue; }
+      if (r.eventsPerSec !== undefined) {
+        out.push(`  ${r.tool.padEnd(9)} ${fmt(r.eventsPerSec)} link events/s delivered to JS during a group-delete burst (${r.events} events, ${r.resyncs} resyncs)`);
+        continue;
+      }
       const ratio = floor && r.createPerSec ? `${(r.createPerSec / floor).toFixed(2)}x` : '-';
       out.push(`  ${r.tool.padEnd(9)} ${fmt(r.createPerSec).padStart(10)} ${ratio.padStart(6)} ${fmt(r.p50Ms, 3).padStart(8)} ${fmt(r.p99Ms, 3).padStart(8)} ` +
         `${(fmt(r.delOnePerSec) + (r.delOneCount ? ` (${r.delOneCount})` : '')).padStart(13)} ${(fmt(r.delBulkPerSec) + (r.delBulkCount ? ` (${r.delBulkCount})` : '')).padStart(11)}`);
@@ -427,9 +469,9 @@ export async function benchCreateCli(argv: string[]): Promise<number> {
 }
 
 export const usage = `usage: vnetlink bench create [--kind bridge,veth,tap,macvtap,vxlan] [--count N] [--batch] [--json]
-                              [--del-sample M] [--repeat R] [--tools api,addmany,c,ip-batch,ip-proc,pyroute2]
-Creates N devices per kind in throwaway namespaces through the API (sequentially awaited; with
---batch also link.addMany), and the same work by ip -batch, one ip process per device, pyroute2
+                              [--del-sample M] [--repeat R] [--tools api,api-noecho,addmany,c,ip-batch,ip-proc,pyroute2,monitor]
+Creates N devices per kind in throwaway namespaces through the API (sequentially awaited, with
+and without the echo; with --batch also link.addMany and the monitor's event rate), and the same work by ip -batch, one ip process per device, pyroute2
 (when installed) and bench/nlcreate.c (raw netlink, compiled with cc if present). Prints creates/s,
 p50/p99 of a single create, deletes/s one by one (M devices, default 50) and by one group delete.
 Needs root (CAP_NET_ADMIN). Nothing is created outside the throwaway namespaces.`;
