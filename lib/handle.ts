@@ -5,6 +5,10 @@ import { LinkOps } from './link.js';
 import { AddrOps } from './addr.js';
 import { RouteOps } from './route.js';
 import { SysctlOps } from './sysctl.js';
+import { BridgeOps } from './bridge.js';
+import { TapOps } from './tap.js';
+import './kinds/vxlan.js';
+import { MacvtapOps } from './macvtap.js';
 import { Monitor, type MonitorOptions } from './monitor.js';
 
 export interface OpenOptions {
@@ -33,6 +37,12 @@ export class Handle {
   readonly route: RouteOps;
   /** Namespace-local sysctls under net.*. */
   readonly sysctl: SysctlOps;
+  /** Bridges: `brctl show`, `bridge link set`. */
+  readonly bridge: BridgeOps;
+  /** tun/tap devices with their queue fds. */
+  readonly tap: TapOps;
+  /** The guest side of macvtap links (`/dev/tapN`, opened safely). */
+  readonly macvtap: MacvtapOps;
   /** The namespace this handle works in, as given to `open` (undefined: the caller's). */
   readonly netns: string | number | undefined;
 
@@ -48,6 +58,9 @@ export class Handle {
     this.addr = new AddrOps(this);
     this.route = new RouteOps(this);
     this.sysctl = new SysctlOps(this);
+    this.bridge = new BridgeOps(this);
+    this.tap = new TapOps(this);
+    this.macvtap = new MacvtapOps(this);
   }
 
   /** True once `close()` was called. */

@@ -10,3 +10,7 @@ export type { Address, AddrOptions } from './addr.js';
 export type { Route, RouteSpec } from './route.js';
 export { Monitor, type MonitorOptions, type MonitorEvent, type MonitorGroup, type Neighbour } from './monitor.js';
 export type { AddManyOptions, AddManyResult } from './link.js';
+export type { BridgeSpec, BridgeChanges, BridgePort, BridgePortChanges, BridgeSummary, PortState } from './bridge.js';
+export { Tap, type TapSpec, type TapOffloads } from './tap.js';
+export type { VxlanSpec } from './kinds/vxlan.js';
+export { macvlanModes, macvlanFlags, type MacvlanMode, type MacvlanFlag, type MacvlanSpec, type MacvtapSpec, type MacvlanInfo, type MacvtapOpenOptions, type MacvtapQueues, type MacvtapOffloads } from './macvtap.js';

@@ -120,11 +120,19 @@ export const baseKeys = ['kind', 'name', 'mtu', 'mac', 'txqueuelen', 'group', 'm
  * kind plug-in reads (base fields are handled here).
  */
 export type KindNormalizer = (spec: Record<string, unknown>, op: string) => Record<string, unknown>;
-const kinds = new Map<string, { keys: readonly string[]; normalize: KindNormalizer; patterns: boolean }>();
+/**
+ * Turns a kernel refusal of `link.add` into a clearer error when the kernel gave no reason
+ * (e.g. a bare EINVAL); returns undefined to keep the original.
+ */
+export type KindAddErrorExplainer = (h: Handle, spec: Record<string, unknown>, err: unknown) => Promise<Error | undefined>;
+/** Runs after the kernel created the link (e.g. a step the create message cannot carry). */
+export type KindAfterAdd = (h: Handle, normalized: Record<string, unknown>, link: Link) => Promise<void>;
+const kinds = new Map<string, { keys: readonly string[]; normalize: KindNormalizer; patterns: boolean; explainAddError?: KindAddErrorExplainer; afterAdd?: KindAfterAdd }>();
 
 /** Registers a link kind for `link.add`: its extra option keys and its normalizer. */
-export function registerKind(kind: string, keys: readonly string[], normalize: KindNormalizer, opts: { patterns?: boolean } = {}): void {
-  kinds.set(kind, { keys, normalize, patterns: opts.patterns ?? false });
+export function registerKind(kind: string, keys: readonly string[], normalize: KindNormalizer,
+  opts: { patterns?: boolean; explainAddError?: KindAddErrorExplainer; afterAdd?: KindAfterAdd } = {}): void {
+  kinds.set(kind, { keys, normalize, patterns: opts.patterns ?? false, explainAddError: opts.explainAddError, afterAdd: opts.afterAdd });
 }
 
 /** Kind-specific `link.set` fields: key -> normalizer returning entries for `kindData`. */
@@ -144,14 +152,39 @@ registerKind('veth', ['peer'], (spec, op) => {
     if (p.mtu !== undefined) peer.mtu = v.uint(op, 'peer.mtu', p.mtu, 1, 0x7fffffff);
     if (p.txqueuelen !== undefined) peer.txqueuelen = v.uint(op, 'peer.txqueuelen', p.txqueuelen);
     if (p.group !== undefined) peer.group = v.uint(op, 'peer.group', p.group);
-    if (p.up !== undefined) peer.up = v.bool(op, 'peer.up', p.up);
+    // The kernel cannot open a veth end before the pair is linked (ENOTCONN), so the peer is
+    // brought up after creation (see afterAdd), not in the create message.
+    if (p.up !== undefined) out.peerUp = v.bool(op, 'peer.up', p.up);
     if (p.netns !== undefined) peer.netns = v.netns(op, 'peer.netns', p.netns);
     if (peer.name !== undefined && peer.name === spec.name && p.netns === undefined)
       throw v.rangeError(op, 'peer.name', `must differ from name in the same namespace (both ${JSON.stringify(spec.name)})`);
     out.peer = peer;
   }
   return out;
+}, {
+  async afterAdd(h, n, link) {
+    if (n.peerUp !== true || link.linkIndex === undefined) return;
+    const peer = n.peer as Record<string, unknown>;
+    if (!peer.netns) {
+      await h._call('link.add', { index: link.linkIndex, up: true }, 'link.set');
+      return;
+    }
+    // The peer lives in another namespace: bring it up from a handle there.
+    const { open } = await import('./handle.js');
+    const ns = peer.netns as { netnsPath?: string; netnsFd?: number };
+    const other = await open({ netns: ns.netnsPath ?? ns.netnsFd! });
+    try {
+      await other._call('link.add', { index: link.linkIndex, up: true }, 'link.set');
+    } finally {
+      await other.close();
+    }
+  },
 });
+
+/** True when a created link needs steps after the create message (so its echo is needed). */
+function needsFollowUp(n: Record<string, unknown>, alias: unknown): boolean {
+  return alias !== undefined || n.peerUp === true;
+}
 
 /** Validates and normalizes a link spec for the native layer. Exported for addMany. */
 export function normalizeSpec(op: string, spec: unknown): Record<string, unknown> {
@@ -210,15 +243,28 @@ export class LinkOps {
     const echo = opts.echo === undefined ? true : v.bool(op, 'echo', opts.echo);
     const alias = n.alias;
     delete n.alias;  // the kernel takes IFLA_IFALIAS only on an existing link
-    if (!echo) n.echo = false;
-    const got = await this.h._call<Link>(op, n);
-    const link: Link = echo ? got : ({ name: n.name, kind: n.kind } as Link);
-    if (alias !== undefined && link.name && n.netns === undefined) {
+    const after = kinds.get(n.kind as string)?.afterAdd;
+    // Follow-up steps need the created link (its index): they keep the echo on.
+    const wantEcho = echo || needsFollowUp(n, alias);
+    if (!wantEcho) n.echo = false;
+    let link: Link;
+    try {
+      const got = await this.h._call<Link>(op, n);
+      link = wantEcho ? got : ({ name: n.name, kind: n.kind } as Link);
+    } catch (e) {
+      const explain = kinds.get(n.kind as string)?.explainAddError;
+      throw (explain && (await explain(this.h, n, e).catch(() => undefined))) || e;
+    }
+    if ((alias !== undefined || after) && link.index) {
       try {
-        await this.h._call(op, { name: link.name, alias }, 'link.set');
-        link.alias = alias as string;
+        if (alias !== undefined) {
+          await this.h._call(op, { index: link.index, alias }, 'link.set');
+          link.alias = alias as string;
+        }
+        if (after) await after(this.h, n, link);
       } catch (e) {
-        await this.h._call(op, link.index ? { index: link.index } : { name: link.name }, 'link.del').catch(() => {});
+        // All or nothing: a link whose follow-up step failed is removed again.
+        await this.h._call(op, { index: link.index }, 'link.del').catch(() => {});
         throw e;
       }
     }
@@ -245,11 +291,16 @@ export class LinkOps {
     const results: AddManyResult[] = new Array(specs.length);
     const good: Record<string, unknown>[] = [];
     const where: number[] = [];
-    const aliases = new Map<number, string>();
+    const aliases = new Map<number, unknown>();
+    const normalized = new Map<number, Record<string, unknown>>();
     specs.forEach((spec, i) => {
       try {
         const n = normalizeSpec(op, spec);
-        if (n.alias !== undefined) { aliases.set(i, n.alias as string); delete n.alias; }
+        aliases.set(i, n.alias);
+        delete n.alias;  // set after creation, as in add
+        // Follow-up steps need the created link: its echo stays on.
+        if (!echo && needsFollowUp(n, aliases.get(i))) n.echo = true;
+        normalized.set(i, n);
         good.push(n);
         where.push(i);
       } catch (e) {
@@ -265,15 +316,20 @@ export class LinkOps {
           : { status: 'rejected', reason: new NetlinkError(op, r.errno, r.where, r.extack) };
       });
     }
-    // The kernel takes IFLA_IFALIAS only on an existing link (as in add).
-    for (const [i, alias] of aliases) {
+    // The steps link.add takes after the create message (alias, kind hooks), all or nothing per spec.
+    for (const [i, n] of normalized) {
       const r = results[i];
-      if (r.status !== 'fulfilled') continue;
+      const alias = aliases.get(i);
+      const after = kinds.get(n.kind as string)?.afterAdd;
+      if (r.status !== 'fulfilled' || (alias === undefined && !after) || !r.value.index) continue;
       try {
-        await this.h._call(op, { name: r.value.name, alias }, 'link.set');
-        r.value.alias = alias;
+        if (alias !== undefined) {
+          await this.h._call(op, { index: r.value.index, alias }, 'link.set');
+          r.value.alias = alias as string;
+        }
+        if (after) await after(this.h, n, r.value);
       } catch (e) {
-        await this.h._call(op, { name: r.value.name }, 'link.del').catch(() => {});
+        await this.h._call(op, { index: r.value.index }, 'link.del').catch(() => {});
         results[i] = { status: 'rejected', reason: e };
       }
     }

@@ -103,6 +103,17 @@ describe.skipIf(skip)('foundation', () => {
     await expect(a.link.get('s0new')).rejects.toMatchObject({ code: 'ENODEV' });  // veth pairs die together
   });
 
+  it('brings a veth peer up, in this namespace or in another one', async () => {
+    const l = await a.link.add({ kind: 'veth', name: 'u0', up: true, peer: { name: 'u1', up: true } });
+    expect((await ipLinks(A, 'u1'))[0].flags).toContain('UP');
+    await waitFor(async () => (await a.link.get('u0')).lowerUp, 'carrier on u0');
+    expect(l.linkIndex).toBe((await a.link.get('u1')).index);
+    await a.link.add({ kind: 'veth', name: 'w0', peer: { name: 'w1', netns: B, up: true } });
+    expect((await ipLinks(B, 'w1'))[0].flags).toContain('UP');
+    await a.link.del('u0');
+    await a.link.del('w0');
+  });
+
   it('deletes a whole group in one call and lists by group', async () => {
     for (let i = 0; i < 5; i++) await a.link.add({ kind: 'veth', name: `g${i}a`, group: 7, peer: { name: `g${i}b`, group: 7 } });
     expect((await a.link.list({ group: 7 })).length).toBe(10);

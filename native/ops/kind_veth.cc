@@ -14,10 +14,6 @@ void fillVeth(Ctx& ctx, MsgBuilder& m, const Value& spec, const char* op, std::v
   if (!peer) return;
   auto n = m.nest(VETH_INFO_PEER);
   ifinfomsg ifi{};
-  if (const Value* up = peer->get("up")) {
-    ifi.ifi_change = IFF_UP;
-    if (up->boolean()) ifi.ifi_flags = IFF_UP;
-  }
   m.putHeader(ifi);
   if (const Value* v = peer->get("name")) m.putStr(IFLA_IFNAME, v->string());
   if (const Value* v = peer->get("mac")) m.putBytes(IFLA_ADDRESS, parseMac(v->string(), "peer.mac"));

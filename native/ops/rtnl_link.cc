@@ -267,7 +267,7 @@ Value linkSet(Ctx& ctx, const Value& args) {
   const char* op = "link.set";
   MsgBuilder m(RTM_NEWLINK, 0);
   ifinfomsg ifi{};
-  ifi.ifi_index = static_cast<int>(ctx.ifindex(args.str("name"), op));
+  ifi.ifi_index = args.has("index") ? static_cast<int>(args.num("index")) : static_cast<int>(ctx.ifindex(args.str("name"), op));
   size_t hoff = m.putHeader(ifi);
   putUpFlags(m, hoff, args);
   if (const Value* n = args.get("newName")) m.putStr(IFLA_IFNAME, n->string());

@@ -21,7 +21,7 @@ Value linkAddMany(Ctx& ctx, const Value& args) {
     try {
       MsgBuilder m = buildLinkAdd(ctx, spec, op, keep);
       // A link created straight into another namespace cannot be echoed back here.
-      if (echoAll && !spec.has("netns")) { m.addFlags(NLM_F_ECHO); echoed[i] = true; }
+      if (spec.flag("echo", echoAll) && !spec.has("netns")) { m.addFlags(NLM_F_ECHO); echoed[i] = true; }
       msgs.push_back(std::move(m));
       slot.push_back(i);
     } catch (const SysError& e) {

@@ -1,0 +1,205 @@
+// tun/tap devices with their queue fds (/dev/net/tun ioctls on the handle's namespace thread).
+import fs from 'node:fs';
+import type { Handle } from './handle.js';
+import * as v from './validate.js';
+
+/** Offloads the fd reader promises to handle (TUNSETOFFLOAD), in the kernel's words. Needs `vnetHdr`. */
+export interface TapOffloads {
+  csum?: boolean;
+  tso4?: boolean;
+  tso6?: boolean;
+  tsoEcn?: boolean;
+  /** UDP segmentation offload; dropped silently where the kernel does not accept it. */
+  uso4?: boolean;
+  uso6?: boolean;
+}
+
+export interface TapSpec {
+  /** The name, or a pattern such as 'vnet%d' that the kernel fills in (see `Tap.name`). */
+  name: string;
+  /** 'tap' (Ethernet frames, default) or 'tun' (IP packets). */
+  mode?: 'tap' | 'tun';
+  /** Queues, 1–256; more than one makes a multi-queue device with one fd per queue. */
+  queues?: number;
+  /** Multi-queue even with one queue (so queues can be added later). Implied by queues > 1. */
+  multiQueue?: boolean;
+  /** Prefix each frame with a virtio-net header (IFF_VNET_HDR). */
+  vnetHdr?: boolean;
+  /** The header size: 10 (virtio-net legacy), 12 (mergeable rx buffers) or 20 (with hash). */
+  vnetHdrSize?: 10 | 12 | 20;
+  offloads?: TapOffloads;
+  /**
+   * Keep the device after its fds close (TUNSETPERSIST); remove it with `link.del`. When the
+   * name already belongs to a persistent tap, create attaches to it (flags must match);
+   * `persist: false` then clears persistence.
+   */
+  persist?: boolean;
+  /** The user and group allowed to attach to the device (TUNSETOWNER / TUNSETGROUP). */
+  uid?: number;
+  gid?: number;
+  /** Default for a new tap: random, starting with fe: so it never becomes a bridge's address. */
+  mac?: string;
+  mtu?: number;
+  txqueuelen?: number;
+  /** The link group (IFLA_GROUP), as for any link. */
+  group?: number;
+  /** A bridge (or bond) to enslave the tap to. */
+  master?: string;
+  up?: boolean;
+}
+
+const offloadKeys = ['csum', 'tso4', 'tso6', 'tsoEcn', 'uso4', 'uso6'] as const;
+const specKeys = ['name', 'mode', 'queues', 'multiQueue', 'vnetHdr', 'vnetHdrSize', 'offloads', 'persist', 'uid', 'gid', 'mac', 'mtu', 'txqueuelen', 'group', 'master', 'up'];
+export const MAX_TAP_QUEUES = 256;
+
+function normalize(op: string, spec: unknown): Record<string, unknown> {
+  const s = v.object(op, 'spec', spec);
+  v.knownKeys(op, '', s, specKeys);
+  const out: Record<string, unknown> = { name: v.ifname(op, 'name', s.name, true) };
+  const mode = s.mode === undefined ? 'tap' : v.oneOf(op, 'mode', s.mode, ['tap', 'tun'] as const);
+  out.mode = mode;
+  out.queues = s.queues === undefined ? 1 : v.uint(op, 'queues', s.queues, 1, MAX_TAP_QUEUES);
+  if (s.multiQueue !== undefined) out.multiQueue = v.bool(op, 'multiQueue', s.multiQueue);
+  if (s.multiQueue === false && (out.queues as number) > 1) throw v.rangeError(op, 'multiQueue', `cannot be false with queues: ${out.queues}`);
+  out.vnetHdr = s.vnetHdr === undefined ? false : v.bool(op, 'vnetHdr', s.vnetHdr);
+  if (s.vnetHdrSize !== undefined) {
+    if (!out.vnetHdr) throw v.rangeError(op, 'vnetHdrSize', 'needs vnetHdr: true');
+    const n = v.uint(op, 'vnetHdrSize', s.vnetHdrSize);
+    if (![10, 12, 20].includes(n)) throw v.rangeError(op, 'vnetHdrSize', `must be 10, 12 or 20 (got ${n})`);
+    out.vnetHdrSize = n;
+  }
+  if (s.offloads !== undefined) {
+    const o = v.object(op, 'offloads', s.offloads);
+    v.knownKeys(op, 'offloads', o, offloadKeys);
+    const off: Record<string, boolean> = {};
+    for (const k of offloadKeys) if (o[k] !== undefined) off[k] = v.bool(op, `offloads.${k}`, o[k]);
+    if (Object.values(off).some(Boolean) && !out.vnetHdr)
+      throw v.rangeError(op, 'offloads', 'need vnetHdr: true (the header is how the kernel describes offloaded frames)');
+    if ((off.tso4 || off.tso6 || off.tsoEcn || off.uso4 || off.uso6) && !off.csum)
+      throw v.rangeError(op, 'offloads', 'segmentation offloads (tso*, uso*) need csum: true');
+    if (off.tsoEcn && !off.tso4 && !off.tso6) throw v.rangeError(op, 'offloads.tsoEcn', 'needs tso4 or tso6 (the kernel refuses it alone)');
+    out.offloads = off;
+  }
+  if (s.persist !== undefined) out.persist = v.bool(op, 'persist', s.persist);
+  if (s.uid !== undefined) out.uid = v.uint(op, 'uid', s.uid, 0, 0xfffffffe);
+  if (s.gid !== undefined) out.gid = v.uint(op, 'gid', s.gid, 0, 0xfffffffe);
+  if (s.mac !== undefined) {
+    if (mode === 'tun') throw v.rangeError(op, 'mac', 'a tun device (IP packets) has no MAC address');
+    out.mac = v.mac(op, 'mac', s.mac);
+  }
+  if (s.mtu !== undefined) out.mtu = v.uint(op, 'mtu', s.mtu, 68, 65535);
+  if (s.txqueuelen !== undefined) out.txqueuelen = v.uint(op, 'txqueuelen', s.txqueuelen);
+  if (s.group !== undefined) out.group = v.uint(op, 'group', s.group);
+  if (s.master !== undefined) out.master = v.ifname(op, 'master', s.master);
+  if (s.up !== undefined) out.up = v.bool(op, 'up', s.up);
+  return out;
+}
+
+interface NativeTap {
+  name: string; index: number; mode: 'tap' | 'tun'; flags: number; vnetHdr: boolean; vnetHdrSize: number;
+  offloads: Required<TapOffloads>; created: boolean; fds: number[];
+}
+
+/**
+ * A tun/tap device and the fds of its queues. The fds belong to this object: `close()` closes
+ * them (a non-persistent tap then disappears). Hand `fds` to QEMU, a Forwarder, or read and
+ * write frames on them directly (they are non-blocking and close-on-exec).
+ */
+export class Tap {
+  /** The device name (a 'vnet%d' pattern resolved). */
+  readonly name: string;
+  readonly index: number;
+  readonly mode: 'tap' | 'tun';
+  /** One fd per queue; a queue added with `addQueues` is appended. */
+  readonly fds: number[];
+  /** Frames carry a virtio-net header of `vnetHdrSize` bytes. */
+  readonly vnetHdr: boolean;
+  readonly vnetHdrSize: number;
+  /** The offloads that took effect (USO is dropped where the kernel refuses it). */
+  readonly offloads: Required<TapOffloads>;
+  /** False when create attached to an existing (persistent) tap. */
+  readonly created: boolean;
+  #h: Handle;
+  #flags: number;
+  #closing: Promise<void> | undefined;
+
+  /** @internal use `nl.tap.create()` */
+  constructor(h: Handle, n: NativeTap) {
+    this.#h = h;
+    this.#flags = n.flags;
+    this.name = n.name;
+    this.index = n.index;
+    this.mode = n.mode;
+    this.fds = n.fds;
+    this.vnetHdr = n.vnetHdr;
+    this.vnetHdrSize = n.vnetHdrSize;
+    this.offloads = n.offloads;
+    this.created = n.created;
+  }
+
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /**
+   * Enables or disables one queue (TUNSETQUEUE): a disabled queue gets no frames.
+   * Equivalent to QEMU's queue attach/detach on a multi-queue tap.
+   */
+  async setQueue(queue: number, enabled: boolean): Promise<void> {
+    const op = 'tap.setQueue';
+    if (this.closed) throw v.typeError(op, 'tap', 'is closed');
+    v.uint(op, 'queue', queue, 0, this.fds.length - 1);
+    v.bool(op, 'enabled', enabled);
+    await this.#h._call(op, { fd: this.fds[queue], enable: enabled });
+  }
+
+  /** Opens `count` more queues on a live multi-queue tap and returns their fds (also appended to `fds`). */
+  async addQueues(count: number): Promise<number[]> {
+    const op = 'tap.addQueues';
+    if (this.closed) throw v.typeError(op, 'tap', 'is closed');
+    if (!(this.#flags & 0x100)) throw v.rangeError(op, 'tap', `${this.name} is single-queue (create it with queues > 1 or multiQueue: true)`);
+    v.uint(op, 'count', count, 1, MAX_TAP_QUEUES - this.fds.length);
+    const fds: number[] = await this.#h._call(op, { name: this.name, flags: this.#flags, count });
+    this.fds.push(...fds);
+    return fds;
+  }
+
+  /**
+   * Closes every queue fd. A non-persistent tap disappears (one RCU wait, done on the handle's
+   * thread so the event loop never waits). Safe to call twice.
+   */
+  close(): Promise<void> {
+    if (!this.#closing) {
+      const fds = this.fds.slice();
+      this.#closing = this.#h.closed
+        ? Promise.resolve().then(() => fds.forEach((fd) => { try { fs.closeSync(fd); } catch { /* already closed */ } }))
+        : this.#h._call('tap.close', { fds }, 'fd.close').then(() => undefined);
+    }
+    return this.#closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** tun/tap devices (`ip tuntap`, and what QEMU/libvirt do with /dev/net/tun). */
+export class TapOps {
+  constructor(private readonly h: Handle) {}
+
+  /**
+   * Creates a tun/tap device (or attaches to an existing persistent one) and returns its queue fds.
+   * Equivalent to: `ip tuntap add dev vnet0 mode tap multi_queue vnet_hdr` followed by
+   * `ip link set vnet0 address fe:.. master virbr0 up`, but the fds stay open for you.
+   *
+   * @example
+   * const tap = await nl.tap.create({ name: 'vnet%d', queues: 4, vnetHdr: true,
+   *   offloads: { csum: true, tso4: true, tso6: true }, master: 'virbr0', up: true });
+   * tap.name; tap.fds; await tap.close();
+   */
+  async create(spec: TapSpec): Promise<Tap> {
+    const n = normalize('tap.create', spec);
+    const r: NativeTap = await this.h._call('tap.create', n);
+    return new Tap(this.h, r);
+  }
+}

@@ -1,0 +1,229 @@
+// tun/tap devices: /dev/net/tun + TUNSETIFF, opened on the handle's namespace thread so the
+// device is born in that namespace (the kernel uses the opener's namespace). Link settings
+// (mac, mtu, master, up) then go through rtnetlink like any other link.
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "ops/format.h"
+#include "ops/link.h"
+#include "ops/tunfd.h"
+
+namespace vnl {
+namespace {
+
+constexpr unsigned kModeBits = IFF_TUN | IFF_TAP;
+
+std::string flagWords(unsigned f) {
+  std::string s = (f & IFF_TAP) ? "tap" : (f & IFF_TUN) ? "tun" : "?";
+  if (f & IFF_MULTI_QUEUE) s += " multi_queue";
+  if (f & IFF_VNET_HDR) s += " vnet_hdr";
+  if (f & IFF_NO_PI) s += " no_pi";
+  if (f & IFF_PERSIST) s += " persist";
+  return s;
+}
+
+// tun_flags of an existing device in this namespace, or -1 when there is no such link;
+// throws EEXIST when the name belongs to something that is not a tun/tap.
+long existingTunFlags(Ctx& ctx, const std::string& name, const std::string& op) {
+  if (name.find('%') != std::string::npos || !if_nametoindex(name.c_str())) return -1;
+  std::string path = "class/net/" + name + "/tun_flags";
+  Fd f(openat(ctx.sysfs(), path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!f) throw SysError(EEXIST, op + ": a link named '" + name + "' exists and is not a tun/tap device");
+  char buf[32] = {0};
+  ssize_t n = read(f.get(), buf, sizeof buf - 1);
+  if (n <= 0) throw SysError(n < 0 ? errno : EIO, op + ": reading " + path);
+  return strtol(buf, nullptr, 16);
+}
+
+// One queue: a fresh /dev/net/tun fd attached to `name` with `flags`. Returns the fd and
+// writes the kernel's name for the device (a %d pattern resolved) to `real`.
+Fd openQueue(const std::string& name, unsigned flags, std::string& real, const std::string& op) {
+  Fd fd(open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK));
+  if (!fd) throw SysError(errno, op + ": open /dev/net/tun");
+  ifreq ifr{};
+  strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  ifr.ifr_flags = static_cast<short>(flags);
+  if (ioctl(fd.get(), TUNSETIFF, &ifr) < 0) throw SysError(errno, op + ": TUNSETIFF " + name);
+  real.assign(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
+  fdNonblockCloexec(fd.get(), op);
+  return fd;
+}
+
+std::string randomGuestMac() {
+  uint8_t b[6];
+  if (getrandom(b + 1, 5, 0) != 5) throw SysError(errno, "getrandom");
+  b[0] = 0xfe;  // libvirt's rule: a tap's MAC never wins the bridge address (lowest MAC)
+  return std::string(reinterpret_cast<char*>(b), 6);
+}
+
+// Device-wide settings go through rtnetlink once the device exists.
+void setLinkAttrs(Ctx& ctx, const std::string& name, const Value& a, const std::string* mac, const std::string& op) {
+  bool any = mac || a.has("mtu") || a.has("txqueuelen") || a.has("group") || a.has("master") || a.has("up");
+  if (!any) return;
+  MsgBuilder m(RTM_NEWLINK, 0);
+  ifinfomsg ifi{};
+  ifi.ifi_index = static_cast<int>(ctx.ifindex(name, op.c_str()));
+  size_t hoff = m.putHeader(ifi);
+  if (const Value* up = a.get("up")) {
+    auto* h = m.headerAt<ifinfomsg>(hoff);
+    h->ifi_change = IFF_UP;
+    if (up->boolean()) h->ifi_flags = IFF_UP;
+  }
+  if (mac) m.putBytes(IFLA_ADDRESS, *mac);
+  Value common = Value::object();
+  for (const char* k : {"mtu", "txqueuelen", "group", "master"})
+    if (const Value* v = a.get(k)) common.set(k, *v);
+  fillLinkCommon(ctx, m, common, op.c_str(), false);
+  ctx.rtnl().request(m, op.c_str());
+}
+
+// A master must exist and be able to take ports; checked before anything is created.
+void checkMaster(Ctx& ctx, const std::string& master, const std::string& op) {
+  MsgBuilder m(RTM_GETLINK, 0);
+  ifinfomsg ifi{};
+  ifi.ifi_index = static_cast<int>(ctx.ifindex(master, op.c_str()));
+  m.putHeader(ifi);
+  std::string kind;
+  ctx.rtnl().request(m, op.c_str(), [&](const nlmsghdr* h) {
+    if (h->nlmsg_type == RTM_NEWLINK) kind = decodeLink(ctx, h, nullptr).str("kind", "");
+  });
+  static const char* masters[] = {"bridge", "bond", "team", "vrf", "openvswitch"};
+  for (const char* k : masters)
+    if (kind == k) return;
+  throw SysError(EINVAL, op + ": master '" + master + "' is " + (kind.empty() ? "a device without a kind" : "a " + kind) +
+                             ", not a bridge");
+}
+
+Value fdsValue(const std::vector<Fd>& fds) {
+  Value a = Value::array();
+  for (auto& f : fds) a.push(f.get());
+  return a;
+}
+
+Value tapCreate(Ctx& ctx, const Value& args) {
+  const std::string op = "tap.create";
+  std::string name = args.str("name");
+  bool tun = args.str("mode", "tap") == "tun";
+  unsigned queues = args.u32("queues", 1);
+  bool vnetHdr = args.flag("vnetHdr");
+  unsigned flags = (tun ? IFF_TUN : IFF_TAP) | IFF_NO_PI;
+  if (vnetHdr) flags |= IFF_VNET_HDR;
+  if (queues > 1 || args.flag("multiQueue")) flags |= IFF_MULTI_QUEUE;
+
+  if (const Value* ms = args.get("master")) checkMaster(ctx, ms->string(), op);
+  long existing = existingTunFlags(ctx, name, op);
+  if (existing >= 0) {
+    // Attaching to a device that already exists (a persistent tap, as QEMU does): the
+    // kernel would silently rewrite vnet_hdr for every user, so demand the same flags.
+    unsigned want = flags & (kModeBits | IFF_MULTI_QUEUE | IFF_VNET_HDR | IFF_NO_PI);
+    unsigned have = static_cast<unsigned>(existing) & (kModeBits | IFF_MULTI_QUEUE | IFF_VNET_HDR | IFF_NO_PI);
+    if (want != have)
+      throw SysError(EINVAL, op + ": '" + name + "' exists with flags [" + flagWords(static_cast<unsigned>(existing)) +
+                                 "] but [" + flagWords(flags) + "] was asked for");
+  }
+  bool created = existing < 0;
+
+  std::vector<Fd> fds;
+  std::string real = name;
+  bool persistSet = false;
+  try {
+    for (unsigned i = 0; i < queues; i++) {
+      std::string got;
+      fds.push_back(openQueue(i == 0 ? name : real, flags, got, op));
+      real = got;
+    }
+    int fd0 = fds[0].get();
+    if (const Value* sz = args.get("vnetHdrSize")) tunSetVnetHdrSize(fd0, static_cast<int>(sz->number()), op);
+    unsigned off = tunApplyOffloads(fd0, tunOffloadBits(args.get("offloads")), op);
+    if (const Value* u = args.get("uid"))
+      if (ioctl(fd0, TUNSETOWNER, static_cast<unsigned long>(u->number())) < 0) throw SysError(errno, op + ": TUNSETOWNER");
+    if (const Value* g = args.get("gid"))
+      if (ioctl(fd0, TUNSETGROUP, static_cast<unsigned long>(g->number())) < 0) throw SysError(errno, op + ": TUNSETGROUP");
+    if (const Value* p = args.get("persist")) {
+      if (ioctl(fd0, TUNSETPERSIST, p->boolean() ? 1UL : 0UL) < 0) throw SysError(errno, op + ": TUNSETPERSIST");
+      persistSet = p->boolean();
+    }
+    std::string mac;
+    const std::string* macp = nullptr;
+    if (const Value* v = args.get("mac")) { mac = parseMac(v->string(), "mac"); macp = &mac; }
+    else if (!tun && created) { mac = randomGuestMac(); macp = &mac; }
+    setLinkAttrs(ctx, real, args, macp, op);
+
+    int vsz = 0;
+    if (vnetHdr && ioctl(fd0, TUNGETVNETHDRSZ, &vsz) < 0) vsz = 0;
+    Value out = Value::object();
+    out.set("name", real);
+    out.set("index", ctx.ifindex(real, op.c_str()));
+    out.set("mode", tun ? "tun" : "tap");
+    out.set("flags", static_cast<unsigned>(flags));
+    out.set("vnetHdr", vnetHdr);
+    out.set("vnetHdrSize", vsz);
+    out.set("offloads", tunOffloadsValue(off));
+    out.set("created", created);
+    out.set("fds", fdsValue(fds));
+    for (auto& f : fds) f.release();  // now owned by the JS Tap object
+    return out;
+  } catch (...) {
+    // Roll back: a device we made must not outlive a failed create.
+    if (created && persistSet && !fds.empty()) ioctl(fds[0].get(), TUNSETPERSIST, 0UL);
+    throw;
+  }
+}
+
+// More queues on a live multi-queue device (QEMU's queue hot-plug).
+Value tapAddQueues(Ctx& ctx, const Value& args) {
+  const std::string op = "tap.addQueues";
+  std::string name = args.str("name");
+  unsigned flags = args.u32("flags");
+  unsigned count = args.u32("count");
+  long existing = existingTunFlags(ctx, name, op);
+  if (existing < 0) throw SysError(ENODEV, op + ": no tap named '" + name + "'");
+  std::vector<Fd> fds;
+  for (unsigned i = 0; i < count; i++) {
+    std::string got;
+    fds.push_back(openQueue(name, flags, got, op));
+  }
+  Value out = fdsValue(fds);
+  for (auto& f : fds) f.release();
+  return out;
+}
+
+// TUNSETQUEUE: a detached queue gets no frames and its writes are refused until re-attached.
+Value tapSetQueue(Ctx&, const Value& args) {
+  ifreq ifr{};
+  ifr.ifr_flags = static_cast<short>(args.flag("enable") ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE);
+  if (ioctl(static_cast<int>(args.num("fd")), TUNSETQUEUE, &ifr) < 0) throw SysError(errno, "tap.setQueue: TUNSETQUEUE");
+  return Value();
+}
+
+// What rtnetlink reports about a tun/tap (IFLA_TUN_*), so link.get shows it as `ip -d` does.
+void decodeTun(const Attr& data, Value& info) {
+  AttrTable tb(data, IFLA_TUN_MAX);
+  if (tb[IFLA_TUN_TYPE]) info.set("mode", tb[IFLA_TUN_TYPE]->u8() == IFF_TAP ? "tap" : "tun");
+  if (tb[IFLA_TUN_OWNER]) info.set("uid", tb[IFLA_TUN_OWNER]->u32());
+  if (tb[IFLA_TUN_GROUP]) info.set("gid", tb[IFLA_TUN_GROUP]->u32());
+  if (tb[IFLA_TUN_PI]) info.set("pi", tb[IFLA_TUN_PI]->u8() != 0);
+  if (tb[IFLA_TUN_VNET_HDR]) info.set("vnetHdr", tb[IFLA_TUN_VNET_HDR]->u8() != 0);
+  if (tb[IFLA_TUN_PERSIST]) info.set("persist", tb[IFLA_TUN_PERSIST]->u8() != 0);
+  if (tb[IFLA_TUN_MULTI_QUEUE]) info.set("multiQueue", tb[IFLA_TUN_MULTI_QUEUE]->u8() != 0);
+  if (tb[IFLA_TUN_NUM_QUEUES]) info.set("queues", tb[IFLA_TUN_NUM_QUEUES]->u32());
+  if (tb[IFLA_TUN_NUM_DISABLED_QUEUES]) info.set("disabledQueues", tb[IFLA_TUN_NUM_DISABLED_QUEUES]->u32());
+}
+
+// Decode only: tun/tap devices are made with /dev/net/tun, never RTM_NEWLINK.
+const LinkKind tunKind{"tun", nullptr, nullptr, decodeTun};
+VNL_LINK_KIND(tunKind);
+
+}  // namespace
+
+VNL_OP("tap.create", tapCreate);
+VNL_OP("tap.addQueues", tapAddQueues);
+VNL_OP("tap.setQueue", tapSetQueue);
+
+}  // namespace vnl
