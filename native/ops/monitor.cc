@@ -65,7 +65,7 @@ class Reader {
   // Dumps one table on the monitor socket; multicast events arriving meanwhile are kept
   // for after. Sets lost_ when the kernel dropped events meanwhile.
   void dump(uint16_t type, uint8_t family, std::vector<Value>& out);
-  Value snapshot(const char* type, bool existing);
+  Value snapshot(const char* type, bool existing, bool full = true);
   void handleEvent(const nlmsghdr* h, std::vector<Value>& batch);
   void handleDatagram(const uint8_t* p, size_t n, std::vector<Value>& batch);
   bool familyOk(int fam) const {
@@ -193,7 +193,7 @@ void Reader::dump(uint16_t type, uint8_t family, std::vector<Value>& out) {
 
 // The full state of the subscribed tables. The link dump also rebuilds the name map first,
 // so addresses and routes in the same snapshot carry link names.
-Value Reader::snapshot(const char* type, bool existing) {
+Value Reader::snapshot(const char* type, bool existing, bool full) {
   std::vector<Value> links;
   dump(RTM_GETLINK, AF_UNSPEC, links);  // always: the name map depends on it
   names_.clear();
@@ -211,6 +211,7 @@ Value Reader::snapshot(const char* type, bool existing) {
     }
   }
   std::vector<Value> addrs, routes, neighs;
+  if (!full) return Value();  // only the name map was wanted
   if (c_->wantAddr) dump(RTM_GETADDR, c_->family, addrs);
   if (c_->wantRoute) dump(RTM_GETROUTE, c_->family, routes);
   if (c_->wantNeigh) {
@@ -342,7 +343,7 @@ void Reader::run() {
   try {
     try {
       // The name map is needed even without listExisting.
-      Value s = snapshot("existing", true);
+      Value s = snapshot("existing", true, c_->listExisting);
       if (c_->listExisting) {
         // The initial state as ordinary new* events marked existing, then `synced`.
         auto emit = [&](const char* k, const char* t, const char* key) {
@@ -438,7 +439,11 @@ class Monitor : public Napi::ObjectWrap<Monitor> {
     thread_ = std::thread([core] { Reader r(core); r.run(); });
   }
 
-  ~Monitor() override { stopThread(); releaseTsfn(true); }
+  ~Monitor() override {
+    stopThread();
+    releaseTsfn(true);
+    if (hooked_) { hook_.Remove(Env()); hooked_ = false; }  // the hook must not outlive us
+  }
 
  private:
   static void onTeardown(Monitor* m) {
