@@ -5,6 +5,8 @@ import { LinkOps } from './link.js';
 import { AddrOps } from './addr.js';
 import { RouteOps } from './route.js';
 import { SysctlOps } from './sysctl.js';
+import { NftOps } from './nft.js';
+import { NetworkOps } from './network.js';
 import { BridgeOps } from './bridge.js';
 import { TapOps } from './tap.js';
 import './kinds/vxlan.js';
@@ -37,6 +39,10 @@ export class Handle {
   readonly route: RouteOps;
   /** Namespace-local sysctls under net.*. */
   readonly sysctl: SysctlOps;
+  /** nftables: `nft`, over nfnetlink, one atomic batch per call. */
+  readonly nft: NftOps;
+  /** NAT networks the way libvirt builds its "default" network. */
+  readonly network: NetworkOps;
   /** Bridges: `brctl show`, `bridge link set`. */
   readonly bridge: BridgeOps;
   /** tun/tap devices with their queue fds. */
@@ -58,6 +64,8 @@ export class Handle {
     this.addr = new AddrOps(this);
     this.route = new RouteOps(this);
     this.sysctl = new SysctlOps(this);
+    this.nft = new NftOps(this);
+    this.network = new NetworkOps(this);
     this.bridge = new BridgeOps(this);
     this.tap = new TapOps(this);
     this.macvtap = new MacvtapOps(this);

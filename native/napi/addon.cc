@@ -1,6 +1,7 @@
 // Module entry: the handle class and the list of registered operations.
 #include <napi.h>
 
+#include "fwd/forwarder_napi.h"
 #include "napi/handle.h"
 #include "ops/ops.h"
 
@@ -11,6 +12,7 @@ Napi::Function initMonitor(Napi::Env env);  // ops/monitor.cc
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Handle", initHandle(env));
   exports.Set("Monitor", initMonitor(env));
+  exports.Set("Forwarder", initForwarder(env));
   auto ops = Napi::Array::New(env);
   uint32_t i = 0;
   for (auto& kv : OpRegistry::all()) ops.Set(i++, Napi::String::New(env, kv.first));

@@ -1,10 +1,14 @@
 #include "transport/nlsock.h"
 
 #include <linux/netlink.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <unordered_map>
 
 namespace vnl {
@@ -56,7 +60,7 @@ void NlSocket::sendAll(const uint8_t* p, size_t len, const char* op) {
   }
 }
 
-ssize_t NlSocket::recvOnce() {
+ssize_t NlSocket::recvOnce(int flags) {
   for (;;) {
     sockaddr_nl sa{};
     iovec iov{rx_.data(), rx_.size()};
@@ -65,7 +69,7 @@ ssize_t NlSocket::recvOnce() {
     mh.msg_namelen = sizeof sa;
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
-    ssize_t n = recvmsg(fd_, &mh, 0);
+    ssize_t n = recvmsg(fd_, &mh, flags);
     if (n < 0) {
       if (errno == EINTR) continue;
       return -errno;
@@ -82,6 +86,7 @@ ssize_t NlSocket::recvOnce() {
 
 AckResult NlSocket::parseAck(const nlmsghdr* h) {
   AckResult r;
+  r.seq = h->nlmsg_seq;
   if (h->nlmsg_len < NLMSG_HDRLEN + sizeof(int)) { r.err = EBADMSG; return r; }
   const auto* e = reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(h));
   r.err = -e->error;
@@ -234,27 +239,69 @@ std::vector<AckResult> NlSocket::requestMany(std::vector<MsgBuilder>& msgs,
   return out;
 }
 
-AckResult NlSocket::sendRawAndAck(const std::vector<uint8_t>& bytes, const std::vector<uint32_t>& ackSeqs) {
+AckResult NlSocket::sendRawAndAck(const std::vector<uint8_t>& bytes, const std::vector<uint32_t>& ackSeqs,
+                                  const OnMsg& onMsg) {
+  // Position of every message of the batch by seq, so an error addressed to any of them
+  // (BATCH_BEGIN included: EOPNOTSUPP, ERESTART, ENOMEM) is seen, and ordered.
+  std::unordered_map<uint32_t, size_t> pos;
+  {
+    MsgIter it(bytes.data(), bytes.size());
+    size_t i = 0;
+    while (const nlmsghdr* h = it.next()) pos.emplace(h->nlmsg_seq, i++);
+  }
+  std::unordered_map<uint32_t, bool> acked;
+  for (uint32_t s : ackSeqs) acked[s] = false;
+  // A batch is one datagram: the send buffer must hold it whole (as nft grows it too).
+  int sndbuf = 0;
+  socklen_t sl = sizeof sndbuf;
+  if (getsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) == 0 && bytes.size() + 4096 > static_cast<size_t>(sndbuf)) {
+    int want = static_cast<int>(std::min<size_t>(bytes.size() + 4096, INT_MAX / 2));
+    if (setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0)
+      setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
+  }
   sendAll(bytes.data(), bytes.size(), "batch");
-  std::unordered_map<uint32_t, bool> want;
-  for (uint32_t s : ackSeqs) want[s] = true;
+
   AckResult first;
-  size_t left = want.size();
-  while (left) {
-    ssize_t n = recvOnce();
-    if (n == -ENOBUFS) continue;
+  size_t firstPos = SIZE_MAX;
+  bool lost = false;
+  size_t missing = acked.size();
+  // Everything is normally queued already; the short poll only guards against a kernel that
+  // would answer later, and bounds the wait when it says nothing (a batch it found malformed).
+  for (int idle = 0; idle < 2;) {
+    ssize_t n = recvOnce(MSG_DONTWAIT);
+    if (n == -EAGAIN || n == -EWOULDBLOCK) {
+      if (firstPos != SIZE_MAX || missing == 0) break;
+      pollfd p{fd_, POLLIN, 0};
+      int r = poll(&p, 1, 500);
+      if (r <= 0) idle++;
+      continue;
+    }
+    if (n == -ENOBUFS || n == -EMSGSIZE) { lost = true; continue; }
     if (n < 0) throw SysError(static_cast<int>(-n), "batch (recvmsg)");
     MsgIter it(rx_.data(), static_cast<size_t>(n));
     while (const nlmsghdr* h = it.next()) {
-      auto f = want.find(h->nlmsg_seq);
-      if (f == want.end() || h->nlmsg_type != NLMSG_ERROR) continue;
+      auto p = pos.find(h->nlmsg_seq);
+      if (p == pos.end()) continue;  // a stale reply to something else
+      if (h->nlmsg_type != NLMSG_ERROR) {
+        if (onMsg) onMsg(h);
+        continue;
+      }
       AckResult r = parseAck(h);
-      want.erase(f);
-      left--;
-      if (r.err && !first.err) first = r;
-      // After an error the kernel aborts the batch and acks nothing further.
-      if (r.err) left = 0;
+      if (r.err) {
+        if (p->second < firstPos) { first = r; firstPos = p->second; }
+        continue;
+      }
+      auto a = acked.find(h->nlmsg_seq);
+      if (a != acked.end() && !a->second) { a->second = true; missing--; }
     }
+  }
+  if (firstPos != SIZE_MAX) return first;
+  if (lost) {
+    first.err = ENOBUFS;
+    first.extack = "replies to the batch were lost (receive buffer overrun); its outcome is unknown";
+  } else if (missing) {
+    first.err = EPROTO;
+    first.extack = "the kernel did not acknowledge the batch";
   }
   return first;
 }

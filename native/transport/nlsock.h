@@ -14,6 +14,7 @@ namespace vnl {
 struct AckResult {
   int err = 0;          // 0 or a positive errno
   std::string extack;   // NLMSGERR_ATTR_MSG when the kernel sent one
+  uint32_t seq = 0;     // the seq of the message the ack answers
 };
 
 class NlSocket {
@@ -36,10 +37,14 @@ class NlSocket {
   std::vector<AckResult> requestMany(std::vector<MsgBuilder>& msgs,
                                      const std::function<void(size_t, const nlmsghdr*)>& onMsg = {},
                                      size_t window = 256);
-  // Sends pre-built bytes (e.g. an nftables batch) whose messages carry seqs from nextSeq(),
-  // then waits for acks of `ackSeqs` in any order, stopping at the first error only after
-  // all expected acks or an error arrived. Returns the first error.
-  AckResult sendRawAndAck(const std::vector<uint8_t>& bytes, const std::vector<uint32_t>& ackSeqs);
+  // Sends pre-built bytes (an nftables NFNL_MSG_BATCH_BEGIN...END batch) whose messages carry
+  // seqs from nextSeq(), and collects every reply the kernel sent about them: the first error
+  // in batch order wins (including one addressed to BATCH_BEGIN), otherwise every seq in
+  // `ackSeqs` must have been acked. Other replies with a batch seq (NLM_F_ECHO) go to onMsg.
+  // Never blocks for long: nfnetlink handles the batch inside our sendmsg, so all replies are
+  // queued when it returns; a missing ack or lost replies (ENOBUFS) are reported, not waited on.
+  AckResult sendRawAndAck(const std::vector<uint8_t>& bytes, const std::vector<uint32_t>& ackSeqs,
+                          const OnMsg& onMsg = {});
 
   uint32_t nextSeq() { return ++seq_; }
   uint32_t portId() const { return portid_; }
@@ -47,7 +52,7 @@ class NlSocket {
 
   // Receives one datagram into the internal buffer; returns its length or -errno (ENOBUFS
   // surfaces to the caller, EINTR is retried).
-  ssize_t recvOnce();
+  ssize_t recvOnce(int flags = 0);
   const uint8_t* rxData() const { return rx_.data(); }
 
   static AckResult parseAck(const nlmsghdr* h);

@@ -1,0 +1,606 @@
+// The seed's NAT network (libvirt's "default"), built all-or-nothing from one call: bridge,
+// IPv6 autoconf off, firewall, gateway address, up, IPv4 forwarding, dnsmasq — in libvirt's
+// order, each step undone in reverse if a later one fails.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Handle } from './handle.js';
+import type { Link } from './link.js';
+import { NetlinkError } from './errors.js';
+import { Dnsmasq, dnsmasqFiles, findDnsmasq, isOurDnsmasq, stopPid, type Lease } from './dnsmasq.js';
+import { NftTransaction, masqueradeRules, nftExpr, replaceTable, type NftExpr } from './nft.js';
+import * as v from './validate.js';
+
+export type { Lease } from './dnsmasq.js';
+
+export interface NetworkDhcp {
+  /** First and last address handed out, inside the subnet (libvirt: .2 and .254). */
+  start: string;
+  end: string;
+  /** Lease time in seconds (at least 120) or 'infinite'. Default: dnsmasq's (1 h). */
+  leaseTime?: number | 'infinite';
+  /** At most this many leases (`dhcp-lease-max`). Default: the size of the range. */
+  leaseMax?: number;
+  /** Fixed addresses by MAC (`<host mac=... ip=... name=...>`). */
+  hosts?: Array<{ mac: string; ip: string; name?: string }>;
+  /**
+   * Ping an address before offering it (dnsmasq's default, kept by libvirt); it costs about
+   * 3 s on the first lease. `false` writes `no-ping`.
+   */
+  ping?: boolean;
+}
+
+export interface NetworkSpec {
+  /** The network's name: letters, digits, '_' and '-', up to 32. Tags everything it creates. */
+  name: string;
+  /** The bridge to create, e.g. 'virbr0'. */
+  bridge: string;
+  /** The gateway address with the subnet's prefix, e.g. '192.168.122.1/24' (IPv4). */
+  address: string;
+  /** The bridge's fixed MAC. Default: 52:54:00 plus three bytes derived from the name. */
+  mac?: string;
+  /** Spanning tree (default true, as the seed shows). */
+  stp?: boolean;
+  /** Forward delay in seconds (default 0, like libvirt; with STP the kernel makes it at least 2). */
+  forwardDelay?: number;
+  mtu?: number;
+  /** DHCP from dnsmasq; omit or false for none. */
+  dhcp?: NetworkDhcp | false;
+  /** dnsmasq also answers DNS on the gateway, as libvirt's does (default true). */
+  dns?: boolean;
+  /**
+   * Masquerade the subnet to the outside (default true), optionally only out of one
+   * interface, with TCP/UDP source ports mapped into `ports` (default [1024, 65535]).
+   * `false` makes an isolated network: guests reach each other and the host only.
+   */
+  nat?: boolean | { ports?: [number, number] | false; outInterface?: string };
+  /** The dnsmasq binary. Default: the first `dnsmasq` in PATH, /usr/sbin, /sbin. */
+  dnsmasq?: string;
+  /** Where the conf, pid and lease files live. Default: /run/vnetlink/netns-DEV-INO/NAME. */
+  stateDir?: string;
+}
+
+export interface PortForwardSpec {
+  proto: 'tcp' | 'udp';
+  /** The port on the host's side. */
+  hostPort: number;
+  /** The guest's address, inside the subnet. */
+  guest: string;
+  /** The guest's port (default: hostPort). */
+  guestPort?: number;
+  /** Only for packets addressed to this host address (default: any, except from the bridge). */
+  hostAddress?: string;
+}
+
+/** A DNAT port forward into a guest; `remove()` takes it away again. */
+export interface PortForward extends Required<Omit<PortForwardSpec, 'hostAddress'>> {
+  hostAddress?: string;
+  remove(): Promise<void>;
+}
+
+/** The steps of `network.create`, in the order they run. */
+export const NETWORK_STEPS = ['bridge', 'ipv6', 'firewall', 'address', 'up', 'forwarding', 'dnsmasq'] as const;
+export type NetworkStep = (typeof NETWORK_STEPS)[number];
+
+let failAfter: NetworkStep | undefined;
+/** @internal Makes the next `network.create` fail right after `step` did its work (tests). */
+export function _injectNetworkFault(step: NetworkStep | undefined): void {
+  failAfter = step;
+}
+
+/**
+ * @internal Leaves a network exactly as a crashed process would (bridge, table, running
+ * dnsmasq, state directory), forgetting it in this process (tests).
+ */
+export function _simulateCrash(net: Network): void {
+  net._abandon();
+}
+
+const TAG = 'vnetlink:network:';
+const STATE_ROOT = '/run/vnetlink';
+const live = new Map<string, Network>();
+const creating = new Set<string>();
+
+interface Norm {
+  name: string; bridge: string; mac: string; stp: boolean; forwardDelay: number; mtu?: number;
+  gateway: string; prefixLen: number; subnet: string; netmask: string;
+  dhcp?: { start: string; end: string; leaseTime?: number | 'infinite'; leaseMax: number; ping: boolean; hosts: Array<{ mac: string; ip: string; name?: string }> };
+  dns: boolean; nat: false | { ports: [number, number] | false; outInterface?: string };
+  dnsmasq?: string; stateDir?: string;
+}
+
+const ip4 = (s: string) => s.split('.').reduce((a, o) => ((a << 8) | Number(o)) >>> 0, 0);
+const str4 = (n: number) => [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
+const mask4 = (len: number) => (len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0);
+
+function normalize(op: string, spec: unknown): Norm {
+  const s = v.object(op, 'spec', spec);
+  v.knownKeys(op, '', s, ['name', 'bridge', 'address', 'mac', 'stp', 'forwardDelay', 'mtu', 'dhcp', 'dns', 'nat', 'dnsmasq', 'stateDir']);
+  const name = v.str(op, 'name', s.name, 32);
+  if (!/^[A-Za-z0-9_-]+$/.test(name)) throw v.rangeError(op, 'name', `must be 1-32 letters, digits, "_" or "-" (got ${JSON.stringify(name)})`);
+  const bridge = v.ifname(op, 'bridge', s.bridge);
+  const c = v.cidr(op, 'address', s.address);
+  if (c.family !== 'inet') throw v.rangeError(op, 'address', 'must be an IPv4 gateway address (IPv6 networks are not supported yet)');
+  if (c.prefixLen < 8 || c.prefixLen > 30) throw v.rangeError(op, 'address', `prefix length must be 8-30 for a network with guests (got /${c.prefixLen})`);
+  const m = mask4(c.prefixLen), gw = ip4(c.address), net = (gw & m) >>> 0, bcast = (net | ~m) >>> 0;
+  if (gw === net) throw v.rangeError(op, 'address', `${c.address} is the subnet's network address, not a usable gateway`);
+  if (gw === bcast) throw v.rangeError(op, 'address', `${c.address} is the subnet's broadcast address, not a usable gateway`);
+  const out: Norm = {
+    name, bridge, gateway: c.address, prefixLen: c.prefixLen, subnet: `${str4(net)}/${c.prefixLen}`, netmask: str4(m),
+    mac: s.mac === undefined ? defaultMac(name) : v.mac(op, 'mac', s.mac),
+    stp: s.stp === undefined ? true : v.bool(op, 'stp', s.stp),
+    forwardDelay: s.forwardDelay === undefined ? 0 : v.num(op, 'forwardDelay', s.forwardDelay, 0, 30),
+    dns: s.dns === undefined ? true : v.bool(op, 'dns', s.dns),
+    nat: { ports: [1024, 65535] },
+  };
+  if (s.mtu !== undefined) out.mtu = v.uint(op, 'mtu', s.mtu, 68, 65535);
+  const inSubnet = (field: string, a: unknown): number => {
+    const x = v.ip(op, field, a);
+    if (x.family !== 'inet') throw v.rangeError(op, field, 'must be an IPv4 address');
+    const n = ip4(x.address);
+    if (((n & m) >>> 0) !== net) throw v.rangeError(op, field, `${x.address} is outside the subnet ${out.subnet}`);
+    if (n === net || n === bcast) throw v.rangeError(op, field, `${x.address} is the subnet's ${n === net ? 'network' : 'broadcast'} address`);
+    return n;
+  };
+  if (s.dhcp !== undefined && s.dhcp !== false) {
+    const d = v.object(op, 'dhcp', s.dhcp);
+    v.knownKeys(op, 'dhcp', d, ['start', 'end', 'leaseTime', 'leaseMax', 'hosts', 'ping']);
+    const a = inSubnet('dhcp.start', d.start), b = inSubnet('dhcp.end', d.end);
+    if (a > b) throw v.rangeError(op, 'dhcp', `start ${str4(a)} is after end ${str4(b)}`);
+    if (gw >= a && gw <= b) throw v.rangeError(op, 'dhcp', `the range ${str4(a)}-${str4(b)} includes the gateway ${c.address}`);
+    const dh: NonNullable<Norm['dhcp']> = { start: str4(a), end: str4(b), leaseMax: b - a + 1, ping: true, hosts: [] };
+    if (d.leaseTime !== undefined) dh.leaseTime = d.leaseTime === 'infinite' ? 'infinite' : v.uint(op, 'dhcp.leaseTime', d.leaseTime, 120, 0x7fffffff);
+    if (d.leaseMax !== undefined) dh.leaseMax = v.uint(op, 'dhcp.leaseMax', d.leaseMax, 1, 1 << 24);
+    if (d.ping !== undefined) dh.ping = v.bool(op, 'dhcp.ping', d.ping);
+    if (d.hosts !== undefined) {
+      if (!Array.isArray(d.hosts)) throw v.typeError(op, 'dhcp.hosts', 'must be an array');
+      dh.hosts = d.hosts.map((h0, i) => {
+        const f = `dhcp.hosts[${i}]`;
+        const hh = v.object(op, f, h0);
+        v.knownKeys(op, f, hh, ['mac', 'ip', 'name']);
+        const n = inSubnet(`${f}.ip`, hh.ip);
+        if (n === gw) throw v.rangeError(op, `${f}.ip`, 'is the gateway address');
+        const host: { mac: string; ip: string; name?: string } = { mac: v.mac(op, `${f}.mac`, hh.mac), ip: str4(n) };
+        if (hh.name !== undefined) {
+          const nm = v.str(op, `${f}.name`, hh.name, 63);
+          if (!/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$/.test(nm)) throw v.rangeError(op, `${f}.name`, `must be a host name (letters, digits, "-") (got ${JSON.stringify(nm)})`);
+          host.name = nm;
+        }
+        return host;
+      });
+    }
+    out.dhcp = dh;
+  }
+  if (s.nat !== undefined) {
+    if (s.nat === false) out.nat = false;
+    else if (s.nat !== true) {
+      const n = v.object(op, 'nat', s.nat);
+      v.knownKeys(op, 'nat', n, ['ports', 'outInterface']);
+      let ports: [number, number] | false = [1024, 65535];
+      if (n.ports === false) ports = false;
+      else if (n.ports !== undefined) {
+        if (!Array.isArray(n.ports) || n.ports.length !== 2) throw v.typeError(op, 'nat.ports', 'must be [min, max] or false');
+        const lo = v.uint(op, 'nat.ports[0]', n.ports[0], 1, 65535), hi = v.uint(op, 'nat.ports[1]', n.ports[1], 1, 65535);
+        if (lo > hi) throw v.rangeError(op, 'nat.ports', `min ${lo} is above max ${hi}`);
+        ports = [lo, hi];
+      }
+      out.nat = { ports };
+      if (n.outInterface !== undefined) out.nat.outInterface = v.ifname(op, 'nat.outInterface', n.outInterface);
+    }
+  }
+  if (s.dnsmasq !== undefined) out.dnsmasq = v.str(op, 'dnsmasq', s.dnsmasq, 4096);
+  if (s.stateDir !== undefined) {
+    const d = v.str(op, 'stateDir', s.stateDir, 4096);
+    if (!path.isAbsolute(d)) throw v.rangeError(op, 'stateDir', `must be an absolute path (got ${JSON.stringify(d)})`);
+    out.stateDir = d;
+  }
+  return out;
+}
+
+/** libvirt's 52:54:00 prefix and three bytes from the name, so a re-created network keeps its MAC. */
+function defaultMac(name: string): string {
+  const h = crypto.createHash('sha256').update(`vnetlink network ${name}`).digest();
+  return ['52', '54', '00', ...[...h.subarray(0, 3)].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+}
+
+function overlaps(a: string, b: string): boolean {
+  const [an, al] = a.split('/'), [bn, bl] = b.split('/');
+  const len = Math.min(Number(al), Number(bl));
+  return ((ip4(an) & mask4(len)) >>> 0) === ((ip4(bn) & mask4(len)) >>> 0);
+}
+
+/** The firewall table of a network: masquerade, libvirt's forward guards, port forwards. */
+function firewall(tx: NftTransaction, n: Norm, table: string): NftTransaction {
+  const { match, stmt } = nftExpr;
+  const T = { family: 'ip' as const, table };
+  replaceTable(tx, 'ip', table);
+  tx.addChain({ ...T, name: 'prerouting', type: 'nat', hook: 'prerouting', priority: 'dstnat' });
+  tx.addChain({ ...T, name: 'forward', type: 'filter', hook: 'forward', priority: 'filter', policy: 'accept' });
+  const fwd = (exprs: NftExpr[]) => tx.addRule({ ...T, chain: 'forward', exprs });
+  // Guests talk to each other across the bridge.
+  fwd([...match.iifname(n.bridge), ...match.oifname(n.bridge), stmt.counter(), stmt.accept()]);
+  if (n.nat) {
+    // In only as replies to what guests started; out only from the subnet.
+    fwd([...match.addr('ip', 'daddr', n.subnet), ...match.oifname(n.bridge), ...match.ctState(['established', 'related']), stmt.counter(), stmt.accept()]);
+    fwd([...match.addr('ip', 'saddr', n.subnet), ...match.iifname(n.bridge), stmt.counter(), stmt.accept()]);
+  }
+  // Everything else to or from the bridge is refused.
+  fwd([...match.oifname(n.bridge), stmt.counter(), stmt.reject('ip')]);
+  fwd([...match.iifname(n.bridge), stmt.counter(), stmt.reject('ip')]);
+  if (n.nat) {
+    tx.addChain({ ...T, name: 'nat', type: 'nat', hook: 'postrouting', priority: 'srcnat' });
+    const m = { table, family: 'ip' as const, subnet: { address: n.subnet.split('/')[0], prefixLen: n.prefixLen, family: 'inet' as const }, ports: n.nat.ports, outInterface: n.nat.outInterface, chain: 'nat', priority: 100 };
+    for (const r of masqueradeRules(m)) tx.addRule(r);
+  }
+  return tx;
+}
+
+interface Meta { name: string; bridge: string; table: string; ipForwardBefore?: string }
+
+/** Removes a state directory, and the default per-namespace and root directories once empty. */
+function removeStateDir(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+  const parent = path.dirname(dir);
+  if (path.dirname(parent) !== STATE_ROOT || !path.basename(parent).startsWith('netns-')) return;
+  for (const d of [parent, STATE_ROOT]) {
+    try { fs.rmdirSync(d); } catch { return; }  // not empty (another network) or gone
+  }
+}
+
+/** Networks: libvirt's NAT network, natively. */
+export class NetworkOps {
+  constructor(private readonly h: Handle) {}
+
+  async #stateDir(n: { name: string; stateDir?: string }): Promise<string> {
+    if (n.stateDir) return n.stateDir;
+    const id = await this.h._call<{ dev: number; ino: number }>('network.create', {}, 'proc.netnsId');
+    return path.join(STATE_ROOT, `netns-${id.dev}-${id.ino}`, n.name);
+  }
+
+  /**
+   * Creates the seed's NAT network, all or nothing, in libvirt's order: bridge (fixed MAC,
+   * STP, forward delay) → IPv6 RA/autoconf off on it → firewall (masquerade plus forward
+   * guards, in table `vnetlink_NAME`) → gateway address → up → `net.ipv4.ip_forward=1` →
+   * dnsmasq. If a step fails, every earlier one is undone. Leftovers of an earlier run that
+   * crashed (tagged bridge, table, daemon) are cleaned first.
+   *
+   * Equivalent to: `virsh net-start default`.
+   *
+   * @example
+   * const net = await nl.network.create({ name: 'default', bridge: 'virbr0', stp: true,
+   *   address: '192.168.122.1/24', dhcp: { start: '192.168.122.2', end: '192.168.122.254' } });
+   * await net.attach('vnet0');
+   */
+  async create(spec: NetworkSpec): Promise<Network> {
+    const op = 'network.create';
+    const n = normalize(op, spec);
+    let binary: string | undefined;
+    if (n.dhcp || n.dns) {
+      binary = findDnsmasq(n.dnsmasq);
+      if (!binary) throw v.rangeError(op, 'dnsmasq', n.dnsmasq ? `${JSON.stringify(n.dnsmasq)} is not an executable file` : 'dnsmasq was not found in PATH, /usr/sbin or /sbin (install dnsmasq-base)');
+    }
+    const dir = await this.#stateDir(n);
+    if (live.has(dir) || creating.has(dir)) throw new NetlinkError(op, 17 /* EEXIST */, `network ${JSON.stringify(n.name)} already runs in this namespace (destroy it first)`);
+    creating.add(dir);
+    try {
+      const net = await this.#create(op, n, dir, binary);
+      live.set(dir, net);
+      return net;
+    } finally {
+      creating.delete(dir);
+    }
+  }
+
+  async #create(op: string, n: Norm, dir: string, binary: string | undefined): Promise<Network> {
+    const table = `vnetlink_${n.name}`;
+
+    // Leftovers of ours from a crashed run go first; then the namespace must be free for us.
+    const carried = await this.#cleanup(n.name, dir, table);
+    const existing = await this.h.link.get(n.bridge).catch((e) => { if (e?.code === 'ENODEV') return undefined; throw e; });
+    if (existing) throw v.rangeError(op, 'bridge', `${JSON.stringify(n.bridge)} already exists (a ${existing.kind}${existing.alias ? ` tagged ${JSON.stringify(existing.alias)}` : ''}) and is not this network's`);
+    for (const a of await this.h.addr.list(undefined, { family: 'inet' })) {
+      if (overlaps(a.cidr, n.subnet)) throw v.rangeError(op, 'address', `subnet ${n.subnet} overlaps ${a.cidr} on ${a.link ?? `ifindex ${a.index}`}`);
+    }
+    for (const r of await this.h.route.list()) {
+      if (r.family === 'inet' && r.dst !== 'default' && r.table === 254 && overlaps(r.dst.includes('/') ? r.dst : `${r.dst}/32`, n.subnet))
+        throw v.rangeError(op, 'address', `subnet ${n.subnet} overlaps the route to ${r.dst}${r.dev ? ` on ${r.dev}` : ''}`);
+    }
+
+    const undo: Array<() => Promise<unknown>> = [];
+    const meta: Meta = { name: n.name, bridge: n.bridge, table };
+    let dnsmasq: Dnsmasq | undefined;
+    const done = (step: NetworkStep) => {
+      if (failAfter === step) {
+        failAfter = undefined;
+        throw new NetlinkError(op, 5 /* EIO */, `injected failure after step ${step}`);
+      }
+    };
+    const ignore = (...codes: string[]) => (e: any) => { if (!codes.includes(e?.code)) throw e; };
+    try {
+      // Another process may be removing the (then empty) parent at this moment: try again.
+      for (let i = 0; ; i++) {
+        try { fs.mkdirSync(dir, { recursive: true, mode: 0o700 }); break; } catch (e: any) { if (e?.code !== 'ENOENT' || i >= 5) throw e; }
+      }
+      undo.push(async () => removeStateDir(dir));
+      const saveMeta = () => fs.writeFileSync(path.join(dir, 'network.json'), JSON.stringify(meta) + '\n');
+      saveMeta();
+
+      // 1. The bridge, tagged with our alias so a crashed run's bridge can be recognized.
+      undo.push(() => this.h.link.del(n.bridge).catch(ignore('ENODEV')));
+      await this.h.link.add({ kind: 'bridge', name: n.bridge, mac: n.mac, stp: n.stp, forwardDelay: n.forwardDelay, alias: TAG + n.name, ...(n.mtu ? { mtu: n.mtu } : {}) });
+      done('bridge');
+
+      // 2. No router advertisements or autoconf on the guests' side. The device's sysctls go
+      //    away with the bridge, so deleting the bridge undoes this.
+      for (const k of ['accept_ra', 'autoconf'])
+        await this.h.sysctl.set(`net/ipv6/conf/${n.bridge}/${k}`, '0').catch(ignore('ENOENT'));
+      done('ipv6');
+
+      // 3. The firewall, one atomic batch.
+      undo.push(() => this.h.nft.delTable('ip', table, { ifExists: true }));
+      await firewall(new NftTransaction(this.h, op), n, table).commit();
+      done('firewall');
+
+      // 4. The gateway address.
+      const cidr = `${n.gateway}/${n.prefixLen}`;
+      undo.push(() => this.h.addr.del(n.bridge, cidr).catch(ignore('ENODEV', 'EADDRNOTAVAIL')));
+      await this.h.addr.add(n.bridge, cidr, { broadcast: true });
+      done('address');
+
+      // 5. Up.
+      undo.push(() => this.h.link.set(n.bridge, { up: false }).catch(ignore('ENODEV')));
+      await this.h.link.set(n.bridge, { up: true });
+      done('up');
+
+      // 6. IPv4 forwarding (remembering what it was, for a crash-free undo later).
+      if (n.nat) {
+        // A sibling network may have turned it on: then what it found is the true original.
+        const before = carried ?? siblingForwarding(dir) ?? (await this.h.sysctl.get('net.ipv4.ip_forward'));
+        if (before !== '1') {
+          undo.push(() => this.h.sysctl.set('net.ipv4.ip_forward', before));
+          await this.h.sysctl.set('net.ipv4.ip_forward', '1');
+        }
+        meta.ipForwardBefore = before;
+        saveMeta();
+      }
+      done('forwarding');
+
+      // 7. dnsmasq, inside this namespace.
+      if (binary) {
+        dnsmasq = new Dnsmasq(this.h, binary, { iface: n.bridge, netmask: n.netmask, dhcp: n.dhcp, dns: n.dns, dir });
+        undo.push(() => dnsmasq!.stop());
+        await dnsmasq.start();
+      }
+      done('dnsmasq');
+    } catch (e) {
+      for (const u of undo.reverse()) {
+        try { await u(); } catch { /* keep undoing the rest; the first error is what matters */ }
+      }
+      throw e;
+    }
+    return new Network(this.h, n, table, dir, dnsmasq, meta);
+  }
+
+  /**
+   * Removes what a network of this name left behind in this namespace (after a crash): its
+   * dnsmasq (by the pid file, only if it runs our conf), its tagged bridge, its table and its
+   * state directory. Returns true when something was found.
+   */
+  async cleanup(name: string, opts: { stateDir?: string } = {}): Promise<boolean> {
+    const op = 'network.cleanup';
+    const nm = v.str(op, 'name', name, 32);
+    if (!/^[A-Za-z0-9_-]+$/.test(nm)) throw v.rangeError(op, 'name', `must be 1-32 letters, digits, "_" or "-" (got ${JSON.stringify(nm)})`);
+    v.knownKeys(op, 'options', v.object(op, 'options', opts), ['stateDir']);
+    const dir = await this.#stateDir({ name: nm, stateDir: opts.stateDir === undefined ? undefined : v.str(op, 'stateDir', opts.stateDir) });
+    if (live.has(dir) || creating.has(dir)) throw new NetlinkError(op, 16 /* EBUSY */, `network ${JSON.stringify(nm)} is running in this process; destroy() it instead`);
+    const before = fs.existsSync(dir);
+    const found = await this.#cleanup(nm, dir, `vnetlink_${nm}`, true);
+    return before || found !== undefined;
+  }
+
+  /** Returns the ip_forward value remembered by a crashed run, if any. */
+  async #cleanup(name: string, dir: string, table: string, restoreForwarding = false): Promise<string | undefined> {
+    let meta: Meta | undefined;
+    try { meta = JSON.parse(fs.readFileSync(path.join(dir, 'network.json'), 'utf8')); } catch { /* none */ }
+    const files = dnsmasqFiles(dir);
+    try {
+      const pid = Number(fs.readFileSync(files.pid, 'utf8').trim());
+      if (pid > 0 && isOurDnsmasq(pid, files.conf)) await stopPid(pid);
+    } catch { /* no pid file */ }
+    for (const l of await this.h.link.list({ kind: 'bridge' }))
+      if (l.alias === TAG + name) await this.h.link.del(l.name).catch((e) => { if (e?.code !== 'ENODEV') throw e; });
+    if ((await this.h.nft.listTables('ip')).some((t) => t.name === table)) await this.h.nft.delTable('ip', table, { ifExists: true });
+    removeStateDir(dir);
+    const before = meta?.ipForwardBefore;
+    if (restoreForwarding && before !== undefined && before !== '1' && !(await otherNetworks(this.h, name)))
+      await this.h.sysctl.set('net.ipv4.ip_forward', before);
+    return meta ? before : undefined;
+  }
+}
+
+/** The ip_forward value another network in the same namespace (same parent state dir) found. */
+function siblingForwarding(dir: string): string | undefined {
+  const parent = path.dirname(dir);
+  let names: string[] = [];
+  try { names = fs.readdirSync(parent); } catch { return undefined; }
+  for (const n of names) {
+    if (path.join(parent, n) === dir) continue;
+    try {
+      const m = JSON.parse(fs.readFileSync(path.join(parent, n, 'network.json'), 'utf8')) as Meta;
+      if (m.ipForwardBefore !== undefined) return m.ipForwardBefore;
+    } catch { /* not a network */ }
+  }
+  return undefined;
+}
+
+async function otherNetworks(h: Handle, name: string): Promise<boolean> {
+  return (await h.link.list({ kind: 'bridge' })).some((l) => l.alias?.startsWith(TAG) && l.alias !== TAG + name);
+}
+
+/** A running NAT network made by `nl.network.create`. */
+export class Network {
+  readonly name: string;
+  readonly bridge: string;
+  /** Gateway address with prefix, e.g. '192.168.122.1/24'. */
+  readonly address: string;
+  readonly gateway: string;
+  /** The subnet, e.g. '192.168.122.0/24'. */
+  readonly subnet: string;
+  readonly mac: string;
+  /** The nftables table holding this network's rules (family ip). */
+  readonly table: string;
+  readonly stateDir: string;
+  #h: Handle;
+  #n: Norm;
+  #dnsmasq: Dnsmasq | undefined;
+  #meta: Meta;
+  #forwards = new Map<string, { handles: Array<{ chain: string; handle: number }> }>();
+  #destroyed: Promise<void> | undefined;
+
+  /** @internal use `nl.network.create()` */
+  constructor(h: Handle, n: Norm, table: string, dir: string, dnsmasq: Dnsmasq | undefined, meta: Meta) {
+    this.#h = h; this.#n = n; this.#dnsmasq = dnsmasq; this.#meta = meta;
+    this.name = n.name; this.bridge = n.bridge; this.gateway = n.gateway;
+    this.address = `${n.gateway}/${n.prefixLen}`; this.subnet = n.subnet; this.mac = n.mac;
+    this.table = table; this.stateDir = dir;
+  }
+
+  /** @internal see _simulateCrash */
+  _abandon(): void {
+    this.#dnsmasq?.abandon();
+    this.#destroyed = Promise.resolve();
+    live.delete(this.stateDir);
+  }
+
+  /** The running dnsmasq's pid (it changes when the watcher restarts it). */
+  get dnsmasqPid(): number | undefined { return this.#dnsmasq?.pid; }
+  /** How many times dnsmasq was restarted after it died. */
+  get dnsmasqRestarts(): number { return this.#dnsmasq?.restarts ?? 0; }
+
+  #alive(op: string): void {
+    if (this.#destroyed) throw v.typeError(op, 'network', `${JSON.stringify(this.name)} was destroyed`);
+  }
+
+  /**
+   * Puts a guest's port (a tap such as 'vnet0') on the bridge and brings it up. With
+   * `wait`, resolves once the port forwards (STP takes ~2× forward delay, at least 4 s).
+   * Equivalent to: `ip link set vnet0 master virbr0 up`.
+   */
+  async attach(port: string, opts: { wait?: boolean; timeoutMs?: number } = {}): Promise<Link> {
+    const op = 'network.attach';
+    this.#alive(op);
+    const p = v.ifname(op, 'port', port);
+    v.knownKeys(op, 'options', v.object(op, 'options', opts), ['wait', 'timeoutMs']);
+    if (p === this.bridge) throw v.rangeError(op, 'port', 'is the bridge itself');
+    await this.#h.link.set(p, { master: this.bridge, up: true });
+    if (opts.wait) {
+      const t = opts.timeoutMs === undefined ? 35_000 : v.uint(op, 'timeoutMs', opts.timeoutMs, 0, 600_000);
+      await this.#h.bridge.waitPort(p, 'forwarding', t);
+    }
+    return this.#h.link.get(p);
+  }
+
+  /** Takes a port off the bridge. Equivalent to: `ip link set vnet0 nomaster`. */
+  async detach(port: string): Promise<void> {
+    const op = 'network.detach';
+    this.#alive(op);
+    await this.#h.link.set(v.ifname(op, 'port', port), { master: null });
+  }
+
+  /** The current DHCP leases, from dnsmasq's lease file. Equivalent to: `virsh net-dhcp-leases`. */
+  async leases(): Promise<Lease[]> {
+    this.#alive('network.leases');
+    return this.#dnsmasq ? this.#dnsmasq.leases() : [];
+  }
+
+  /**
+   * Forwards a port of the host into a guest (DNAT), and lets that traffic through the
+   * forward guards. Packets coming from the bridge itself are not redirected.
+   *
+   * Equivalent to: `nft add rule ip vnetlink_default prerouting iifname != "virbr0" tcp dport 8080 dnat to 192.168.122.50:80`
+   * plus an accept in the forward chain.
+   *
+   * @example
+   * const pf = await net.forwardPort({ proto: 'tcp', hostPort: 8080, guest: '192.168.122.50', guestPort: 80 });
+   * await pf.remove();
+   */
+  async forwardPort(spec: PortForwardSpec): Promise<PortForward> {
+    const op = 'network.forwardPort';
+    this.#alive(op);
+    const s = v.object(op, 'spec', spec);
+    v.knownKeys(op, '', s, ['proto', 'hostPort', 'guest', 'guestPort', 'hostAddress']);
+    const proto = v.oneOf(op, 'proto', s.proto, ['tcp', 'udp'] as const);
+    const hostPort = v.uint(op, 'hostPort', s.hostPort, 1, 65535);
+    const guestPort = s.guestPort === undefined ? hostPort : v.uint(op, 'guestPort', s.guestPort, 1, 65535);
+    const g = v.ip(op, 'guest', s.guest);
+    if (g.family !== 'inet' || !overlaps(`${g.address}/32`, this.subnet)) throw v.rangeError(op, 'guest', `${g.address} is not in the network's subnet ${this.subnet}`);
+    if (g.address === this.gateway) throw v.rangeError(op, 'guest', 'is the gateway, not a guest');
+    let hostAddress: string | undefined;
+    if (s.hostAddress !== undefined) {
+      const ha = v.ip(op, 'hostAddress', s.hostAddress);
+      if (ha.family !== 'inet') throw v.rangeError(op, 'hostAddress', 'must be an IPv4 address');
+      hostAddress = ha.address;
+    }
+    const key = `${proto}:${hostAddress ?? '*'}:${hostPort}`;
+    if (this.#forwards.has(key)) throw new NetlinkError(op, 17 /* EEXIST */, `${proto} port ${hostPort} is already forwarded`);
+    const { match, stmt } = nftExpr;
+    const T = { family: 'ip' as const, table: this.table };
+    const comment = `vnetlink:pf:${key}`;
+    const created = await new NftTransaction(this.#h, op)
+      .addRule({ ...T, chain: 'prerouting', comment, exprs: [
+        ...match.iifname(this.bridge, 'neq'), ...(hostAddress ? match.addr('ip', 'daddr', hostAddress) : []),
+        ...match.l4proto(proto), ...match.dport(hostPort), stmt.counter(), ...stmt.dnat('ip', g.address, guestPort)] })
+      // Ahead of the guards' reject: new connections to this guest port may come in.
+      .addRule({ ...T, chain: 'forward', comment, insert: true, exprs: [
+        ...match.oifname(this.bridge), ...match.addr('ip', 'daddr', `${g.address}/32`),
+        ...match.l4proto(proto), ...match.dport(guestPort), stmt.counter(), stmt.accept()] })
+      .commit({ echo: true });
+    const handles = created.filter((c) => c.kind === 'rule').map((c) => ({ chain: c.chain!, handle: c.handle }));
+    this.#forwards.set(key, { handles });
+    const out: PortForward = {
+      proto, hostPort, guest: g.address, guestPort,
+      remove: async () => {
+        const f = this.#forwards.get(key);
+        if (!f || this.#destroyed) return;
+        this.#forwards.delete(key);
+        const tx = new NftTransaction(this.#h, 'network.forwardPort.remove');
+        for (const x of f.handles) tx.delRule({ ...T, chain: x.chain, handle: x.handle });
+        await tx.commit();
+      },
+    };
+    if (hostAddress) out.hostAddress = hostAddress;
+    return out;
+  }
+
+  /**
+   * Removes everything the network created and nothing else: dnsmasq (by pid), its table,
+   * its bridge (with the address), its state directory; and IPv4 forwarding goes back to
+   * what it was when no other vnetlink network remains here. Safe to call twice.
+   * Equivalent to: `virsh net-destroy default`.
+   */
+  destroy(): Promise<void> {
+    if (!this.#destroyed) this.#destroyed = this.#destroy();
+    return this.#destroyed;
+  }
+
+  async #destroy(): Promise<void> {
+    const errors: unknown[] = [];
+    const step = async (fn: () => Promise<unknown>) => { try { await fn(); } catch (e) { errors.push(e); } };
+    const gone = (e: any) => { if (e?.code !== 'ENODEV' && e?.code !== 'ENOENT') throw e; };
+    // dnsmasq takes ~10-20 ms to exit and the bridge an RCU wait to go: do both at once
+    // (bind-dynamic dnsmasq does not mind its interface leaving first).
+    await Promise.all([
+      step(async () => this.#dnsmasq?.stop()),
+      (async () => {
+        await step(() => this.#h.nft.delTable('ip', this.table).catch(gone));
+        await step(() => this.#h.link.del(this.bridge).catch(gone));
+      })(),
+    ]);
+    const before = this.#meta.ipForwardBefore;
+    if (before !== undefined && before !== '1')
+      await step(async () => { if (!(await otherNetworks(this.#h, this.name))) await this.#h.sysctl.set('net.ipv4.ip_forward', before); });
+    await step(async () => removeStateDir(this.stateDir));
+    live.delete(this.stateDir);
+    if (errors.length) throw errors[0];
+  }
+}

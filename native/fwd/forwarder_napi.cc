@@ -1,0 +1,269 @@
+// N-API side of the forwarder: every method runs on the JS thread and only touches the
+// engine's control side, so none of them waits for more than one batch of a worker.
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <napi.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fwd/engine.h"
+#include "fwd/forwarder_napi.h"
+#include "ops/tunfd.h"
+#include "transport/error.h"
+
+namespace vnl {
+
+namespace {
+
+Napi::Error sysErr(Napi::Env env, const SysError& e) {
+  Napi::Error err = Napi::Error::New(env, e.what());
+  err.Set("errno", Napi::Number::New(env, e.err()));
+  err.Set("where", Napi::String::New(env, e.where()));
+  return err;
+}
+
+class Forwarder : public Napi::ObjectWrap<Forwarder> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "Forwarder", {
+        InstanceMethod<&Forwarder::AddPort>("addPort"),
+        InstanceMethod<&Forwarder::RemovePort>("removePort"),
+        InstanceMethod<&Forwarder::Start>("start"),
+        InstanceMethod<&Forwarder::Stop>("stop"),
+        InstanceMethod<&Forwarder::Close>("close"),
+        InstanceMethod<&Forwarder::Stats>("stats"),
+        InstanceMethod<&Forwarder::Send>("send"),
+        InstanceMethod<&Forwarder::Monitor>("monitor"),
+        InstanceMethod<&Forwarder::Drain>("drain"),
+        InstanceMethod<&Forwarder::Cpu>("cpu"),
+        InstanceMethod<&Forwarder::FdbDump>("fdb"),
+        StaticMethod<&Forwarder::Probe>("probe"),
+        StaticMethod<&Forwarder::SocketPair>("socketpair"),
+    });
+  }
+
+  explicit Forwarder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Forwarder>(info) {
+    fwd::Options o;
+    if (info.Length() > 0 && info[0].IsObject()) {
+      auto a = info[0].As<Napi::Object>();
+      auto num = [&](const char* k, double def) {
+        Napi::Value v = a.Get(k);
+        return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def;
+      };
+      o.switchMode = a.Get("mode").IsString() && a.Get("mode").As<Napi::String>().Utf8Value() == "switch";
+      o.threads = static_cast<int>(num("threads", 1));
+      o.busyPollUs = static_cast<int>(num("busyPollUs", 0));
+      o.batch = static_cast<int>(num("batch", 64));
+      o.fdbSize = static_cast<uint32_t>(num("fdbSize", 4096));
+      o.ageingSec = static_cast<uint32_t>(num("ageingSec", 300));
+      o.copyRingBytes = static_cast<size_t>(num("copyRingBytes", 4 << 20));
+      o.snaplen = static_cast<uint32_t>(num("snaplen", 65535 + 64));
+      o.segment = !a.Get("gsoToPlain").IsString() || a.Get("gsoToPlain").As<Napi::String>().Utf8Value() != "drop";
+    }
+    try {
+      eng_ = std::make_unique<fwd::Engine>(o);
+    } catch (const SysError& e) {
+      throw sysErr(info.Env(), e);
+    }
+    env_ = info.Env();
+    napi_add_env_cleanup_hook(env_, &Forwarder::cleanupHook, this);
+    hooked_ = true;
+  }
+
+  ~Forwarder() override { shutdown(); }
+
+ private:
+  static void cleanupHook(void* arg) {
+    auto* self = static_cast<Forwarder*>(arg);
+    self->hooked_ = false;  // the environment is running its hooks: do not remove ourselves
+    self->shutdown();
+  }
+
+  void shutdown() {
+    if (eng_) {
+      eng_->shutdown();
+      eng_.reset();
+    }
+    if (hooked_) {
+      hooked_ = false;
+      napi_remove_env_cleanup_hook(env_, &Forwarder::cleanupHook, this);
+    }
+  }
+
+  fwd::Engine& engine(Napi::Env env) {
+    if (!eng_) {
+      Napi::Error e = Napi::Error::New(env, "forwarder is closed");
+      e.Set("errno", Napi::Number::New(env, EBADF));
+      throw e;
+    }
+    return *eng_;
+  }
+
+  // probe(fd) -> { tun: bool, vnetHdr: bool, hdrLen: number }
+  static Napi::Value Probe(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int fd = info[0].As<Napi::Number>().Int32Value();
+    auto r = Napi::Object::New(env);
+    struct ifreq ifr{};
+    bool tun = ioctl(fd, TUNGETIFF, &ifr) == 0;
+    int sz = 0;
+    bool vh = tun && (ifr.ifr_flags & IFF_VNET_HDR);
+    if (vh && ioctl(fd, TUNGETVNETHDRSZ, &sz) < 0) sz = 10;
+    r.Set("tun", tun);
+    r.Set("vnetHdr", vh);
+    r.Set("hdrLen", vh ? sz : 0);
+    if (tun) r.Set("name", Napi::String::New(env, ifr.ifr_name));
+    return r;
+  }
+
+  // socketpair() -> [fd, fd]: AF_UNIX SOCK_SEQPACKET, non-blocking, close-on-exec; one frame per message.
+  static Napi::Value SocketPair(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) throw sysErr(env, SysError(errno, "socketpair"));
+    int sz = 1 << 20;
+    for (int fd : sv) {
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+    }
+    auto a = Napi::Array::New(env);
+    a.Set(0u, sv[0]);
+    a.Set(1u, sv[1]);
+    return a;
+  }
+
+  // addPort(fds: number[], hdrLen: number, offloadBits: number (-1: leave)) -> { slot, gen }
+  Napi::Value AddPort(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto& e = engine(env);
+    auto arr = info[0].As<Napi::Array>();
+    int fds[fwd::kMaxQueues];
+    int n = static_cast<int>(arr.Length());
+    if (n > fwd::kMaxQueues) n = fwd::kMaxQueues + 1;
+    for (int i = 0; i < n && i < fwd::kMaxQueues; i++) fds[i] = arr.Get(uint32_t(i)).As<Napi::Number>().Int32Value();
+    int hdrLen = info[1].As<Napi::Number>().Int32Value();
+    int bits = info[2].As<Napi::Number>().Int32Value();
+    try {
+      if (bits >= 0)
+        for (int i = 0; i < n && i < fwd::kMaxQueues; i++) tunApplyOffloads(fds[i], unsigned(bits), "forwarder.add");
+      int slot = e.addPort(fds, n, hdrLen);
+      auto r = Napi::Object::New(env);
+      r.Set("slot", slot);
+      r.Set("gen", static_cast<double>(e.ports[slot].gen));
+      return r;
+    } catch (const SysError& se) {
+      throw sysErr(env, se);
+    }
+  }
+
+  Napi::Value RemovePort(const Napi::CallbackInfo& info) {
+    engine(info.Env()).removePort(info[0].As<Napi::Number>().Int32Value());
+    return info.Env().Undefined();
+  }
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    try {
+      engine(info.Env()).start();
+    } catch (const std::system_error& e) {
+      throw Napi::Error::New(info.Env(), std::string("forwarder.start: ") + e.what());
+    }
+    return info.Env().Undefined();
+  }
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    engine(info.Env()).stop();
+    return info.Env().Undefined();
+  }
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    shutdown();
+    return info.Env().Undefined();
+  }
+
+  // stats(slot) -> { rxPackets, rxBytes, txPackets, txBytes, drops: {...}, downQueues, lastErrno }
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto& e = engine(env);
+    int slot = info[0].As<Napi::Number>().Int32Value();
+    uint64_t v[4 + fwd::kDropCount];
+    e.stats(slot, v);
+    auto o = Napi::Object::New(env);
+    o.Set("rxPackets", double(v[0]));
+    o.Set("rxBytes", double(v[1]));
+    o.Set("txPackets", double(v[2]));
+    o.Set("txBytes", double(v[3]));
+    auto d = Napi::Object::New(env);
+    for (int i = 0; i < fwd::kDropCount; i++) d.Set(fwd::dropName(i), double(v[4 + i]));
+    o.Set("drops", d);
+    o.Set("downQueues", double(e.ports[slot].downQueues.load()));
+    o.Set("lastErrno", double(e.ports[slot].lastErrno.load()));
+    return o;
+  }
+
+  // send(slot, buffer) -> 0 | errno
+  Napi::Value Send(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto& e = engine(env);
+    auto b = info[1].As<Napi::Buffer<uint8_t>>();
+    return Napi::Number::New(env, e.send(info[0].As<Napi::Number>().Int32Value(), b.Data(), b.Length()));
+  }
+
+  Napi::Value Monitor(const Napi::CallbackInfo& info) {
+    engine(info.Env()).setMonitor(info[0].As<Napi::Number>().Int32Value(), info[1].ToBoolean());
+    return info.Env().Undefined();
+  }
+
+  // drain(max) -> [{ port, dir, tsUs, origLen, data }]
+  Napi::Value Drain(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto out = Napi::Array::New(env);
+    if (!eng_) return out;
+    size_t max = info.Length() > 0 ? info[0].As<Napi::Number>().Uint32Value() : 1024;
+    uint32_t i = 0;
+    eng_->drain(max, [&](const fwd::CopyRec& r, const uint8_t* data) {
+      auto o = Napi::Object::New(env);
+      o.Set("port", double(r.port));
+      o.Set("gen", double(r.gen));
+      o.Set("dir", r.dir ? "tx" : "rx");
+      o.Set("tsUs", double(r.tsNs / 1000));
+      o.Set("origLen", double(r.origLen));
+      o.Set("data", Napi::Buffer<uint8_t>::Copy(env, data, r.caplen));
+      out.Set(i++, o);
+    });
+    return out;
+  }
+
+  Napi::Value Cpu(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto out = Napi::Array::New(env);
+    if (!eng_) return out;
+    auto v = eng_->cpuNs();
+    for (uint32_t i = 0; i < v.size(); i++) out.Set(i, double(v[i]) / 1e9);
+    return out;
+  }
+
+  // fdb() -> [{ mac: number, port, gen, seen }]
+  Napi::Value FdbDump(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    auto out = Napi::Array::New(env);
+    if (!eng_) return out;
+    uint32_t i = 0;
+    eng_->fdbEach([&](uint64_t w, uint32_t seen) {
+      auto o = Napi::Object::New(env);
+      o.Set("mac", double(w >> 16));
+      o.Set("port", double((w >> 8) & 0xff));
+      o.Set("gen", double(w & 0xff));
+      o.Set("seen", double(seen));
+      out.Set(i++, o);
+    });
+    return out;
+  }
+
+  std::unique_ptr<fwd::Engine> eng_;
+  napi_env env_ = nullptr;
+  bool hooked_ = false;
+};
+
+}  // namespace
+
+Napi::Function initForwarder(Napi::Env env) { return Forwarder::Init(env); }
+
+}  // namespace vnl

@@ -1,0 +1,134 @@
+// Starting a helper daemon inside the handle's namespace. A process inherits the network
+// namespace of the thread that creates it, so posix_spawn on the handle's thread puts the
+// daemon in the right namespace with no setns and no `ip netns exec`. The launcher is
+// waited for here (daemons such as dnsmasq exit 0 once the forked daemon is ready, or print
+// why not), so the event loop never waits and nothing is left for libuv to reap.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "ops/ops.h"
+
+namespace vnl {
+namespace {
+
+struct SpawnAttr {
+  posix_spawnattr_t a;
+  posix_spawn_file_actions_t fa;
+  SpawnAttr() { posix_spawnattr_init(&a); posix_spawn_file_actions_init(&fa); }
+  ~SpawnAttr() { posix_spawnattr_destroy(&a); posix_spawn_file_actions_destroy(&fa); }
+};
+
+int64_t nowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// proc.spawn { argv: string[], env?: string[], timeoutMs? } -> { pid, code?, signal?, stderr }
+Value procSpawn(Ctx&, const Value& args) {
+  std::vector<std::string> argv, env;
+  for (auto& x : args.req("argv").items()) argv.push_back(x.string());
+  if (argv.empty()) throw std::invalid_argument("argv must not be empty");
+  if (const Value* e = args.get("env")) for (auto& x : e->items()) env.push_back(x.string());
+  int timeoutMs = static_cast<int>(args.num("timeoutMs", 10000));
+  std::vector<char*> av, ev;
+  for (auto& s : argv) av.push_back(const_cast<char*>(s.c_str()));
+  av.push_back(nullptr);
+  for (auto& s : env) ev.push_back(const_cast<char*>(s.c_str()));
+  ev.push_back(nullptr);
+
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) throwErrno("proc.spawn: pipe");
+  Fd rd(p[0]), wr(p[1]);
+  SpawnAttr sa;
+  // This thread blocks every signal and Node ignores some (SIGPIPE): the child must start
+  // with an empty mask and default dispositions, or it could never be stopped by SIGTERM.
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&sa.a, &none);
+  posix_spawnattr_setsigdefault(&sa.a, &all);
+  posix_spawnattr_setflags(&sa.a, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+  posix_spawn_file_actions_addopen(&sa.fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&sa.fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&sa.fa, wr.get(), 2);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+  posix_spawn_file_actions_addclosefrom_np(&sa.fa, 3);  // nothing of ours leaks into the daemon
+#endif
+
+  pid_t pid;
+  int rc = posix_spawn(&pid, av[0], &sa.fa, &sa.a, av.data(), ev.data());
+  if (rc != 0) throw SysError(rc, "proc.spawn: " + argv[0]);
+  wr = Fd();  // our copy of the write end; the child holds its own
+
+  // Wait for the launcher to exit, collecting what it writes to stderr meanwhile. A daemon
+  // may keep the pipe open after the launcher exits, so EOF is not awaited.
+  int pfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  Fd pidfd(pfd);
+  std::string err;
+  int64_t deadline = nowMs() + timeoutMs;
+  bool exited = false, rdOpen = true;
+  int status = 0;
+  while (!exited) {
+    if (waitpid(pid, &status, WNOHANG) == pid) { exited = true; break; }
+    int left = static_cast<int>(deadline - nowMs());
+    if (left <= 0) break;
+    pollfd fds[2] = {{rdOpen ? rd.get() : -1, POLLIN, 0}, {pidfd.get(), POLLIN, 0}};
+    // Without a pidfd (old kernels) fall back to polling waitpid every 20 ms.
+    int n = poll(fds, 2, pidfd ? left : std::min(left, 20));
+    if (n < 0 && errno != EINTR) throwErrno("proc.spawn: poll");
+    if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP))) {
+      char buf[4096];
+      ssize_t r = read(rd.get(), buf, sizeof buf);
+      if (r > 0 && err.size() < 65536) err.append(buf, static_cast<size_t>(r));
+      else if (r == 0) rdOpen = false;
+    }
+  }
+  if (!exited) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    throw SysError(ETIMEDOUT, "proc.spawn: " + argv[0] + " did not finish starting within " + std::to_string(timeoutMs) + " ms");
+  }
+  fcntl(rd.get(), F_SETFL, O_NONBLOCK);
+  for (;;) {
+    char buf[4096];
+    ssize_t r = read(rd.get(), buf, sizeof buf);
+    if (r <= 0 || err.size() >= 65536) break;
+    err.append(buf, static_cast<size_t>(r));
+  }
+  Value out = Value::object();
+  out.set("pid", static_cast<int>(pid));
+  if (WIFEXITED(status)) out.set("code", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) out.set("signal", WTERMSIG(status));
+  out.set("stderr", err);
+  return out;
+}
+
+// The identity of the handle's namespace (device and inode of its nsfs file), to keep
+// per-namespace state apart.
+Value procNetnsId(Ctx&, const Value&) {
+  struct stat st;
+  if (stat("/proc/thread-self/ns/net", &st) < 0) throwErrno("proc.netnsId: stat(/proc/thread-self/ns/net)");
+  Value out = Value::object();
+  out.set("dev", static_cast<double>(st.st_dev));
+  out.set("ino", static_cast<double>(st.st_ino));
+  return out;
+}
+
+}  // namespace
+
+VNL_OP("proc.spawn", procSpawn);
+VNL_OP("proc.netnsId", procNetnsId);
+
+}  // namespace vnl
