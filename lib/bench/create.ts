@@ -156,8 +156,18 @@ print(json.dumps({'createSec': create, 'delOneSec': one, 'delGroupSec': bulk}))
 
 interface Run { drained?: number; drainMs?: number; events?: number; eventsMs?: number; resyncs?: number; createMs?: number; lat?: number[]; delOneMs?: number; delOne?: number; delBulkMs?: number; delBulk?: number; skipped?: string }
 
+/** Namespaces the bench is using right now, removed by `benchAbort` on SIGINT/SIGTERM. */
+const live = new Set<string>();
+
+/** Deletes the bench's namespaces synchronously (for signal handlers); their devices go with them. */
+export function benchAbort(): void {
+  for (const name of live) spawnSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+  live.clear();
+}
+
 async function withNs<T>(kind: BenchKind, fn: (ns: Netns, h: Handle) => Promise<T>): Promise<T> {
   const ns = await Netns.create(`vnl-bench-${process.pid}-${++nsSeq}`);
+  live.add(ns.name);
   const h = await open({ netns: ns.name });
   try {
     if (needsLower(kind)) {
@@ -168,6 +178,7 @@ async function withNs<T>(kind: BenchKind, fn: (ns: Netns, h: Handle) => Promise<
   } finally {
     await h.close();
     await ns.delete();
+    live.delete(ns.name);
   }
 }
 
@@ -483,6 +494,14 @@ export async function benchCreateCli(argv: string[]): Promise<number> {
   }
   if (process.stderr.isTTY) {
     opts.progress = (line) => process.stderr.write(`\r\x1b[K${line}`);
+  }
+  // Interrupted: remove the throwaway namespaces (and so every device made in them) first.
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      benchAbort();
+      process.stderr.write(`\nvnetlink bench: interrupted (${sig}); its namespaces were removed\n`);
+      process.exit(130);
+    });
   }
   const rep = await benchCreate(opts);
   if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
