@@ -67,6 +67,9 @@ interface IterState { queue: MonitorEvent[]; waiter?: Waiter; done: boolean; err
  * is made in the handle's namespace; a thread of its own reads it, so the handle stays free.
  * Equivalent to: `ip monitor link address route neigh`.
  *
+ * A monitor lives until `close()` (or the end of a `for await` loop over it), independently of
+ * its handle: closing the handle does not close it. While open it keeps the process alive.
+ *
  * @example
  * const mon = nl.monitor({ groups: ['link'] });
  * for await (const ev of mon) {
