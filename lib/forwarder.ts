@@ -6,15 +6,10 @@ import { fromNative, errnoCode, NetlinkError } from './errors.js';
 import { native } from './native.js';
 import * as v from './validate.js';
 
-/** Offloads a tap queue promises to accept (TUNSETOFFLOAD). */
-export interface ForwarderOffloads {
-  csum?: boolean;
-  tso4?: boolean;
-  tso6?: boolean;
-  tsoEcn?: boolean;
-  uso4?: boolean;
-  uso6?: boolean;
-}
+import type { TapOffloads } from './tap.js';
+
+/** Offloads a tap queue promises to accept (TUNSETOFFLOAD): the same words as tap.create. */
+export type ForwarderOffloads = TapOffloads;
 
 export interface ForwarderOptions {
   /** 'wire': two ports, everything from one goes to the other. 'switch': MAC learning. Default 'switch'. */

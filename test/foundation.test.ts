@@ -36,7 +36,6 @@ describe.skipIf(skip)('foundation', () => {
   });
 
   it('wires a veth pair across two namespaces, with addresses and a route, and pings across it', async () => {
-    if (!hasTool('ping')) return;  // outside CI only; hasTool throws in CI
     const v0 = await a.link.add({ kind: 'veth', name: 'v0', mtu: 1400, peer: { name: 'v1', netns: B, mtu: 1400 }, up: true });
     expect(v0.name).toBe('v0');
     expect(v0.kind).toBe('veth');
@@ -77,9 +76,12 @@ describe.skipIf(skip)('foundation', () => {
     const ipr = (await import('node:child_process')).spawnSync('ip', ['-n', A.name, 'route', 'show', '203.0.113.0/24'], { encoding: 'utf8' }).stdout;
     expect(ipr).toContain('via 198.51.100.2 dev v0');
 
-    await waitFor(async () => (await nsRun(A, 'ping', ['-c', '1', '-W', '1', '198.51.100.2'])).code === 0, 'ping over the veth');
-    const ping6 = await nsRun(A, 'ping', ['-6', '-c', '1', '-W', '2', 'fd00:5::2']);
-    expect(ping6.code).toBe(0);
+    // hasTool throws in CI when ping is missing; elsewhere only the ping itself is skipped.
+    if (hasTool('ping')) {
+      await waitFor(async () => (await nsRun(A, 'ping', ['-c', '1', '-W', '1', '198.51.100.2'])).code === 0, 'ping over the veth');
+      const ping6 = await nsRun(A, 'ping', ['-6', '-c', '1', '-W', '2', 'fd00:5::2']);
+      expect(ping6.code).toBe(0);
+    }
 
     await a.route.del({ dst: '203.0.113.0/24' });
     expect((await a.route.list()).find((x) => x.dst === '203.0.113.0/24')).toBeUndefined();

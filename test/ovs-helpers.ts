@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Netns } from '../lib/index.js';
-import { hasTool } from './helpers.js';
+import { hasTool, inCI } from './helpers.js';
 
 const execFileP = promisify(execFile);
 export const OVS_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
@@ -17,7 +17,10 @@ export function ovsSkipReason(): string | undefined {
   for (const t of ['ovsdb-server', 'ovs-vswitchd', 'ovsdb-tool', 'ovs-vsctl']) {
     if (!hasTool(t)) return `${t} is not installed (apt-get install openvswitch-switch)`;
   }
-  if (!fs.existsSync(OVS_SCHEMA)) return `${OVS_SCHEMA} is missing`;
+  if (!fs.existsSync(OVS_SCHEMA)) {
+    if (inCI) throw new Error(`${OVS_SCHEMA} is missing in CI (.ci/run installs openvswitch-switch)`);
+    return `${OVS_SCHEMA} is missing`;
+  }
   return undefined;
 }
 

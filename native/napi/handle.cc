@@ -10,6 +10,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -220,21 +221,26 @@ void Handle::drain(Napi::Env env) {
     scheduled_ = false;
   }
   bool closed = false;
-  for (Job* j : batch) {
-    Napi::HandleScope scope(env);
-    if (j->close) closed = true;
-    if (j->ok) {
-      j->deferred.Resolve(toJs(env, j->result));
-    } else {
-      std::string msg = j->where + ": " + strerror(j->err) + (j->extack.empty() ? "" : ": " + j->extack);
-      Napi::Error e = Napi::Error::New(env, msg);
-      e.Set("errno", Napi::Number::New(env, j->err));
-      e.Set("where", Napi::String::New(env, j->where));
-      if (!j->extack.empty()) e.Set("extack", Napi::String::New(env, j->extack));
-      j->deferred.Reject(e.Value());
-    }
-    delete j;
+  for (Job* raw : batch) {
+    std::unique_ptr<Job> j(raw);
     if (pending_) pending_--;
+    if (j->close) closed = true;
+    // One job failing to settle (e.g. while the environment is being torn down) must not
+    // leave the rest of the batch unsettled or the counters wrong.
+    try {
+      Napi::HandleScope scope(env);
+      if (j->ok) {
+        j->deferred.Resolve(toJs(env, j->result));
+      } else {
+        std::string msg = j->where + ": " + strerror(j->err) + (j->extack.empty() ? "" : ": " + j->extack);
+        Napi::Error e = Napi::Error::New(env, msg);
+        e.Set("errno", Napi::Number::New(env, j->err));
+        e.Set("where", Napi::String::New(env, j->where));
+        if (!j->extack.empty()) e.Set("extack", Napi::String::New(env, j->extack));
+        j->deferred.Reject(e.Value());
+      }
+    } catch (const Napi::Error&) {
+    }
   }
   if (closed && thread_.joinable()) {
     thread_.join();  // the thread returned right after completing close
@@ -249,9 +255,12 @@ void Handle::drain(Napi::Env env) {
 // call(op: string, args: object): Promise<any>
 Napi::Value Handle::Call(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  // Read the arguments before allocating the job: either read may throw.
+  std::string op = info[0].As<Napi::String>().Utf8Value();
+  Value args = info.Length() > 1 ? fromJs(info[1]) : Value::object();
   auto* j = new Job(env);
   Napi::Promise p = j->deferred.Promise();
-  j->op = info[0].As<Napi::String>().Utf8Value();
+  j->op = std::move(op);
   j->fn = OpRegistry::find(j->op);
   if (closing_ || !j->fn) {
     Napi::Error e = Napi::Error::New(env, j->op + (closing_ ? ": handle is closed" : ": unknown operation"));
@@ -261,7 +270,7 @@ Napi::Value Handle::Call(const Napi::CallbackInfo& info) {
     delete j;
     return p;
   }
-  j->args = info.Length() > 1 ? fromJs(info[1]) : Value::object();
+  j->args = std::move(args);
   if (pending_++ == 0 && !refed_) { refed_ = true; tsfn_.Ref(env); }
   {
     std::lock_guard<std::mutex> lk(mu_);
