@@ -11,6 +11,7 @@ import { BridgeOps } from './bridge.js';
 import { TapOps } from './tap.js';
 import './kinds/vxlan.js';
 import { MacvtapOps } from './macvtap.js';
+import { Monitor, type MonitorOptions } from './monitor.js';
 
 export interface OpenOptions {
   /**
@@ -86,6 +87,17 @@ export class Handle {
     } catch (e) {
       throw fromNative(op, e);
     }
+  }
+
+  /**
+   * Watches this namespace's links, addresses, routes and neighbours (see `Monitor`).
+   * Equivalent to: `ip monitor link address route neigh`.
+   *
+   * @example
+   * for await (const ev of nl.monitor({ groups: ['link', 'addr'] })) console.log(ev.type);
+   */
+  monitor(opts: MonitorOptions = {}): Monitor {
+    return new Monitor(this, opts);
   }
 
   /** Closes the handle's sockets and joins its thread. Safe to call twice. */

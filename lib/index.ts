@@ -8,6 +8,8 @@ export { NetlinkError } from './errors.js';
 export type { Link, LinkSpec, LinkChanges, LinkStats, VethSpec, VethPeerSpec, LinkBaseSpec, LinkKindSpecs, NetnsRef } from './link.js';
 export type { Address, AddrOptions } from './addr.js';
 export type { Route, RouteSpec } from './route.js';
+export { Monitor, type MonitorOptions, type MonitorEvent, type MonitorGroup, type Neighbour } from './monitor.js';
+export type { AddManyOptions, AddManyResult } from './link.js';
 export { NftOps, NftTransaction, nftExpr } from './nft.js';
 export { NetworkOps, Network, NETWORK_STEPS } from './network.js';
 export type { NetworkSpec, NetworkDhcp, PortForwardSpec, PortForward, Lease, NetworkStep } from './network.js';

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import type { Handle } from './handle.js';
 import { NetlinkError } from './errors.js';
 import { registerKind, registerSetField, type Link, type LinkBaseSpec } from './link.js';
-import type { TapOffloads } from './tap.js';
+import { vnetOptions, type TapOffloads } from './tap.js';
 import * as v from './validate.js';
 
 /**
@@ -61,8 +61,12 @@ export interface MacvlanInfo {
   bcQueueLenUsed?: number;
 }
 
+const MAX_SOURCE_MACS = 5000;
+
 function normMacs(op: string, field: string, value: unknown): string[] {
   if (!Array.isArray(value)) throw v.typeError(op, field, `must be an array of MAC addresses (got ${JSON.stringify(value)})`);
+  // The list travels in one netlink nest, whose length is 16 bits (12 bytes a MAC).
+  if (value.length > MAX_SOURCE_MACS) throw v.rangeError(op, field, `at most ${MAX_SOURCE_MACS} MACs fit in one request (got ${value.length})`);
   return value.map((m, i) => v.mac(op, `${field}[${i}]`, m));
 }
 
@@ -145,8 +149,6 @@ export interface MacvtapQueues {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-const offloadKeys = ['csum', 'tso4', 'tso6', 'tsoEcn', 'uso4', 'uso6'] as const;
-
 /** The guest side of macvtap links: `nl.macvtap`. */
 export class MacvtapOps {
   constructor(private readonly h: Handle) {}
@@ -169,22 +171,7 @@ export class MacvtapOps {
     const o = v.object(op, 'options', opts);
     v.knownKeys(op, 'options', o, ['queues', 'vnetHdr', 'vnetHdrSize', 'offloads']);
     args.queues = o.queues === undefined ? 1 : v.uint(op, 'queues', o.queues, 1, 256);
-    args.vnetHdr = o.vnetHdr === undefined ? true : v.bool(op, 'vnetHdr', o.vnetHdr);
-    if (o.vnetHdrSize !== undefined) {
-      if (!args.vnetHdr) throw v.rangeError(op, 'vnetHdrSize', 'needs vnetHdr: true');
-      const n = v.uint(op, 'vnetHdrSize', o.vnetHdrSize);
-      if (![10, 12, 20].includes(n)) throw v.rangeError(op, 'vnetHdrSize', `must be 10, 12 or 20 (got ${n})`);
-      args.vnetHdrSize = n;
-    }
-    if (o.offloads !== undefined) {
-      const off = v.object(op, 'offloads', o.offloads);
-      v.knownKeys(op, 'offloads', off, offloadKeys);
-      const n: Record<string, boolean> = {};
-      for (const k of offloadKeys) if (off[k] !== undefined) n[k] = v.bool(op, `offloads.${k}`, off[k]);
-      if (!args.vnetHdr && Object.values(n).some(Boolean)) throw v.rangeError(op, 'offloads', 'need vnetHdr: true (the header describes the offloaded frames)');
-      if (!n.csum && (n.tso4 || n.tso6 || n.tsoEcn || n.uso4 || n.uso6)) throw v.rangeError(op, 'offloads', 'tso/uso need csum: true');
-      args.offloads = n;
-    }
+    Object.assign(args, vnetOptions(op, o, true));
     const r = await this.h._call<Omit<MacvtapQueues, 'close' | typeof Symbol.asyncDispose>>(op, args);
     const h = this.h;
     let closing: Promise<void> | undefined;

@@ -52,16 +52,15 @@ const offloadKeys = ['csum', 'tso4', 'tso6', 'tsoEcn', 'uso4', 'uso6'] as const;
 const specKeys = ['name', 'mode', 'queues', 'multiQueue', 'vnetHdr', 'vnetHdrSize', 'offloads', 'persist', 'uid', 'gid', 'mac', 'mtu', 'txqueuelen', 'group', 'master', 'up'];
 export const MAX_TAP_QUEUES = 256;
 
-function normalize(op: string, spec: unknown): Record<string, unknown> {
-  const s = v.object(op, 'spec', spec);
-  v.knownKeys(op, '', s, specKeys);
-  const out: Record<string, unknown> = { name: v.ifname(op, 'name', s.name, true) };
-  const mode = s.mode === undefined ? 'tap' : v.oneOf(op, 'mode', s.mode, ['tap', 'tun'] as const);
-  out.mode = mode;
-  out.queues = s.queues === undefined ? 1 : v.uint(op, 'queues', s.queues, 1, MAX_TAP_QUEUES);
-  if (s.multiQueue !== undefined) out.multiQueue = v.bool(op, 'multiQueue', s.multiQueue);
-  if (s.multiQueue === false && (out.queues as number) > 1) throw v.rangeError(op, 'multiQueue', `cannot be false with queues: ${out.queues}`);
-  out.vnetHdr = s.vnetHdr === undefined ? false : v.bool(op, 'vnetHdr', s.vnetHdr);
+/**
+ * @internal The vnet-header options every guest fd takes (tap.create, macvtap.open): vnetHdr,
+ * vnetHdrSize and offloads, with the kernel's rules checked before any syscall.
+ */
+export function vnetOptions(op: string, s: Record<string, unknown>, vnetHdrDefault: boolean):
+  { vnetHdr: boolean; vnetHdrSize?: number; offloads?: Record<string, boolean> } {
+  const out: { vnetHdr: boolean; vnetHdrSize?: number; offloads?: Record<string, boolean> } = {
+    vnetHdr: s.vnetHdr === undefined ? vnetHdrDefault : v.bool(op, 'vnetHdr', s.vnetHdr),
+  };
   if (s.vnetHdrSize !== undefined) {
     if (!out.vnetHdr) throw v.rangeError(op, 'vnetHdrSize', 'needs vnetHdr: true');
     const n = v.uint(op, 'vnetHdrSize', s.vnetHdrSize);
@@ -80,6 +79,19 @@ function normalize(op: string, spec: unknown): Record<string, unknown> {
     if (off.tsoEcn && !off.tso4 && !off.tso6) throw v.rangeError(op, 'offloads.tsoEcn', 'needs tso4 or tso6 (the kernel refuses it alone)');
     out.offloads = off;
   }
+  return out;
+}
+
+function normalize(op: string, spec: unknown): Record<string, unknown> {
+  const s = v.object(op, 'spec', spec);
+  v.knownKeys(op, '', s, specKeys);
+  const out: Record<string, unknown> = { name: v.ifname(op, 'name', s.name, true) };
+  const mode = s.mode === undefined ? 'tap' : v.oneOf(op, 'mode', s.mode, ['tap', 'tun'] as const);
+  out.mode = mode;
+  out.queues = s.queues === undefined ? 1 : v.uint(op, 'queues', s.queues, 1, MAX_TAP_QUEUES);
+  if (s.multiQueue !== undefined) out.multiQueue = v.bool(op, 'multiQueue', s.multiQueue);
+  if (s.multiQueue === false && (out.queues as number) > 1) throw v.rangeError(op, 'multiQueue', `cannot be false with queues: ${out.queues}`);
+  Object.assign(out, vnetOptions(op, s, false));
   if (s.persist !== undefined) out.persist = v.bool(op, 'persist', s.persist);
   if (s.uid !== undefined) out.uid = v.uint(op, 'uid', s.uid, 0, 0xfffffffe);
   if (s.gid !== undefined) out.gid = v.uint(op, 'gid', s.gid, 0, 0xfffffffe);
@@ -122,6 +134,7 @@ export class Tap {
   #h: Handle;
   #flags: number;
   #closing: Promise<void> | undefined;
+  #adding: Promise<void> | undefined;
 
   /** @internal use `nl.tap.create()` */
   constructor(h: Handle, n: NativeTap) {
@@ -159,9 +172,14 @@ export class Tap {
     if (this.closed) throw v.typeError(op, 'tap', 'is closed');
     if (!(this.#flags & 0x100)) throw v.rangeError(op, 'tap', `${this.name} is single-queue (create it with queues > 1 or multiQueue: true)`);
     v.uint(op, 'count', count, 1, MAX_TAP_QUEUES - this.fds.length);
-    const fds: number[] = await this.#h._call(op, { name: this.name, flags: this.#flags, count });
-    this.fds.push(...fds);
-    return fds;
+    // The new fds join `fds` as soon as they exist, and close() waits for them, so a close
+    // that overtakes this call still closes every queue.
+    const p = this.#h._call<number[]>(op, { name: this.name, flags: this.#flags, count }).then((fds) => {
+      this.fds.push(...fds);
+      return fds;
+    });
+    this.#adding = Promise.all([this.#adding, p.catch(() => undefined)]).then(() => undefined);
+    return p;
   }
 
   /**
@@ -170,10 +188,14 @@ export class Tap {
    */
   close(): Promise<void> {
     if (!this.#closing) {
-      const fds = this.fds.slice();
-      this.#closing = this.#h.closed
-        ? Promise.resolve().then(() => fds.forEach((fd) => { try { fs.closeSync(fd); } catch { /* already closed */ } }))
-        : this.#h._call('tap.close', { fds }, 'fd.close').then(() => undefined);
+      this.#closing = (this.#adding ?? Promise.resolve()).then(() => {
+        const fds = this.fds.slice();
+        if (this.#h.closed) {
+          for (const fd of fds) try { fs.closeSync(fd); } catch { /* already closed */ }
+          return;
+        }
+        return this.#h._call('tap.close', { fds }, 'fd.close').then(() => undefined);
+      });
     }
     return this.#closing;
   }

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -45,14 +46,19 @@ class MsgBuilder {
 
   class Nest {
    public:
-    Nest(MsgBuilder& b, size_t off) : b_(&b), off_(off) {}
-    Nest(Nest&& o) noexcept : b_(o.b_), off_(o.off_) { o.b_ = nullptr; }
+    Nest(MsgBuilder& b, size_t off) : b_(&b), off_(off), unwinding_(std::uncaught_exceptions()) {}
+    Nest(Nest&& o) noexcept : b_(o.b_), off_(o.off_), unwinding_(o.unwinding_) { o.b_ = nullptr; }
     Nest(const Nest&) = delete;
     Nest& operator=(const Nest&) = delete;
-    ~Nest() noexcept(false) { if (b_) b_->endNest(off_); }
+    // An oversized nest throws, but never while another exception unwinds through it (that
+    // would be std::terminate); the message is being abandoned then anyway.
+    ~Nest() noexcept(false) {
+      if (b_ && std::uncaught_exceptions() == unwinding_) b_->endNest(off_);
+    }
    private:
     MsgBuilder* b_;
     size_t off_;
+    int unwinding_;
   };
   // The nest closes (its length is written) when the returned scope ends.
   [[nodiscard]] Nest nest(uint16_t type);

@@ -7,8 +7,11 @@
 
 namespace vnl {
 
+Napi::Function initMonitor(Napi::Env env);  // ops/monitor.cc
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Handle", initHandle(env));
+  exports.Set("Monitor", initMonitor(env));
   exports.Set("Forwarder", initForwarder(env));
   auto ops = Napi::Array::New(env);
   uint32_t i = 0;

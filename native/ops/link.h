@@ -10,6 +10,7 @@
 #include "codec/nlmsg.h"
 #include "codec/value.h"
 #include "ops/ops.h"
+#include "ops/rtnl_decode.h"
 
 namespace vnl {
 
@@ -43,9 +44,7 @@ struct LinkKindRegistrar {
 };
 #define VNL_LINK_KIND(obj) static ::vnl::LinkKindRegistrar VNL_OP_CAT(vnl_kind_reg_, __LINE__)(&obj)
 
-// Decodes one RTM_NEWLINK/RTM_DELLINK message into a Link object. `names` resolves master and
-// parent indexes when given (a dump), otherwise the namespace thread looks them up.
-Value decodeLink(Ctx& ctx, const nlmsghdr* h, const std::map<uint32_t, std::string>* names);
+// decodeLink (RTM_NEWLINK/RTM_DELLINK -> Link) is declared in ops/rtnl_decode.h.
 
 // Fills the attributes shared by add and set (mtu, mac, txqueuelen, group, master, alias,
 // netns, ...) from a normalized spec.

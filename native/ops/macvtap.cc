@@ -132,6 +132,8 @@ Value getLink(Ctx& ctx, const std::string& name) {
 Value macvtapOpen(Ctx& ctx, const Value& args) {
   const std::string name = args.str("name");
   const int queues = static_cast<int>(args.num("queues", 1));
+  // fds[0] is used below: never let an empty set of queues through.
+  if (queues < 1 || queues > 256) throw std::invalid_argument("queues must be 1-256");
   const bool vnetHdr = args.flag("vnetHdr", true);
   const bool multiQueue = args.flag("multiQueue", queues > 1);
 

@@ -6,6 +6,7 @@
 
 #include "ops/format.h"
 #include "ops/ops.h"
+#include "ops/rtnl_decode.h"
 
 namespace vnl {
 
@@ -20,7 +21,6 @@ const char* scopeName(uint8_t s) {
   }
 }
 
-// Decodes one RTM_NEWADDR/RTM_DELADDR message.
 Value decodeAddr(Ctx& ctx, const nlmsghdr* h, const std::map<uint32_t, std::string>* names) {
   const ifaddrmsg* ifa = familyHeader<ifaddrmsg>(h);
   if (!ifa) throw CodecError("short RTM_NEWADDR message");

@@ -116,7 +116,8 @@ Value decodeLink(Ctx& ctx, const nlmsghdr* h, const std::map<uint32_t, std::stri
   if (otherNs) l.set("linkNetnsId", tb[IFLA_LINK_NETNSID]->s32());
   if (tb[IFLA_LINK]) {
     uint32_t parent = tb[IFLA_LINK]->u32();
-    if (parent && parent != static_cast<uint32_t>(ifi->ifi_index)) {
+    // Across namespaces the peer may well have the same number as this link.
+    if (parent && (otherNs || parent != static_cast<uint32_t>(ifi->ifi_index))) {
       l.set("linkIndex", parent);
       if (!otherNs) {
         std::string pn = nameOf(ctx, parent, names);
@@ -251,13 +252,15 @@ Value linkList(Ctx& ctx, const Value& args) {
   });
   std::string kind = args.str("kind", "");
   std::string master = args.str("master", "");
-  int group = args.has("group") ? static_cast<int>(args.num("group")) : -1;
+  // Groups are u32: one at or above 2^31 must not turn into "no filter".
+  const bool byGroup = args.has("group");
+  const uint32_t group = byGroup ? args.u32("group") : 0;
   Value out = Value::array();
   for (auto& raw : msgs) {
     Value l = decodeLink(ctx, reinterpret_cast<const nlmsghdr*>(raw.data()), &names);
     if (!kind.empty() && l.str("kind", "") != kind) continue;
     if (!master.empty() && l.str("master", "") != master) continue;
-    if (group >= 0 && static_cast<int>(l.num("group", 0)) != group) continue;
+    if (byGroup && static_cast<uint32_t>(l.num("group", 0)) != group) continue;
     out.push(std::move(l));
   }
   return out;

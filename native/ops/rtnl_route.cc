@@ -3,10 +3,9 @@
 
 #include "ops/format.h"
 #include "ops/ops.h"
+#include "ops/rtnl_decode.h"
 
 namespace vnl {
-
-const char* scopeName(uint8_t s);
 
 static const char* protoName(uint8_t p) {
   switch (p) {
@@ -33,7 +32,7 @@ static const char* typeName(uint8_t t) {
   }
 }
 
-Value decodeRoute(Ctx& ctx, const nlmsghdr* h) {
+Value decodeRoute(Ctx& ctx, const nlmsghdr* h, const IndexNames* names) {
   const rtmsg* r = familyHeader<rtmsg>(h);
   if (!r) throw CodecError("short RTM_NEWROUTE message");
   const uint8_t* p;
@@ -53,7 +52,9 @@ Value decodeRoute(Ctx& ctx, const nlmsghdr* h) {
   if (tb[RTA_OIF]) {
     uint32_t oif = tb[RTA_OIF]->u32();
     v.set("devIndex", oif);
-    std::string n = ctx.ifname(oif);
+    std::string n;
+    if (names) { auto it = names->find(oif); if (it != names->end()) n = it->second; }
+    else n = ctx.ifname(oif);
     if (!n.empty()) v.set("dev", n);
   }
   if (tb[RTA_PRIORITY]) v.set("metric", tb[RTA_PRIORITY]->u32());

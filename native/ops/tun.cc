@@ -111,6 +111,8 @@ Value tapCreate(Ctx& ctx, const Value& args) {
   std::string name = args.str("name");
   bool tun = args.str("mode", "tap") == "tun";
   unsigned queues = args.u32("queues", 1);
+  // fds[0] is used below: never let an empty set of queues through.
+  if (queues < 1 || queues > 256) throw std::invalid_argument("queues must be 1-256");
   bool vnetHdr = args.flag("vnetHdr");
   unsigned flags = (tun ? IFF_TUN : IFF_TAP) | IFF_NO_PI;
   if (vnetHdr) flags |= IFF_VNET_HDR;
@@ -132,6 +134,7 @@ Value tapCreate(Ctx& ctx, const Value& args) {
   std::vector<Fd> fds;
   std::string real = name;
   bool persistSet = false;
+  bool persistCleared = false;  // an existing persistent device we made non-persistent
   try {
     for (unsigned i = 0; i < queues; i++) {
       std::string got;
@@ -148,6 +151,7 @@ Value tapCreate(Ctx& ctx, const Value& args) {
     if (const Value* p = args.get("persist")) {
       if (ioctl(fd0, TUNSETPERSIST, p->boolean() ? 1UL : 0UL) < 0) throw SysError(errno, op + ": TUNSETPERSIST");
       persistSet = p->boolean();
+      persistCleared = !p->boolean() && (static_cast<unsigned long>(existing) & IFF_PERSIST);
     }
     std::string mac;
     const std::string* macp = nullptr;
@@ -172,6 +176,8 @@ Value tapCreate(Ctx& ctx, const Value& args) {
   } catch (...) {
     // Roll back: a device we made must not outlive a failed create.
     if (created && persistSet && !fds.empty()) ioctl(fds[0].get(), TUNSETPERSIST, 0UL);
+    // ...and one we only attached to must survive it: closing our fds would destroy it.
+    if (persistCleared) ioctl(fds[0].get(), TUNSETPERSIST, 1UL);
     throw;
   }
 }

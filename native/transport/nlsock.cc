@@ -193,7 +193,9 @@ void NlSocket::dump(MsgBuilder& m, const char* op, const OnMsg& onMsg) {
 }
 
 std::vector<AckResult> NlSocket::requestMany(std::vector<MsgBuilder>& msgs,
-                                             const std::function<void(size_t, const nlmsghdr*)>& onMsg) {
+                                             const std::function<void(size_t, const nlmsghdr*)>& onMsg,
+                                             size_t window) {
+  if (window == 0) window = 1;
   std::vector<AckResult> out(msgs.size());
   std::unordered_map<uint32_t, size_t> bySeq;
   size_t pending = 0;
@@ -202,10 +204,10 @@ std::vector<AckResult> NlSocket::requestMany(std::vector<MsgBuilder>& msgs,
   std::vector<uint8_t> buf;
   while (i < msgs.size() || pending) {
     // Keep a bounded window in flight so acks never overflow our receive buffer.
-    if (i < msgs.size() && pending < 256) {
+    if (i < msgs.size() && pending < window) {
       buf.clear();
       size_t first = i;
-      while (i < msgs.size() && pending < 256 && (buf.empty() || buf.size() + msgs[i].size() <= kChunk)) {
+      while (i < msgs.size() && pending < window && (buf.empty() || buf.size() + msgs[i].size() <= kChunk)) {
         uint32_t seq = nextSeq();
         msgs[i].setSeq(seq);
         msgs[i].addFlags(NLM_F_REQUEST | NLM_F_ACK);

@@ -33,8 +33,10 @@ class NlSocket {
   void dump(MsgBuilder& m, const char* op, const OnMsg& onMsg);
   // Sends all requests (NLM_F_ACK added) packed into few sendmsg calls and gathers one result
   // per request, in order. Replies other than acks go to onMsg with the request's index.
+  // At most `window` requests are in flight at once.
   std::vector<AckResult> requestMany(std::vector<MsgBuilder>& msgs,
-                                     const std::function<void(size_t, const nlmsghdr*)>& onMsg = {});
+                                     const std::function<void(size_t, const nlmsghdr*)>& onMsg = {},
+                                     size_t window = 256);
   // Sends pre-built bytes (an nftables NFNL_MSG_BATCH_BEGIN...END batch) whose messages carry
   // seqs from nextSeq(), and collects every reply the kernel sent about them: the first error
   // in batch order wins (including one addressed to BATCH_BEGIN), otherwise every seq in
