@@ -1,7 +1,7 @@
 // The seed's NAT network end to end, with three namespaces: "host" runs the network (bridge,
 // firewall, dnsmasq), "guest" sits behind the bridge and asks for a DHCP lease with busybox
 // udhcpc, "outside" (203.0.113.0/24) is the world the guest reaches through the masquerade.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,47 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, NetlinkError, NETWORK_STEPS, type Handle, type Netns, type Network } from '../lib/index.js';
 import { _injectNetworkFault, _simulateCrash } from '../lib/network.js';
 import { Namespaces, hasTool, ipAddrs, ipLinks, nsExec, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
+// Shared with the NAT demos and test/nat-forwarder.test.ts.
+import { GUEST_CLIENT, NsProc, OUTSIDE_SERVER, parseLease, udhcpc, udhcpcScript } from '../examples/nat-helpers.js';
 
 const skip = privilegedSkipReason();
-
-/** A long-running helper process inside a namespace whose stdout lines we read. */
-class NsProc {
-  readonly lines: string[] = [];
-  readonly child: ChildProcess;
-  constructor(ns: Netns, code: string) {
-    this.child = spawn('ip', ['netns', 'exec', ns.name, process.execPath, '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let buf = '';
-    this.child.stdout!.on('data', (d) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) { this.lines.push(buf.slice(0, i)); buf = buf.slice(i + 1); }
-    });
-  }
-  line(re: RegExp, what: string): Promise<string> {
-    return waitFor(() => this.lines.find((l) => re.test(l)), what, 10_000, 20);
-  }
-  stop(): void { try { this.child.kill('SIGKILL'); } catch { /* gone */ } }
-}
-
-// Outside: reports who each UDP datagram / TCP connection came from, and answers.
-const OUTSIDE_SERVER = `
-const dgram = require('node:dgram'), net = require('node:net');
-const u = dgram.createSocket('udp4');
-u.on('message', (m, r) => { console.log(JSON.stringify({ proto: 'udp', address: r.address, port: r.port })); u.send(m, r.port, r.address); });
-u.bind(7000, '0.0.0.0', () => net.createServer((s) => { console.log(JSON.stringify({ proto: 'tcp', address: s.remoteAddress, port: s.remotePort })); s.end('pong'); })
-  .listen(7001, '0.0.0.0', () => console.log('ready')));`;
-
-// Guest: a UDP datagram from port 53 and a TCP connection from port 80, both answered.
-const GUEST_CLIENT = `
-const dgram = require('node:dgram'), net = require('node:net');
-const u = dgram.createSocket('udp4');
-setTimeout(() => { console.log('timeout'); process.exit(1); }, 5000).unref();
-u.on('message', () => {
-  u.close();
-  const s = net.connect({ host: '203.0.113.2', port: 7001, localPort: 80 });
-  s.on('data', (d) => { console.log('tcp-reply ' + d); s.destroy(); });
-});
-u.bind(53, () => u.send('ping', 7000, '203.0.113.2'));`;
 
 // Guest service for the port forward: says who connected.
 const GUEST_SERVICE = `
@@ -75,9 +38,7 @@ describe.skipIf(skip)('the NAT network', () => {
     [H, G, O] = await Promise.all([nss.create('neth'), nss.create('netg'), nss.create('neto')]);
     [h, g, o] = await Promise.all([open({ netns: H }), open({ netns: G }), open({ netns: O })]);
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vnetlink-net-'));
-    // Debian ships no default udhcpc script: ours prints the lease and configures nothing.
-    script = path.join(tmp, 'udhcpc.sh');
-    fs.writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] && echo "LEASE $ip $mask $router"\nexit 0\n', { mode: 0o755 });
+    script = udhcpcScript(tmp);  // prints the lease and configures nothing
     // host h1 203.0.113.1 -- o0 203.0.113.2 outside (no route back to the guests)
     await h.link.add({ kind: 'veth', name: 'h1', peer: { name: 'o0', netns: O }, up: true });
     await h.addr.add('h1', '203.0.113.1/24');
@@ -151,16 +112,16 @@ describe.skipIf(skip)('the NAT network', () => {
     } finally {
       await tap.close();
     }
-    const out = await nsExec(G, 'busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '10', '-T', '1', '-s', script], { timeout: 20_000 });
-    const m = /LEASE (\S+) (\S+) (\S+)/.exec(out);
-    expect(m, out).toBeTruthy();
-    guestIp = m![1];
+    const out = await udhcpc(G, 'eth0', script);
+    const lease = parseLease(out);
+    expect(lease, out).toBeTruthy();
+    guestIp = lease!.ip;
     const last = Number(guestIp.split('.')[3]);
     expect(guestIp.startsWith('192.168.122.')).toBe(true);
     expect(last).toBeGreaterThanOrEqual(2);
     expect(last).toBeLessThanOrEqual(254);
-    expect(m![2]).toBe('24');
-    expect(m![3]).toBe('192.168.122.1');
+    expect(lease!.mask).toBe('24');
+    expect(lease!.router).toBe('192.168.122.1');
     expect(await net.leases()).toContainEqual(expect.objectContaining({ mac: '52:54:00:aa:bb:01', ip: guestIp }));
     await g.addr.add('eth0', `${guestIp}/24`);
     await g.route.add({ dst: 'default', via: '192.168.122.1' });
@@ -220,7 +181,7 @@ describe.skipIf(skip)('the NAT network', () => {
     const pid = net.dnsmasqPid!;
     process.kill(pid, 'SIGKILL');
     await waitFor(() => net.dnsmasqPid !== pid && net.dnsmasqRestarts === 1, 'dnsmasq to be restarted', 10_000);
-    const again = await nsExec(G, 'busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '10', '-T', '1', '-s', script], { timeout: 20_000 });
+    const again = await udhcpc(G, 'eth0', script);
     expect(again).toContain(`LEASE ${guestIp} `);  // the lease file survived the restart
   });
 
