@@ -257,7 +257,7 @@ Napi::Value Handle::Call(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   // Read the arguments before allocating the job: either read may throw.
   std::string op = info[0].As<Napi::String>().Utf8Value();
-  Value args = info.Length() > 1 ? fromJs(info[1]) : Value::object();
+  vnl::Value args = info.Length() > 1 ? fromJs(info[1]) : vnl::Value::object();
   auto* j = new Job(env);
   Napi::Promise p = j->deferred.Promise();
   j->op = std::move(op);
