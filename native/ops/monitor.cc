@@ -96,23 +96,8 @@ void Reader::waitReadable() {
 }
 
 ssize_t Reader::recvOne() {
-  for (;;) {
-    sockaddr_nl sa{};
-    iovec iov{rx_.data(), rx_.size()};
-    msghdr mh{};
-    mh.msg_name = &sa;
-    mh.msg_namelen = sizeof sa;
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    ssize_t n = recvmsg(c_->sock, &mh, MSG_DONTWAIT);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    if (mh.msg_flags & MSG_TRUNC) { rx_.resize(rx_.size() * 2); return -ENOBUFS; }  // lost: resync
-    if (sa.nl_pid != 0) continue;
-    return n;
-  }
+  ssize_t n = nlRecv(c_->sock, rx_, MSG_DONTWAIT, 2);
+  return n == -EMSGSIZE ? -ENOBUFS : n;  // a lost datagram is a gap: resync
 }
 
 void Reader::dump(uint16_t type, uint8_t family, std::vector<Value>& out) {

@@ -60,29 +60,30 @@ void NlSocket::sendAll(const uint8_t* p, size_t len, const char* op) {
   }
 }
 
-ssize_t NlSocket::recvOnce(int flags) {
+ssize_t nlRecv(int fd, std::vector<uint8_t>& buf, int flags, size_t grow) {
   for (;;) {
     sockaddr_nl sa{};
-    iovec iov{rx_.data(), rx_.size()};
+    iovec iov{buf.data(), buf.size()};
     msghdr mh{};
     mh.msg_name = &sa;
     mh.msg_namelen = sizeof sa;
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
-    ssize_t n = recvmsg(fd_, &mh, flags);
+    ssize_t n = recvmsg(fd, &mh, flags);
     if (n < 0) {
       if (errno == EINTR) continue;
       return -errno;
     }
     if (mh.msg_flags & MSG_TRUNC) {
-      // Grow for next time; this datagram is lost, so report it like an overrun.
-      rx_.resize(rx_.size() * 4);
+      buf.resize(buf.size() * grow);
       return -EMSGSIZE;
     }
     if (sa.nl_pid != 0) continue;  // only the kernel talks to us
     return n;
   }
 }
+
+ssize_t NlSocket::recvOnce(int flags) { return nlRecv(fd_, rx_, flags); }
 
 AckResult NlSocket::parseAck(const nlmsghdr* h) {
   AckResult r;

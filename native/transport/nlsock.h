@@ -17,6 +17,11 @@ struct AckResult {
   uint32_t seq = 0;     // the seq of the message the ack answers
 };
 
+// Receives one datagram from the kernel into buf (EINTR retried, datagrams from other senders
+// skipped). Returns its length or -errno; a truncated datagram is lost: buf grows by `grow` for
+// next time and -EMSGSIZE is returned.
+ssize_t nlRecv(int fd, std::vector<uint8_t>& buf, int flags, size_t grow = 4);
+
 class NlSocket {
  public:
   using OnMsg = std::function<void(const nlmsghdr*)>;
