@@ -59,6 +59,16 @@ describe.skipIf(skip)('vxlan', () => {
     expect(fdb.stdout).toMatch(new RegExp(`${mac2} dev vx0`));
   });
 
+  it('uses the IANA port 4789 when dstPort is unset (the kernel alone would pick 8472)', async () => {
+    try {
+      await h1.link.add({ kind: 'vxlan', name: 'vxd', vni: 7, remote: '198.51.100.9' });
+      const [d] = await ipLinks(H1, 'vxd');
+      expect(d.linkinfo.info_data.port).toBe(4789);
+    } finally {
+      await h1.link.del('vxd').catch(() => {});
+    }
+  });
+
   it('rejects bad VXLAN input naming the field, creating nothing', async () => {
     const before = (await ipLinks(H1)).map((l) => l.ifname).sort();
     await expect(h1.link.add({ kind: 'vxlan', name: 'vx9', vni: 1 << 24, remote: '198.51.100.2' })).rejects.toThrow(/vni: must be between 0 and 16777215/);

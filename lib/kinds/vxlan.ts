@@ -21,7 +21,11 @@ export interface VxlanSpec extends LinkBaseSpec {
   local?: string;
   /** The underlay device (`dev`). */
   link?: string;
-  /** UDP destination port. Default 4789 (IANA); the kernel alone would use 8472. */
+  /**
+   * UDP destination port. Default 4789 (IANA), and always sent even when unset: the one
+   * exception to "unset options are never emitted", because the kernel alone would use the
+   * legacy 8472, which no other VXLAN endpoint expects (iproute2 warns when it is left out).
+   */
   dstPort?: number;
   /** UDP source port range [min, max]. */
   srcPorts?: [number, number];
@@ -72,6 +76,7 @@ registerKind('vxlan', keys, (s, op) => {
     out.local = a.address;
   }
   if (s.link !== undefined) out.vxlanLink = v.ifname(op, 'link', s.link);
+  // Always emitted (see dstPort's TSDoc): the kernel's own default, 8472, predates the IANA port.
   out.dstPort = s.dstPort === undefined ? 4789 : v.uint(op, 'dstPort', s.dstPort, 1, 65535);
   if (s.srcPorts !== undefined) {
     if (!Array.isArray(s.srcPorts) || s.srcPorts.length !== 2) throw v.typeError(op, 'srcPorts', 'must be [min, max]');
