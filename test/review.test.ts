@@ -2,7 +2,10 @@
 // input TypeScript should have refused, or leave something behind.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, NetlinkError, type Handle, type Netns } from '../lib/index.js';
-import { Namespaces, ipLinks, privilegedSkipReason, waitFor } from './helpers.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Namespaces, ipLinks, nsExec, privilegedSkipReason, waitFor } from './helpers.js';
 
 const skip = privilegedSkipReason();
 
@@ -46,6 +49,26 @@ describe.skipIf(skip)('review regressions', () => {
     // The handle still works and nothing was made.
     expect((await a.link.get('up0')).name).toBe('up0');
     expect((await ipLinks(A)).map((l) => l.ifname).sort()).toEqual(before);
+  });
+
+  it('a reply larger than the 128 KiB receive buffer is read whole by link.get (it used to be lost: EMSGSIZE)', async () => {
+    // 5400 source MACs (64.8 KB) plus 496 altnames of 127 bytes (64 KB, the kernel's limit)
+    // make one RTM_NEWLINK of about 131 KB, answered to a non-dump RTM_GETLINK.
+    await a.link.add({ kind: 'macvlan', name: 'mvhuge', link: 'up0', mode: 'source', macs: macsN(5000) });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vnl-big-'));
+    try {
+      const extra = macsN(5400).slice(5000).map((m) => `link set dev mvhuge type macvlan macaddr add ${m}`);
+      const alts = Array.from({ length: 496 }, (_, i) => `link property add dev mvhuge altname ${String(i).padStart(3, '0')}${'x'.repeat(124)}`);
+      fs.writeFileSync(path.join(dir, 'batch'), [...extra, ...alts].join('\n') + '\n');
+      await nsExec(A, 'ip', ['-batch', path.join(dir, 'batch')]);
+      const l = await a.link.get('mvhuge');
+      expect(l.info.macCount).toBe(5400);
+      // The handle's socket holds no stale reply: the next requests are answered normally.
+      expect((await a.link.get('up0')).name).toBe('up0');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+      await a.link.del('mvhuge').catch(() => {});
+    }
   });
 
   it('macvtap.open checks offloads by the same rules as tap.create, before any syscall', async () => {

@@ -85,6 +85,31 @@ ssize_t nlRecv(int fd, std::vector<uint8_t>& buf, int flags, size_t grow) {
 
 ssize_t NlSocket::recvOnce(int flags) { return nlRecv(fd_, rx_, flags); }
 
+ssize_t NlSocket::recvWhole(int flags) {
+  for (;;) {
+    sockaddr_nl sa{};
+    iovec iov{rx_.data(), 0};
+    msghdr mh{};
+    mh.msg_name = &sa;
+    mh.msg_namelen = sizeof sa;
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    // MSG_TRUNC makes netlink return the datagram's real length; MSG_PEEK leaves it queued.
+    ssize_t n = recvmsg(fd_, &mh, flags | MSG_PEEK | MSG_TRUNC);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (static_cast<size_t>(n) > rx_.size()) rx_.resize(static_cast<size_t>(n));
+    if (sa.nl_pid != 0) {  // not the kernel: drop it here so nlRecv reads the datagram we sized for
+      recv(fd_, rx_.data(), 0, MSG_DONTWAIT | MSG_TRUNC);
+      continue;
+    }
+    // This thread alone reads the socket: the datagram we peeked at is the one read now.
+    return nlRecv(fd_, rx_, flags);
+  }
+}
+
 AckResult NlSocket::parseAck(const nlmsghdr* h) {
   AckResult r;
   r.seq = h->nlmsg_seq;
@@ -111,8 +136,10 @@ void NlSocket::request(MsgBuilder& m, const char* op, const OnMsg& onMsg) {
   m.setSeq(seq);
   m.addFlags(NLM_F_REQUEST | NLM_F_ACK);
   sendAll(m.data(), m.size(), op);
+  // A truncated datagram is gone for good, so replies that carry data (GET, NLM_F_ECHO; they
+  // can exceed any fixed buffer) are sized with a peek first; ack-only requests pay nothing.
   for (;;) {
-    ssize_t n = recvOnce();
+    ssize_t n = onMsg ? recvWhole() : recvOnce();
     if (n == -ENOBUFS) continue;  // a request socket joins no groups; keep waiting for our ack
     if (n < 0) throw SysError(static_cast<int>(-n), std::string(op) + " (recvmsg)");
     MsgIter it(rx_.data(), static_cast<size_t>(n));
@@ -221,7 +248,8 @@ std::vector<AckResult> NlSocket::requestMany(std::vector<MsgBuilder>& msgs,
       sendAll(buf.data(), buf.size(), "requestMany");
     }
     if (!pending) continue;
-    ssize_t n = recvOnce();
+    // Data replies (NLM_F_ECHO) are peeked at first so none is lost to truncation; see request().
+    ssize_t n = onMsg ? recvWhole() : recvOnce();
     if (n == -ENOBUFS) continue;
     if (n < 0) throw SysError(static_cast<int>(-n), "requestMany (recvmsg)");
     MsgIter it(rx_.data(), static_cast<size_t>(n));
@@ -269,7 +297,7 @@ AckResult NlSocket::sendRawAndAck(const std::vector<uint8_t>& bytes, const std::
   // Everything is normally queued already; the short poll only guards against a kernel that
   // would answer later, and bounds the wait when it says nothing (a batch it found malformed).
   for (int idle = 0; idle < 2;) {
-    ssize_t n = recvOnce(MSG_DONTWAIT);
+    ssize_t n = onMsg ? recvWhole(MSG_DONTWAIT) : recvOnce(MSG_DONTWAIT);
     if (n == -EAGAIN || n == -EWOULDBLOCK) {
       if (firstPos != SIZE_MAX || missing == 0) break;
       pollfd p{fd_, POLLIN, 0};

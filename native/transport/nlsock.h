@@ -63,6 +63,10 @@ class NlSocket {
   static AckResult parseAck(const nlmsghdr* h);
 
  private:
+  // Like recvOnce, but peeks at the datagram's size first and grows the buffer to fit, so a
+  // large data reply is never truncated (and lost). One more syscall: used only where data
+  // replies are expected; acks (NETLINK_CAP_ACK) always fit.
+  ssize_t recvWhole(int flags = 0);
   void sendAll(const uint8_t* p, size_t len, const char* op);
   int fd_ = -1;
   int protocol_;
