@@ -118,6 +118,29 @@ describe.skipIf(skip)('review regressions', () => {
     }
   });
 
+  it('a failed attach to an existing tap leaves its owner and group as they were (set or none)', async () => {
+    const owned = await a.tap.create({ name: 'po0', mode: 'tun', persist: true, uid: 1000, gid: 1001 });
+    const bare = await a.tap.create({ name: 'po1', mode: 'tun', persist: true });
+    await owned.close();
+    await bare.close();
+    await a.link.add({ kind: 'bridge', name: 'rvbr1' });
+    const sysfs = async (n: string, f: string) => (await nsExec(A, 'cat', [`/sys/class/net/${n}/${f}`])).trim();
+    try {
+      for (const name of ['po0', 'po1']) {
+        // The bridge refuses a tun (not Ethernet), after the attach itself succeeded.
+        const e = await a.tap.create({ name, mode: 'tun', uid: 2000, gid: 2001, master: 'rvbr1' }).catch((x) => x);
+        expect(e).toBeInstanceOf(NetlinkError);
+      }
+      expect([await sysfs('po0', 'owner'), await sysfs('po0', 'group')]).toEqual(['1000', '1001']);
+      expect([await sysfs('po1', 'owner'), await sysfs('po1', 'group')]).toEqual(['-1', '-1']);
+      expect((await ipLinks(A, 'po0'))[0].linkinfo.info_data.persist).toBe(true);
+    } finally {
+      await a.link.del('po0').catch(() => {});
+      await a.link.del('po1').catch(() => {});
+      await a.link.del('rvbr1');
+    }
+  });
+
   it('a tap closed while queues are being added closes those queues too, so the device goes away', async () => {
     const t = await a.tap.create({ name: 'aq0', queues: 2 });
     const adding = t.addQueues(2);

@@ -41,6 +41,17 @@ long existingTunFlags(Ctx& ctx, const std::string& name, const std::string& op) 
   return strtol(buf, nullptr, 16);
 }
 
+// An existing device's `owner` or `group` from sysfs: a uid/gid, or -1 for none.
+long readOwnerFile(Ctx& ctx, const std::string& name, const char* file, const std::string& op) {
+  std::string path = "class/net/" + name + "/" + file;
+  Fd f(openat(ctx.sysfs(), path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!f) throw SysError(errno, op + ": open " + path);
+  char buf[32] = {0};
+  ssize_t n = read(f.get(), buf, sizeof buf - 1);
+  if (n <= 0) throw SysError(n < 0 ? errno : EIO, op + ": reading " + path);
+  return strtol(buf, nullptr, 10);
+}
+
 // One queue: a fresh /dev/net/tun fd attached to `name` with `flags`. Returns the fd and
 // writes the kernel's name for the device (a %d pattern resolved) to `real`.
 Fd openQueue(const std::string& name, unsigned flags, std::string& real, const std::string& op) {
@@ -135,6 +146,8 @@ Value tapCreate(Ctx& ctx, const Value& args) {
   std::string real = name;
   bool persistSet = false;
   bool persistCleared = false;  // an existing persistent device we made non-persistent
+  bool uidSet = false, gidSet = false;
+  long oldUid = -1, oldGid = -1;  // an existing device's owner/group before we changed them
   try {
     for (unsigned i = 0; i < queues; i++) {
       std::string got;
@@ -144,20 +157,28 @@ Value tapCreate(Ctx& ctx, const Value& args) {
     int fd0 = fds[0].get();
     if (const Value* sz = args.get("vnetHdrSize")) tunSetVnetHdrSize(fd0, static_cast<int>(sz->number()), op);
     unsigned off = tunApplyOffloads(fd0, tunOffloadBits(args.get("offloads")), op);
-    if (const Value* u = args.get("uid"))
-      if (ioctl(fd0, TUNSETOWNER, static_cast<unsigned long>(u->number())) < 0) throw SysError(errno, op + ": TUNSETOWNER");
-    if (const Value* g = args.get("gid"))
-      if (ioctl(fd0, TUNSETGROUP, static_cast<unsigned long>(g->number())) < 0) throw SysError(errno, op + ": TUNSETGROUP");
-    if (const Value* p = args.get("persist")) {
-      if (ioctl(fd0, TUNSETPERSIST, p->boolean() ? 1UL : 0UL) < 0) throw SysError(errno, op + ": TUNSETPERSIST");
-      persistSet = p->boolean();
-      persistCleared = !p->boolean() && (static_cast<unsigned long>(existing) & IFF_PERSIST);
-    }
     std::string mac;
     const std::string* macp = nullptr;
     if (const Value* v = args.get("mac")) { mac = parseMac(v->string(), "mac"); macp = &mac; }
     else if (!tun && created) { mac = randomGuestMac(); macp = &mac; }
     setLinkAttrs(ctx, real, args, macp, op);
+    // Owner and group come after the link settings (the step that fails in practice): the
+    // kernel cannot clear them again (TUNSETOWNER/TUNSETGROUP refuse -1), only restore a value.
+    if (const Value* u = args.get("uid")) {
+      if (!created) oldUid = readOwnerFile(ctx, real, "owner", op);
+      if (ioctl(fd0, TUNSETOWNER, static_cast<unsigned long>(u->number())) < 0) throw SysError(errno, op + ": TUNSETOWNER");
+      uidSet = true;
+    }
+    if (const Value* g = args.get("gid")) {
+      if (!created) oldGid = readOwnerFile(ctx, real, "group", op);
+      if (ioctl(fd0, TUNSETGROUP, static_cast<unsigned long>(g->number())) < 0) throw SysError(errno, op + ": TUNSETGROUP");
+      gidSet = true;
+    }
+    if (const Value* p = args.get("persist")) {
+      if (ioctl(fd0, TUNSETPERSIST, p->boolean() ? 1UL : 0UL) < 0) throw SysError(errno, op + ": TUNSETPERSIST");
+      persistSet = p->boolean();
+      persistCleared = !p->boolean() && (static_cast<unsigned long>(existing) & IFF_PERSIST);
+    }
 
     int vsz = 0;
     if (vnetHdr && ioctl(fd0, TUNGETVNETHDRSZ, &vsz) < 0) vsz = 0;
@@ -178,6 +199,9 @@ Value tapCreate(Ctx& ctx, const Value& args) {
     if (created && persistSet && !fds.empty()) ioctl(fds[0].get(), TUNSETPERSIST, 0UL);
     // ...and one we only attached to must survive it: closing our fds would destroy it.
     if (persistCleared) ioctl(fds[0].get(), TUNSETPERSIST, 1UL);
+    // ...with the owner and group it had (-1, none, cannot be set back: see above).
+    if (uidSet && oldUid >= 0) ioctl(fds[0].get(), TUNSETOWNER, static_cast<unsigned long>(oldUid));
+    if (gidSet && oldGid >= 0) ioctl(fds[0].get(), TUNSETGROUP, static_cast<unsigned long>(oldGid));
     throw;
   }
 }
