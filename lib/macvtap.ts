@@ -1,7 +1,6 @@
 // macvlan and macvtap links (`ip link add ... type macvtap mode vepa`) and the guest side of a
 // macvtap: its character device, one fd per queue, opened inside the handle's namespace.
-import fs from 'node:fs';
-import type { Handle } from './handle.js';
+import { rootHandle, type Handle } from './handle.js';
 import { NetlinkError } from './errors.js';
 import { registerKind, registerSetField, type Link, type LinkBaseSpec } from './link.js';
 import { vnetOptions, type TapOffloads } from './tap.js';
@@ -131,7 +130,11 @@ export interface MacvtapOpenOptions {
   offloads?: MacvtapOffloads;
 }
 
-/** The guest side of a macvtap: one fd per queue, non-blocking and close-on-exec. */
+/**
+ * The guest side of a macvtap: one fd per queue, non-blocking and close-on-exec.
+ * `close()` is required: dropping the object does not close the fds, since the numbers may
+ * still be in use elsewhere (a stream wrapping one) and closing them then could hit a reused fd.
+ */
 export interface MacvtapQueues {
   name: string;
   index: number;
@@ -144,7 +147,7 @@ export interface MacvtapQueues {
   multiQueue: boolean;
   /** The offloads that took effect (USO is dropped on kernels that refuse it). */
   offloads: Required<MacvtapOffloads>;
-  /** Closes every fd (on the handle's thread). Safe to call twice. */
+  /** Closes every fd (on the handle's thread, or the process's own once that is closed). Safe to call twice. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -178,12 +181,9 @@ export class MacvtapOps {
     const close = (): Promise<void> => {
       closing ??= (async () => {
         const fds = r.fds.slice();
-        try {
-          await h._call('macvtap.close', { fds }, 'fd.close');
-        } catch {
-          // The handle is gone: closing a macvtap queue costs no RCU wait, so do it here.
-          for (const fd of fds) try { fs.closeSync(fd); } catch { /* already closed */ }
-        }
+        // Closing an fd needs no namespace: once our handle is closed, the process's own
+        // handle's thread does it, so the event loop never waits on the kernel.
+        await (h.closed ? rootHandle() : h)._call('macvtap.close', { fds }, 'fd.close');
       })();
       return closing;
     };

@@ -1,6 +1,5 @@
 // tun/tap devices with their queue fds (/dev/net/tun ioctls on the handle's namespace thread).
-import fs from 'node:fs';
-import type { Handle } from './handle.js';
+import { rootHandle, type Handle } from './handle.js';
 import * as v from './validate.js';
 
 /** Offloads the fd reader promises to handle (TUNSETOFFLOAD), in the kernel's words. Needs `vnetHdr`. */
@@ -116,6 +115,10 @@ interface NativeTap {
  * A tun/tap device and the fds of its queues. The fds belong to this object: `close()` closes
  * them (a non-persistent tap then disappears). Hand `fds` to QEMU, a Forwarder, or read and
  * write frames on them directly (they are non-blocking and close-on-exec).
+ *
+ * `close()` is required: dropping the object does not close the fds, because `fds` are plain
+ * numbers that may still be in use elsewhere (a stream or socket wrapping one) after this
+ * object is unreachable, and closing them behind such a user could close a reused fd number.
  */
 export class Tap {
   /** The device name (a 'vnet%d' pattern resolved). */
@@ -183,18 +186,17 @@ export class Tap {
   }
 
   /**
-   * Closes every queue fd. A non-persistent tap disappears (one RCU wait, done on the handle's
-   * thread so the event loop never waits). Safe to call twice.
+   * Closes every queue fd. A non-persistent tap disappears (one RCU wait, done on a handle's
+   * thread so the event loop never waits, even after the handle was closed). Safe to call twice.
    */
   close(): Promise<void> {
     if (!this.#closing) {
       this.#closing = (this.#adding ?? Promise.resolve()).then(() => {
         const fds = this.fds.slice();
-        if (this.#h.closed) {
-          for (const fd of fds) try { fs.closeSync(fd); } catch { /* already closed */ }
-          return;
-        }
-        return this.#h._call('tap.close', { fds }, 'fd.close').then(() => undefined);
+        // Closing an fd needs no namespace: once our handle is closed, the process's own
+        // handle's thread takes the RCU wait instead of the event loop.
+        const via = this.#h.closed ? rootHandle() : this.#h;
+        return via._call('tap.close', { fds }, 'fd.close').then(() => undefined);
       });
     }
     return this.#closing;

@@ -495,6 +495,21 @@ describe.skipIf(skip)('macvtap and macvlan', () => {
     }
   });
 
+  it('queues opened from a handle that was closed since still close (on the process\'s own handle)', async () => {
+    const h2 = await open({ netns: HOST });
+    await host.link.add({ kind: 'macvtap', name: 'mtC', link: 'uplink', mode: 'bridge', up: true });
+    try {
+      const q = await h2.macvtap.open('mtC', { queues: 2 });
+      await h2.close();
+      await q.close();
+      await q.close();  // twice is fine
+      for (const fd of q.fds) expect(() => fs.fstatSync(fd)).toThrow();
+    } finally {
+      await h2.close();
+      await host.link.del('mtC');
+    }
+  });
+
   it('rejects bad input clearly and leaves nothing behind', async () => {
     const before = (await ipLinks(HOST)).map((l) => l.ifname).sort();
     const add = (spec: any) => host.link.add(spec).catch((e) => e);

@@ -178,6 +178,23 @@ describe.skipIf(skip)('tap', () => {
     expect(await linkNames(N)).not.toContain('ptap0');
   });
 
+  it('closing taps after their handle closed never blocks the event loop on the RCU waits', async () => {
+    const h2 = await open({ netns: N });
+    const ts = [];
+    for (let i = 0; i < 6; i++) ts.push(await h2.tap.create({ name: `rcu${i}`, up: true }));
+    await h2.close();
+    const t0 = performance.now();
+    const closing = Promise.all(ts.map((t) => t.close()));
+    // A macrotask runs only once the loop is free: it used to wait for every closeSync.
+    await new Promise((r) => setImmediate(r));
+    const blocked = performance.now() - t0;
+    await closing;
+    const total = performance.now() - t0;
+    expect((await linkNames(N)).filter((n) => n.startsWith('rcu'))).toEqual([]);
+    for (const t of ts) expect(() => fs.fstatSync(t.fds[0])).toThrow();
+    expect(blocked).toBeLessThan(total / 3);
+  });
+
   it('makes a tun device (IP packets, no MAC)', async () => {
     const t = await nl.tap.create({ name: 'tun%d', mode: 'tun', up: true });
     taps.push(t);
