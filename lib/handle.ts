@@ -53,6 +53,7 @@ export class Handle {
   readonly netns: string | number | undefined;
 
   #native: NativeHandle;
+  #monitors = new Set<Monitor>();
   #closed = false;
   #closing: Promise<void> | undefined;
 
@@ -91,20 +92,27 @@ export class Handle {
 
   /**
    * Watches this namespace's links, addresses, routes and neighbours (see `Monitor`).
-   * Equivalent to: `ip monitor link address route neigh`.
+   * Closing the handle closes its monitors. Equivalent to: `ip monitor link address route neigh`.
    *
    * @example
    * for await (const ev of nl.monitor({ groups: ['link', 'addr'] })) console.log(ev.type);
    */
   monitor(opts: MonitorOptions = {}): Monitor {
-    return new Monitor(this, opts);
+    if (this.#closed) throw v.typeError('monitor', 'handle', 'is closed');
+    const m = new Monitor(this, opts);
+    this.#monitors.add(m);
+    m.once('close', () => this.#monitors.delete(m));
+    return m;
   }
 
-  /** Closes the handle's sockets and joins its thread. Safe to call twice. */
+  /** Closes the handle's monitors, then its sockets, and joins its thread. Safe to call twice. */
   close(): Promise<void> {
     if (!this.#closing) {
       this.#closed = true;
-      this.#closing = this.#native.close();
+      const mons = [...this.#monitors];
+      this.#closing = mons.length
+        ? Promise.all(mons.map((m) => m.close())).then(() => this.#native.close())
+        : this.#native.close();
     }
     return this.#closing;
   }

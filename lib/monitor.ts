@@ -56,7 +56,7 @@ export type MonitorEvent =
    */
   | { type: 'resync'; reason: 'ENOBUFS'; message: string; links?: Link[]; addrs?: Address[]; routes?: Route[]; neighs?: Neighbour[] };
 
-interface NativeMonitor { close(): any[] }
+interface NativeMonitor { close(): any[]; ref(on: boolean): void }
 type Waiter = { resolve: (r: IteratorResult<MonitorEvent>) => void; reject: (e: unknown) => void };
 interface IterState { queue: MonitorEvent[]; waiter?: Waiter; done: boolean; error?: unknown }
 
@@ -67,8 +67,9 @@ interface IterState { queue: MonitorEvent[]; waiter?: Waiter; done: boolean; err
  * is made in the handle's namespace; a thread of its own reads it, so the handle stays free.
  * Equivalent to: `ip monitor link address route neigh`.
  *
- * A monitor lives until `close()` (or the end of a `for await` loop over it), independently of
- * its handle: closing the handle does not close it. While open it keeps the process alive.
+ * A monitor lives until `close()`, the end of a `for await` loop over it, or the `close()` of
+ * its handle (which closes it, ending every iteration). While open it keeps the process alive,
+ * unless `unref()` was called.
  *
  * @example
  * const mon = nl.monitor({ groups: ['link'] });
@@ -83,6 +84,7 @@ export class Monitor extends EventEmitter implements AsyncIterable<MonitorEvent>
   /** The receive buffer the kernel granted (bytes), once ready. */
   rcvbuf = 0;
   #native: NativeMonitor | undefined;
+  #refed = true;
   #closed = false;
   #iters = new Set<IterState>();
 
@@ -120,6 +122,28 @@ export class Monitor extends EventEmitter implements AsyncIterable<MonitorEvent>
     const flags: Record<string, unknown> = { portId: r.portId, listExisting, family: args.family };
     for (const g of groups) flags[g] = true;
     this.#native = new native.Monitor(r.fd, flags, (evs: any[]) => this.#dispatch(evs)) as NativeMonitor;
+    if (!this.#refed) this.#native.ref(false);
+  }
+
+  /**
+   * Lets the process exit while this monitor is open (as `timer.unref()` does); events still
+   * arrive while something else keeps the process running. Returns the monitor.
+   *
+   * @example
+   * const mon = nl.monitor({ groups: ['link'] }).unref();
+   * mon.on('newlink', (ev) => console.log(ev.link.name));
+   */
+  unref(): this {
+    this.#refed = false;
+    this.#native?.ref(false);
+    return this;
+  }
+
+  /** Undoes `unref()`: an open monitor keeps the process alive again. Returns the monitor. */
+  ref(): this {
+    this.#refed = true;
+    this.#native?.ref(true);
+    return this;
   }
 
   #dispatch(evs: any[]): void {

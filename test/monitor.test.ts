@@ -1,5 +1,6 @@
 // Events: what `ip monitor` shows, decoded into the objects list/get return, read on the
 // monitor's own thread while the handle stays free; never a silent gap.
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, type Handle, type MonitorEvent, type Netns, type Link } from '../lib/index.js';
 import { Namespaces, ipLinks, nsExec, privilegedSkipReason, threadCount, waitFor } from './helpers.js';
@@ -156,6 +157,40 @@ describe.skipIf(skip)('monitor', () => {
     await mon.close();
     await a.link.delGroup(44);
     await a.link.del('zlast');
+  });
+
+  it('closing the handle closes its monitors and ends their iteration; a closed handle makes none', async () => {
+    const h = await open({ netns: A.name });
+    const mon = h.monitor({ groups: ['link'] });
+    const seen: string[] = [];
+    const loop = (async () => { for await (const ev of mon) seen.push(ev.type); return 'ended'; })();
+    await mon.ready;
+    await a.link.add({ kind: 'bridge', name: 'hcbr0' });
+    await waitFor(async () => seen.includes('newlink'), 'newlink before close');
+    await h.close();
+    expect(mon.closed).toBe(true);
+    expect(await loop).toBe('ended');
+    expect(() => h.monitor()).toThrow(/handle: is closed/);
+    await a.link.del('hcbr0');
+  });
+
+  it('an unref\'d monitor lets its process exit; a ref\'d one keeps it running', () => {
+    const dist = new URL('../dist/index.js', import.meta.url).href;
+    const child = (unref: boolean, timeout: number) => spawnSync(process.execPath, ['--input-type=module', '-e', `
+      import { open } from ${JSON.stringify(dist)};
+      const h = await open({ netns: ${JSON.stringify(A.name)} });
+      const mon = h.monitor({ groups: ['link'] });
+      ${unref ? 'mon.unref();' : ''}
+      await mon.ready;
+      console.log('watching');`], { encoding: 'utf8', timeout });
+    const free = child(true, 10_000);
+    expect(free.stderr).toBe('');
+    expect(free.stdout).toBe('watching\n');
+    expect(free.status).toBe(0);
+    // Control: without unref the process is still alive when the timeout kills it.
+    const held = child(false, 1_500);
+    expect(held.stdout).toBe('watching\n');
+    expect(held.signal).toBe('SIGTERM');
   });
 
   it('rejects bad options naming the field, before any syscall', () => {

@@ -397,7 +397,7 @@ void Reader::run() {
 class Monitor : public Napi::ObjectWrap<Monitor> {
  public:
   static Napi::Function Init(Napi::Env env) {
-    return DefineClass(env, "Monitor", {InstanceMethod<&Monitor::Close>("close")});
+    return DefineClass(env, "Monitor", {InstanceMethod<&Monitor::Close>("close"), InstanceMethod<&Monitor::SetRef>("ref")});
   }
 
   // new Monitor(fd, { portId, link, addr, route, neigh, family, listExisting }, onEvents)
@@ -450,6 +450,14 @@ class Monitor : public Napi::ObjectWrap<Monitor> {
     if (released_ || !core_) return;
     released_ = true;
     if (abort) core_->tsfn.Abort(); else core_->tsfn.Release();
+  }
+
+  // ref(bool): whether pending events keep the event loop (and so the process) alive.
+  Napi::Value SetRef(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (released_ || !core_) return env.Undefined();
+    if (info[0].ToBoolean().Value()) core_->tsfn.Ref(env); else core_->tsfn.Unref(env);
+    return env.Undefined();
   }
 
   // close(): joins the reader, hands the events it had queued to the callback, ends.
