@@ -326,8 +326,10 @@ export class NetworkOps {
       saveMeta();
 
       // 1. The bridge, tagged with our alias so a crashed run's bridge can be recognized.
-      undo.push(() => this.h.link.del(n.bridge).catch(ignore('ENODEV')));
-      await this.h.link.add({ kind: 'bridge', name: n.bridge, mac: n.mac, stp: n.stp, forwardDelay: n.forwardDelay, alias: TAG + n.name, ...(n.mtu ? { mtu: n.mtu } : {}) });
+      //    Undone only once it is ours: a failed add (EEXIST: someone made that name meanwhile)
+      //    created nothing, and the link by that name belongs to someone else.
+      const bridge = await this.h.link.add({ kind: 'bridge', name: n.bridge, mac: n.mac, stp: n.stp, forwardDelay: n.forwardDelay, alias: TAG + n.name, ...(n.mtu ? { mtu: n.mtu } : {}) });
+      undo.push(() => this.h.link.del((bridge as Link).index ?? n.bridge).catch(ignore('ENODEV')));
       done('bridge');
 
       // 2. No router advertisements or autoconf on the guests' side. The device's sysctls go

@@ -1,0 +1,46 @@
+// Regressions found in the second review (nft, NAT network, OVS, forwarder, monitor, addMany):
+// each of these used to destroy something that was not ours, read past a buffer, or lose data.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { open, type Handle, type Netns } from '../lib/index.js';
+import { Namespaces, hasTool, ipLinks, privilegedSkipReason } from './helpers.js';
+
+const skip = privilegedSkipReason();
+
+describe.skipIf(skip)('second review regressions', () => {
+  const nss = new Namespaces();
+  let A: Netns;
+  let a: Handle;
+  let tmp: string;
+
+  beforeAll(async () => {
+    A = await nss.create('rv2');
+    a = await open({ netns: A });
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vnetlink-rv2-'));
+  });
+  afterAll(async () => {
+    await a?.close();
+    await nss.cleanup();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('two networks racing for one bridge name: the loser rolls back without deleting the winner\'s bridge', async () => {
+    if (!hasTool('nft')) return;
+    const spec = (name: string, third: number) => ({ name, bridge: 'virbr7', address: `192.168.${third}.1/24`,
+      stp: false, dhcp: false as const, dns: false, stateDir: path.join(tmp, name) });
+    const [x, y] = await Promise.allSettled([a.network.create(spec('racea', 71)), a.network.create(spec('raceb', 72))]);
+    const won = [x, y].filter((r) => r.status === 'fulfilled');
+    expect(won.length).toBe(1);
+    const net = (won[0] as PromiseFulfilledResult<any>).value;
+    try {
+      // The winner's bridge is still there, with its address and its tag.
+      const [br] = await ipLinks(A, 'virbr7');
+      expect(br?.ifalias).toBe(`vnetlink:network:${net.name}`);
+    } finally {
+      await net.destroy();
+    }
+    expect((await ipLinks(A)).map((l) => l.ifname)).toEqual(['lo']);
+  });
+});
