@@ -1,10 +1,11 @@
 // Regressions found in the second review (nft, NAT network, OVS, forwarder, monitor, addMany):
 // each of these used to destroy something that was not ours, read past a buffer, or lose data.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { open, type Handle, type Netns } from '../lib/index.js';
+import { Forwarder, open, type Handle, type Netns } from '../lib/index.js';
 import { Namespaces, hasTool, ipLinks, privilegedSkipReason } from './helpers.js';
 
 const skip = privilegedSkipReason();
@@ -42,5 +43,22 @@ describe.skipIf(skip)('second review regressions', () => {
       await net.destroy();
     }
     expect((await ipLinks(A)).map((l) => l.ifname)).toEqual(['lo']);
+  });
+
+  it('a tap whose vnet header is longer than the forwarder\'s header buffers is refused, not read past their end', async () => {
+    const tap = await a.tap.create({ name: 'bighdr0', vnetHdr: true });
+    try {
+      // TUNSETVNETHDRSZ (_IOW('T', 216, int)) = 64: the kernel takes any size from 10 up.
+      const r = spawnSync('python3', ['-c', 'import fcntl, struct; fcntl.ioctl(3, 0x400454d8, struct.pack("i", 64))'],
+        { stdio: ['ignore', 'inherit', 'inherit', tap.fds[0]] });
+      expect(r.status).toBe(0);
+      await using fw = new Forwarder({ mode: 'wire' });
+      const e = (() => { try { fw.add('big', tap.fds[0]); return null; } catch (x) { return x as Error; } })();
+      expect(e).toBeInstanceOf(RangeError);
+      expect(e!.message).toMatch(/fd: the tap's vnet header is 64 bytes/);
+      expect(fw.ports).toEqual([]);
+    } finally {
+      await tap.close();
+    }
   });
 });

@@ -384,7 +384,7 @@ void Worker::emit(int in, int out, uint8_t* b, size_t n) {
     return;
   }
   // Adding a header (zeros: nothing to offload) or resizing one (10 <-> 12 bytes).
-  uint8_t hdr[32] = {};
+  uint8_t hdr[kMaxHdrLen] = {};
   if (ih) std::memcpy(hdr, b, ih < oh ? ih : oh);
   iov[0] = {hdr, oh};
   iov[1] = {frame, flen};
@@ -435,6 +435,8 @@ int Engine::addPort(const int* fds, int nfds, int hdrLen) {
     if (!ports[i].used) { slot = i; break; }
   if (slot < 0) throw SysError(ENOSPC, "forwarder.add: too many ports");
   if (nfds < 1 || nfds > kMaxQueues) throw SysError(EINVAL, "forwarder.add: queue count");
+  // Headers are built in kMaxHdrLen-byte buffers: a longer one would be read past their end.
+  if (hdrLen < 0 || hdrLen > kMaxHdrLen) throw SysError(EINVAL, "forwarder.add: vnet header size");
   Port& p = ports[slot];
   int own[kMaxQueues];
   for (int q = 0; q < nfds; q++) {
@@ -515,7 +517,7 @@ void Engine::shutdown() {
 int Engine::send(int slot, const uint8_t* frame, size_t len) {
   if (slot < 0 || slot >= kMaxPorts || !ports[slot].used) return EBADF;
   Port& p = ports[slot];
-  uint8_t hdr[32] = {};
+  uint8_t hdr[kMaxHdrLen] = {};
   iovec iov[2] = {{hdr, size_t(p.hdrLen)}, {const_cast<uint8_t*>(frame), len}};
   for (;;) {
     ssize_t w = p.hdrLen ? writev(p.fds[0], iov, 2) : write(p.fds[0], frame, len);
