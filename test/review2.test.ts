@@ -61,4 +61,21 @@ describe.skipIf(skip)('second review regressions', () => {
       await tap.close();
     }
   });
+
+  it('an addr-only monitor names the link of an address on a link made after it started', async () => {
+    await using mon = a.monitor({ groups: ['addr'], family: 'inet6', listExisting: true });
+    const it = mon[Symbol.asyncIterator]();
+    const seen: string[] = [];
+    const next = async (type: string) => { for (;;) { const r = await it.next(); if (r.done) throw new Error('ended'); seen.push(r.value.type); if (r.value.type === type) return r.value as any; } };
+    await next('synced');  // the reader's name map is built: m0 is new to it
+    await a.link.add({ kind: 'veth', name: 'm0', peer: { name: 'm1' }, up: true });
+    await a.addr.add('m0', '2001:db8::1/64', { nodad: true });
+    const ev = await next('newaddr');
+    expect(ev.addr).toMatchObject({ address: '2001:db8::1', link: 'm0' });
+    // Link events feed the name map only: none is delivered.
+    await a.link.del('m0');
+    const del = await next('deladdr');
+    expect(del.addr.link).toBe('m0');
+    expect(seen.filter((t) => t.endsWith('link'))).toEqual([]);
+  });
 });

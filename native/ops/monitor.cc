@@ -224,9 +224,11 @@ void Reader::handleEvent(const nlmsghdr* h, std::vector<Value>& batch) {
       const ifinfomsg* ifi = familyHeader<ifinfomsg>(h);
       // Bridge port notifications (AF_BRIDGE) share the group; `ip monitor link` shows them
       // apart, and they are not Link objects.
-      if (!ifi || ifi->ifi_family != AF_UNSPEC || !c_->wantLink) return;
+      if (!ifi || ifi->ifi_family != AF_UNSPEC) return;
       bool del = h->nlmsg_type == RTM_DELLINK;
       uint32_t idx = static_cast<uint32_t>(ifi->ifi_index);
+      // The name map follows link events even when links are not wanted: addr, route and
+      // neigh events of links made later are named from it (monitor.open subscribes for it).
       if (!del) {
         const uint8_t* p;
         size_t len;
@@ -234,6 +236,10 @@ void Reader::handleEvent(const nlmsghdr* h, std::vector<Value>& batch) {
           AttrTable tb(p, len, IFLA_IFNAME);
           if (tb[IFLA_IFNAME]) names_[idx] = tb[IFLA_IFNAME]->str();
         }
+      }
+      if (!c_->wantLink) {
+        if (del) names_.erase(idx);
+        return;
       }
       obj = decodeLink(ctx_, h, &names_);
       if (del) names_.erase(idx);
