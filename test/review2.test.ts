@@ -78,4 +78,18 @@ describe.skipIf(skip)('second review regressions', () => {
     expect(del.addr.link).toBe('m0');
     expect(seen.filter((t) => t.endsWith('link'))).toEqual([]);
   });
+
+  it('addMany with a wide window gets every ack: echoed links no longer overrun the receive buffer (the handle thread used to wait forever)', async () => {
+    const specs = Array.from({ length: 1000 }, (_, i) => ({ kind: 'veth' as const, name: `w${i}`, peer: { name: `x${i}` }, group: 77 }));
+    const r = await Promise.race([
+      a.link.addMany(specs, { concurrency: 1024 }),
+      new Promise<'hung'>((res) => setTimeout(() => res('hung'), 10_000).unref()),
+    ]);
+    expect(r).not.toBe('hung');
+    const rs = r as Exclude<typeof r, 'hung'>;
+    expect(rs.filter((x) => x.status === 'fulfilled').length).toBe(1000);
+    expect((rs[999] as PromiseFulfilledResult<any>).value).toMatchObject({ name: 'w999', kind: 'veth' });
+    await a.link.delGroup(77);
+    expect((await ipLinks(A)).length).toBe(1);
+  }, 20_000);
 });

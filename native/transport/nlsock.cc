@@ -203,6 +203,21 @@ std::vector<AckResult> NlSocket::requestMany(std::vector<MsgBuilder>& msgs,
   const size_t kChunk = 64 * 1024;  // stay well inside the socket buffers
   size_t i = 0;
   std::vector<uint8_t> buf;
+  // The replies of a whole window must fit in the receive buffer: an echoed link costs a few
+  // KiB of skb, an ack under one. Grown like the batch path grows its send buffer.
+  {
+    bool echo = false;
+    for (auto& m : msgs) echo = echo || (m.flags() & NLM_F_ECHO);
+    size_t want = std::min(window, msgs.size()) * (echo ? 8192 : 1024) + (64 << 10);
+    want = std::min<size_t>(want, 64 << 20);
+    int have = 0;
+    socklen_t sl = sizeof have;
+    if (getsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &have, &sl) == 0 && static_cast<size_t>(have) < want) {
+      int w = static_cast<int>(want);
+      if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &w, sizeof w) < 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &w, sizeof w);
+    }
+  }
+  bool lost = false;
   while (i < msgs.size() || pending) {
     // Keep a bounded window in flight so acks never overflow our receive buffer.
     if (i < msgs.size() && pending < window) {
@@ -221,8 +236,22 @@ std::vector<AckResult> NlSocket::requestMany(std::vector<MsgBuilder>& msgs,
       sendAll(buf.data(), buf.size(), "requestMany");
     }
     if (!pending) continue;
-    ssize_t n = recvOnce();
-    if (n == -ENOBUFS) continue;
+    ssize_t n = recvOnce(lost ? MSG_DONTWAIT : 0);
+    if (n == -ENOBUFS) { lost = true; continue; }
+    if (lost && (n == -EAGAIN || n == -EWOULDBLOCK)) {
+      // rtnetlink answers inside sendmsg, so every reply to what was sent is queued by now:
+      // the acks still missing were dropped with the overrun. Waiting for them would block
+      // the handle's thread forever; their outcome is unknown.
+      for (auto& [seq, k] : bySeq) {
+        out[k].err = ENOBUFS;
+        out[k].seq = seq;
+        out[k].extack = "the reply was lost (receive buffer overrun); whether the request took effect is unknown";
+      }
+      bySeq.clear();
+      pending = 0;
+      lost = false;
+      continue;
+    }
     if (n < 0) throw SysError(static_cast<int>(-n), "requestMany (recvmsg)");
     MsgIter it(rx_.data(), static_cast<size_t>(n));
     while (const nlmsghdr* h = it.next()) {
