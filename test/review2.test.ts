@@ -6,6 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Forwarder, open, type Handle, type Netns } from '../lib/index.js';
+import { Dnsmasq, procStart } from '../lib/dnsmasq.js';
+import { spawn } from 'node:child_process';
 import { Namespaces, hasTool, ipLinks, privilegedSkipReason } from './helpers.js';
 
 const skip = privilegedSkipReason();
@@ -93,3 +95,38 @@ describe.skipIf(skip)('second review regressions', () => {
     expect((await ipLinks(A)).length).toBe(1);
   }, 20_000);
 });
+
+describe('dnsmasq watcher', () => {
+  it('abandon() during a restart leaves the watcher off: the restarted daemon is not restarted again', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vnetlink-rv2-dm-'));
+    const kids: number[] = [];
+    let delay = 0;
+    // A handle whose proc.spawn "starts dnsmasq": a sleeping child, its pid in the pid file.
+    const fake = { closed: false, _call: async () => {
+      await new Promise((r) => setTimeout(r, delay));
+      const c = spawn('sleep', ['30'], { stdio: 'ignore' });
+      kids.push(c.pid!);
+      fs.writeFileSync(path.join(dir, 'dnsmasq.pid'), `${c.pid}\n`);
+      return { pid: c.pid, code: 0, stderr: '' };
+    } };
+    const d = new Dnsmasq(fake as any, '/bin/true', { iface: 'x', netmask: '255.255.255.0', dns: false, dir }, 20);
+    try {
+      await d.start();
+      delay = 150;
+      process.kill(kids[0], 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 60));  // the watcher is restarting now
+      expect(kids.length).toBe(1);
+      d.abandon();
+      await new Promise((r) => setTimeout(r, 200));  // the restart it overtook finishes
+      expect(kids.length).toBe(2);
+      process.kill(kids[1], 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 350));  // a watcher would have restarted it by now
+      expect(kids.length).toBe(2);
+    } finally {
+      for (const k of kids) try { process.kill(k, 'SIGKILL'); } catch { /* gone */ }
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(procStart(kids[1])).toBeUndefined();
+  });
+});
+
