@@ -74,6 +74,12 @@ Fdb::Fdb(uint32_t size) {
   for (uint32_t i = 0; i < s; i++) { word_[i].store(0); seen_[i].store(0); }
 }
 
+// Seconds since `seen`. Workers keep their own clock, read after each wait: another worker's
+// entry may be a second "in the future", which is fresh, not 2^32 seconds old.
+static inline bool aged(uint32_t now, uint32_t seen, uint32_t ageing) {
+  return static_cast<int32_t>(now - seen) > static_cast<int32_t>(ageing);
+}
+
 static inline uint32_t macHash(uint64_t mac) {
   uint64_t x = mac * 0x9E3779B97F4A7C15ull;
   return static_cast<uint32_t>(x >> 32);
@@ -85,7 +91,7 @@ int Fdb::lookup(uint64_t mac, uint32_t now, uint32_t ageing) const {
     uint32_t k = (h + i) & mask_;
     uint64_t w = word_[k].load(std::memory_order_relaxed);
     if ((w >> 16) == mac && w) {
-      if (now - seen_[k].load(std::memory_order_relaxed) > ageing) return -1;
+      if (aged(now, seen_[k].load(std::memory_order_relaxed), ageing)) return -1;
       return static_cast<int>(w & 0xffff);
     }
   }
@@ -107,7 +113,7 @@ void Fdb::learn(uint64_t mac, int slot, uint8_t gen, uint32_t now, uint32_t agei
       return;
     }
     uint32_t s = w ? seen_[k].load(std::memory_order_relaxed) : 0;
-    if (!w || now - s > ageing) { if (victim < 0 || oldest != 0) { victim = static_cast<int>(k); oldest = 0; } continue; }
+    if (!w || aged(now, s, ageing)) { if (victim < 0 || oldest != 0) { victim = static_cast<int>(k); oldest = 0; } continue; }
     if (s < oldest) { oldest = s; victim = static_cast<int>(k); }
   }
   // The table is bounded: a full probe window evicts its least recently seen station.
