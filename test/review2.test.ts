@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Forwarder, open, type Handle, type Netns } from '../lib/index.js';
 import { Dnsmasq, procStart } from '../lib/dnsmasq.js';
 import { spawn } from 'node:child_process';
-import { Namespaces, hasTool, ipLinks, privilegedSkipReason } from './helpers.js';
+import { Namespaces, fdCount, hasTool, ipLinks, privilegedSkipReason } from './helpers.js';
 
 const skip = privilegedSkipReason();
 
@@ -94,6 +94,25 @@ describe.skipIf(skip)('second review regressions', () => {
     await a.link.delGroup(77);
     expect((await ipLinks(A)).length).toBe(1);
   }, 20_000);
+
+  it('closing a monitor while a delivery is queued leaks no fd (an aborted TSFN call kept its eventfd open)', async () => {
+    await a.link.add({ kind: 'veth', name: 'q0', peer: { name: 'q1' } });
+    const before = fdCount();
+    for (let i = 0; i < 40; i++) {
+      const mon = a.monitor({ groups: ['link'] });
+      await mon.ready;
+      await new Promise((r) => setTimeout(r, 5));
+      const first = new Promise((r) => mon.once('event', r));
+      // A burst: the reader queues a delivery per batch, and we close after the first.
+      const sets = Array.from({ length: 20 }, (_, k) => a.link.set('q0', { mtu: 1400 + (k % 2) * 100 + i }));
+      await first;
+      await mon.close();
+      await Promise.all(sets);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    expect(fdCount()).toBe(before);
+    await a.link.del('q0');
+  });
 });
 
 describe('dnsmasq watcher', () => {

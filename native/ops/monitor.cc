@@ -447,9 +447,13 @@ class Monitor : public Napi::ObjectWrap<Monitor> {
     if (!core_) return;
     core_->stop.store(true);
     uint64_t one = 1;
-    if (write(core_->efd, &one, sizeof one) < 0) { /* the thread also checks `stop` */ }
+    if (core_->efd >= 0 && write(core_->efd, &one, sizeof one) < 0) { /* the thread also checks `stop` */ }
     core_->cv.notify_all();
     if (thread_.joinable()) thread_.join();
+    // Closed here, not by ~Core: a TSFN call still queued when the TSFN is aborted is never
+    // freed (node-addon-api skips it), and it holds the Core.
+    if (core_->sock >= 0) { close(core_->sock); core_->sock = -1; }
+    if (core_->efd >= 0) { close(core_->efd); core_->efd = -1; }
   }
 
   void releaseTsfn(bool abort) {
@@ -471,9 +475,9 @@ class Monitor : public Napi::ObjectWrap<Monitor> {
     }
     Napi::Array a = Napi::Array::New(env, evs.size());
     for (size_t i = 0; i < evs.size(); i++) a.Set(static_cast<uint32_t>(i), toJs(env, evs[i]));
-    releaseTsfn(true);
-    close(core_->sock);
-    core_->sock = -1;
+    // Release, not abort: a delivery still queued then runs, finds the queue empty, and frees
+    // what it holds (an aborted one would leak with its Core).
+    releaseTsfn(false);
     return a;
   }
 
