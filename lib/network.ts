@@ -237,11 +237,21 @@ function firewall(tx: NftTransaction, n: Norm, table: string): NftTransaction {
 
 interface Meta { name: string; bridge: string; table: string; ipForwardBefore?: string }
 
-/** Removes a state directory, and the default per-namespace and root directories once empty. */
+/**
+ * Removes a state directory, and the default per-namespace and root directories once empty.
+ * A `stateDir` the caller chose may hold other things: only our files go, then the directory
+ * if that left it empty.
+ */
 function removeStateDir(dir: string): void {
-  fs.rmSync(dir, { recursive: true, force: true });
   const parent = path.dirname(dir);
-  if (path.dirname(parent) !== STATE_ROOT || !path.basename(parent).startsWith('netns-')) return;
+  if (path.dirname(parent) !== STATE_ROOT || !path.basename(parent).startsWith('netns-')) {
+    for (const f of [path.join(dir, 'network.json'), ...Object.values(dnsmasqFiles(dir))]) {
+      try { fs.rmSync(f, { force: true }); } catch { /* not a file of ours */ }
+    }
+    try { fs.rmdirSync(dir); } catch { /* not empty, or gone */ }
+    return;
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
   for (const d of [parent, STATE_ROOT]) {
     try { fs.rmdirSync(d); } catch { return; }  // not empty (another network) or gone
   }

@@ -113,6 +113,21 @@ describe.skipIf(skip)('second review regressions', () => {
     expect(fdCount()).toBe(before);
     await a.link.del('q0');
   });
+
+  it('a network given its own stateDir removes only its files there: what else the directory holds stays', async () => {
+    if (!hasTool('nft')) return;
+    const dir = path.join(tmp, 'mine');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'keep.txt'), 'not the network\'s\n');
+    const net = await a.network.create({ name: 'own', bridge: 'virbr8', address: '192.168.81.1/24', stp: false,
+      dhcp: false, dns: false, stateDir: dir });
+    expect(fs.readdirSync(dir).sort()).toEqual(['keep.txt', 'network.json']);
+    await net.destroy();
+    expect(fs.readdirSync(dir)).toEqual(['keep.txt']);
+    // Cleanup on request likewise.
+    await a.network.cleanup('own', { stateDir: dir });
+    expect(fs.readFileSync(path.join(dir, 'keep.txt'), 'utf8')).toBe('not the network\'s\n');
+  });
 });
 
 describe('dnsmasq watcher', () => {
