@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Forwarder, open, type Handle, type Netns } from '../lib/index.js';
+import { Forwarder, nftExpr, open, type Handle, type Netns } from '../lib/index.js';
 import { Dnsmasq, procStart } from '../lib/dnsmasq.js';
 import { spawn } from 'node:child_process';
 import { Namespaces, fdCount, hasTool, ipLinks, privilegedSkipReason } from './helpers.js';
@@ -127,6 +127,19 @@ describe.skipIf(skip)('second review regressions', () => {
     // Cleanup on request likewise.
     await a.network.cleanup('own', { stateDir: dir });
     expect(fs.readFileSync(path.join(dir, 'keep.txt'), 'utf8')).toBe('not the network\'s\n');
+  });
+
+  it('an echoing commit of 5000 rules reports them all, not ENOBUFS with "outcome unknown" for a batch that was applied', async () => {
+    const tx = a.nft.transaction().addTable({ family: 'ip', name: 'big' }).addChain({ family: 'ip', table: 'big', name: 'c' });
+    for (let i = 0; i < 5000; i++)
+      tx.addRule({ family: 'ip', table: 'big', chain: 'c', exprs: [...nftExpr.match.iifname(`x${i}`), nftExpr.stmt.counter(), nftExpr.stmt.accept()] });
+    try {
+      const created = await tx.commit({ echo: true });
+      expect(created.filter((c) => c.kind === 'rule').length).toBe(5000);
+      expect(created.at(-1)).toMatchObject({ kind: 'rule', table: 'big', chain: 'c' });
+    } finally {
+      await a.nft.delTable('ip', 'big', { ifExists: true });
+    }
   });
 });
 

@@ -193,6 +193,15 @@ void NlSocket::dump(MsgBuilder& m, const char* op, const OnMsg& onMsg) {
   }
 }
 
+void NlSocket::growRcvbuf(size_t bytes) {
+  int want = static_cast<int>(std::min<size_t>(bytes, 64 << 20));
+  int have = 0;
+  socklen_t sl = sizeof have;
+  if (getsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &have, &sl) == 0 && have >= want) return;
+  if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) < 0)
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
+}
+
 std::vector<AckResult> NlSocket::requestMany(std::vector<MsgBuilder>& msgs,
                                              const std::function<void(size_t, const nlmsghdr*)>& onMsg,
                                              size_t window) {
@@ -208,14 +217,7 @@ std::vector<AckResult> NlSocket::requestMany(std::vector<MsgBuilder>& msgs,
   {
     bool echo = false;
     for (auto& m : msgs) echo = echo || (m.flags() & NLM_F_ECHO);
-    size_t want = std::min(window, msgs.size()) * (echo ? 8192 : 1024) + (64 << 10);
-    want = std::min<size_t>(want, 64 << 20);
-    int have = 0;
-    socklen_t sl = sizeof have;
-    if (getsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &have, &sl) == 0 && static_cast<size_t>(have) < want) {
-      int w = static_cast<int>(want);
-      if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &w, sizeof w) < 0) setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &w, sizeof w);
-    }
+    growRcvbuf(std::min(window, msgs.size()) * (echo ? 8192 : 1024) + (64 << 10));
   }
   bool lost = false;
   while (i < msgs.size() || pending) {
