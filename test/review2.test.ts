@@ -1,13 +1,12 @@
 // Regressions found in the second review (nft, NAT network, OVS, forwarder, monitor, addMany):
 // each of these used to destroy something that was not ours, read past a buffer, or lose data.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Forwarder, nftExpr, open, type Handle, type Netns } from '../lib/index.js';
 import { Dnsmasq, procStart } from '../lib/dnsmasq.js';
-import { spawn } from 'node:child_process';
 import { Namespaces, fdCount, hasTool, ipLinks, privilegedSkipReason } from './helpers.js';
 
 const skip = privilegedSkipReason();
