@@ -164,8 +164,8 @@ export class Dnsmasq {
     if (!Number.isInteger(pid) || pid <= 0) throw new NetlinkError('network.dnsmasq', 5, `dnsmasq wrote no usable pid file at ${f.pid}`);
     this.#pid = pid;
     this.#start = procStart(pid);
-    this.#stopped = false;
-    this.#watch();
+    // A restart that stop() or abandon() overtook must not bring the watcher back.
+    if (!this.#stopped) this.#watch();
     return pid;
   }
 

@@ -106,6 +106,7 @@ const OFFLOAD_BITS: Record<keyof ForwarderOffloads, number> = {
 };
 const MAX_PORTS = 64;
 const MAX_QUEUES = 16;
+const MAX_HDR = 32;  // kMaxHdrLen in native/fwd/engine.h
 
 interface Sink {
   push(f: ForwardedFrame): void;
@@ -243,6 +244,9 @@ export class Forwarder {
       if (options.vnetHdr !== undefined && v.bool(op, 'vnetHdr', options.vnetHdr) !== probe.vnetHdr)
         throw v.rangeError(op, 'vnetHdr', `the fd ${probe.vnetHdr ? 'has' : 'has no'} IFF_VNET_HDR (tap ${probe.name})`);
       hdrLen = probe.hdrLen;
+      // The kernel takes any TUNSETVNETHDRSZ >= 10; the engine builds headers of at most 32 bytes.
+      if (hdrLen > MAX_HDR)
+        throw v.rangeError(op, Array.isArray(fds) ? 'fds[0]' : 'fd', `the tap's vnet header is ${hdrLen} bytes (TUNSETVNETHDRSZ); the forwarder takes 10 to ${MAX_HDR}`);
       if (options.vnetHdrSize !== undefined && probe.vnetHdr && options.vnetHdrSize !== hdrLen)
         throw v.rangeError(op, 'vnetHdrSize', `the tap's header is ${hdrLen} bytes (TUNSETVNETHDRSZ), not ${options.vnetHdrSize}`);
     } else {

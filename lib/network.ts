@@ -237,11 +237,21 @@ function firewall(tx: NftTransaction, n: Norm, table: string): NftTransaction {
 
 interface Meta { name: string; bridge: string; table: string; ipForwardBefore?: string }
 
-/** Removes a state directory, and the default per-namespace and root directories once empty. */
+/**
+ * Removes a state directory, and the default per-namespace and root directories once empty.
+ * A `stateDir` the caller chose may hold other things: only our files go, then the directory
+ * if that left it empty.
+ */
 function removeStateDir(dir: string): void {
-  fs.rmSync(dir, { recursive: true, force: true });
   const parent = path.dirname(dir);
-  if (path.dirname(parent) !== STATE_ROOT || !path.basename(parent).startsWith('netns-')) return;
+  if (path.dirname(parent) !== STATE_ROOT || !path.basename(parent).startsWith('netns-')) {
+    for (const f of [path.join(dir, 'network.json'), ...Object.values(dnsmasqFiles(dir))]) {
+      try { fs.rmSync(f, { force: true }); } catch { /* not a file of ours */ }
+    }
+    try { fs.rmdirSync(dir); } catch { /* not empty, or gone */ }
+    return;
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
   for (const d of [parent, STATE_ROOT]) {
     try { fs.rmdirSync(d); } catch { return; }  // not empty (another network) or gone
   }
@@ -326,8 +336,10 @@ export class NetworkOps {
       saveMeta();
 
       // 1. The bridge, tagged with our alias so a crashed run's bridge can be recognized.
-      undo.push(() => this.h.link.del(n.bridge).catch(ignore('ENODEV')));
-      await this.h.link.add({ kind: 'bridge', name: n.bridge, mac: n.mac, stp: n.stp, forwardDelay: n.forwardDelay, alias: TAG + n.name, ...(n.mtu ? { mtu: n.mtu } : {}) });
+      //    Undone only once it is ours: a failed add (EEXIST: someone made that name meanwhile)
+      //    created nothing, and the link by that name belongs to someone else.
+      const bridge = await this.h.link.add({ kind: 'bridge', name: n.bridge, mac: n.mac, stp: n.stp, forwardDelay: n.forwardDelay, alias: TAG + n.name, ...(n.mtu ? { mtu: n.mtu } : {}) });
+      undo.push(() => this.h.link.del((bridge as Link).index ?? n.bridge).catch(ignore('ENODEV')));
       done('bridge');
 
       // 2. No router advertisements or autoconf on the guests' side. The device's sysctls go

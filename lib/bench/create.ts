@@ -289,10 +289,7 @@ async function runOnce(kind: BenchKind, tool: BenchTool, count: number, sample: 
           }
           r.lat = lat;
         } else {
-          let rs;
-          try {
-            rs = await h.link.addMany(specs, { concurrency: 64 });
-          } catch (e) { throw e; }
+          const rs = await h.link.addMany(specs, { concurrency: 64 });
           const bad = rs.find((x) => x.status === 'rejected') as PromiseRejectedResult | undefined;
           if (bad) {
             if (bad.reason instanceof RangeError && /kind/.test(bad.reason.message)) return { skipped: `link kind '${kind}' is not in this build yet` };

@@ -66,6 +66,7 @@ class MsgBuilder {
   size_t size() const { return buf_.size(); }
   uint32_t seq() const { return hdr()->nlmsg_seq; }
   uint16_t type() const { return hdr()->nlmsg_type; }
+  uint16_t flags() const { return hdr()->nlmsg_flags; }
   void setSeq(uint32_t seq) { hdr()->nlmsg_seq = seq; }
   void addFlags(uint16_t f) { hdr()->nlmsg_flags |= f; }
   const std::vector<uint8_t>& bytes() const { return buf_; }

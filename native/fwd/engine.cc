@@ -74,6 +74,12 @@ Fdb::Fdb(uint32_t size) {
   for (uint32_t i = 0; i < s; i++) { word_[i].store(0); seen_[i].store(0); }
 }
 
+// Seconds since `seen`. Workers keep their own clock, read after each wait: another worker's
+// entry may be a second "in the future", which is fresh, not 2^32 seconds old.
+static inline bool aged(uint32_t now, uint32_t seen, uint32_t ageing) {
+  return static_cast<int32_t>(now - seen) > static_cast<int32_t>(ageing);
+}
+
 static inline uint32_t macHash(uint64_t mac) {
   uint64_t x = mac * 0x9E3779B97F4A7C15ull;
   return static_cast<uint32_t>(x >> 32);
@@ -85,7 +91,7 @@ int Fdb::lookup(uint64_t mac, uint32_t now, uint32_t ageing) const {
     uint32_t k = (h + i) & mask_;
     uint64_t w = word_[k].load(std::memory_order_relaxed);
     if ((w >> 16) == mac && w) {
-      if (now - seen_[k].load(std::memory_order_relaxed) > ageing) return -1;
+      if (aged(now, seen_[k].load(std::memory_order_relaxed), ageing)) return -1;
       return static_cast<int>(w & 0xffff);
     }
   }
@@ -107,7 +113,7 @@ void Fdb::learn(uint64_t mac, int slot, uint8_t gen, uint32_t now, uint32_t agei
       return;
     }
     uint32_t s = w ? seen_[k].load(std::memory_order_relaxed) : 0;
-    if (!w || now - s > ageing) { if (victim < 0 || oldest != 0) { victim = static_cast<int>(k); oldest = 0; } continue; }
+    if (!w || aged(now, s, ageing)) { if (victim < 0 || oldest != 0) { victim = static_cast<int>(k); oldest = 0; } continue; }
     if (s < oldest) { oldest = s; victim = static_cast<int>(k); }
   }
   // The table is bounded: a full probe window evicts its least recently seen station.
@@ -384,7 +390,7 @@ void Worker::emit(int in, int out, uint8_t* b, size_t n) {
     return;
   }
   // Adding a header (zeros: nothing to offload) or resizing one (10 <-> 12 bytes).
-  uint8_t hdr[32] = {};
+  uint8_t hdr[kMaxHdrLen] = {};
   if (ih) std::memcpy(hdr, b, ih < oh ? ih : oh);
   iov[0] = {hdr, oh};
   iov[1] = {frame, flen};
@@ -435,6 +441,8 @@ int Engine::addPort(const int* fds, int nfds, int hdrLen) {
     if (!ports[i].used) { slot = i; break; }
   if (slot < 0) throw SysError(ENOSPC, "forwarder.add: too many ports");
   if (nfds < 1 || nfds > kMaxQueues) throw SysError(EINVAL, "forwarder.add: queue count");
+  // Headers are built in kMaxHdrLen-byte buffers: a longer one would be read past their end.
+  if (hdrLen < 0 || hdrLen > kMaxHdrLen) throw SysError(EINVAL, "forwarder.add: vnet header size");
   Port& p = ports[slot];
   int own[kMaxQueues];
   for (int q = 0; q < nfds; q++) {
@@ -515,7 +523,7 @@ void Engine::shutdown() {
 int Engine::send(int slot, const uint8_t* frame, size_t len) {
   if (slot < 0 || slot >= kMaxPorts || !ports[slot].used) return EBADF;
   Port& p = ports[slot];
-  uint8_t hdr[32] = {};
+  uint8_t hdr[kMaxHdrLen] = {};
   iovec iov[2] = {{hdr, size_t(p.hdrLen)}, {const_cast<uint8_t*>(frame), len}};
   for (;;) {
     ssize_t w = p.hdrLen ? writev(p.fds[0], iov, 2) : write(p.fds[0], frame, len);

@@ -22,6 +22,7 @@ constexpr int kMaxPorts = 64;
 constexpr int kMaxQueues = 16;
 constexpr int kMaxThreads = 16;
 constexpr size_t kBufLen = 65536 + 4096;  // a whole GSO frame plus headers
+constexpr int kMaxHdrLen = 32;            // the largest vnet header a port may use (header buffers)
 
 // Why a frame was not delivered (counted on the port it was meant for, or read from).
 enum Drop { kDropTxFull, kDropTxError, kDropRxError, kDropGso, kDropMalformed, kDropNoRoute, kDropCopies, kDropCount };

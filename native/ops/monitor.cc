@@ -224,9 +224,11 @@ void Reader::handleEvent(const nlmsghdr* h, std::vector<Value>& batch) {
       const ifinfomsg* ifi = familyHeader<ifinfomsg>(h);
       // Bridge port notifications (AF_BRIDGE) share the group; `ip monitor link` shows them
       // apart, and they are not Link objects.
-      if (!ifi || ifi->ifi_family != AF_UNSPEC || !c_->wantLink) return;
+      if (!ifi || ifi->ifi_family != AF_UNSPEC) return;
       bool del = h->nlmsg_type == RTM_DELLINK;
       uint32_t idx = static_cast<uint32_t>(ifi->ifi_index);
+      // The name map follows link events even when links are not wanted: addr, route and
+      // neigh events of links made later are named from it (monitor.open subscribes for it).
       if (!del) {
         const uint8_t* p;
         size_t len;
@@ -234,6 +236,10 @@ void Reader::handleEvent(const nlmsghdr* h, std::vector<Value>& batch) {
           AttrTable tb(p, len, IFLA_IFNAME);
           if (tb[IFLA_IFNAME]) names_[idx] = tb[IFLA_IFNAME]->str();
         }
+      }
+      if (!c_->wantLink) {
+        if (del) names_.erase(idx);
+        return;
       }
       obj = decodeLink(ctx_, h, &names_);
       if (del) names_.erase(idx);
@@ -441,9 +447,13 @@ class Monitor : public Napi::ObjectWrap<Monitor> {
     if (!core_) return;
     core_->stop.store(true);
     uint64_t one = 1;
-    if (write(core_->efd, &one, sizeof one) < 0) { /* the thread also checks `stop` */ }
+    if (core_->efd >= 0 && write(core_->efd, &one, sizeof one) < 0) { /* the thread also checks `stop` */ }
     core_->cv.notify_all();
     if (thread_.joinable()) thread_.join();
+    // Closed here, not by ~Core: a TSFN call still queued when the TSFN is aborted is never
+    // freed (node-addon-api skips it), and it holds the Core.
+    if (core_->sock >= 0) { close(core_->sock); core_->sock = -1; }
+    if (core_->efd >= 0) { close(core_->efd); core_->efd = -1; }
   }
 
   void releaseTsfn(bool abort) {
@@ -473,9 +483,9 @@ class Monitor : public Napi::ObjectWrap<Monitor> {
     }
     Napi::Array a = Napi::Array::New(env, evs.size());
     for (size_t i = 0; i < evs.size(); i++) a.Set(static_cast<uint32_t>(i), toJs(env, evs[i]));
-    releaseTsfn(true);
-    close(core_->sock);
-    core_->sock = -1;
+    // Release, not abort: a delivery still queued then runs, finds the queue empty, and frees
+    // what it holds (an aborted one would leak with its Core).
+    releaseTsfn(false);
     return a;
   }
 

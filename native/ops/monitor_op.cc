@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "ops/ops.h"
 
 namespace vnl {
@@ -37,6 +39,10 @@ Value monitorOpen(Ctx&, const Value& args) {
     else if (s == "neigh") groups.push_back(RTNLGRP_NEIGH);
     else throw std::invalid_argument("unknown monitor group '" + s + "'");
   }
+  // Link events also keep the reader's index->name map current, so addr/route/neigh events of
+  // links made after the start carry names; the reader drops them when links were not asked for.
+  if (!groups.empty() && std::find(groups.begin(), groups.end(), unsigned(RTNLGRP_LINK)) == groups.end())
+    groups.push_back(RTNLGRP_LINK);
   for (unsigned g : groups)
     if (setsockopt(fd.get(), SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &g, sizeof g) < 0)
       throwErrno(std::string(op) + ": NETLINK_ADD_MEMBERSHIP");

@@ -31,6 +31,9 @@ Value nftCommit(Ctx& ctx, const Value& args) {
     none.set("created", Value::array());
     return none;
   }
+  // Every created object comes back as a message of about its own size (plus skb overhead):
+  // room for all of them, or a big echoing batch would overrun and report an unknown outcome.
+  if (echo) sock.growRcvbuf(bytes.size() * 2 + acks.size() * 1024 + (64 << 10));
   AckResult r = sock.sendRawAndAck(bytes, {acks.back()}, [&](const nlmsghdr* h) {
     switch (nft::nftMsgOf(h->nlmsg_type)) {
       case NFT_MSG_NEWTABLE: { Value v = nft::decodeTable(h); v.set("kind", "table"); created.push(std::move(v)); break; }

@@ -220,6 +220,15 @@ void NlSocket::dump(MsgBuilder& m, const char* op, const OnMsg& onMsg) {
   }
 }
 
+void NlSocket::growRcvbuf(size_t bytes) {
+  int want = static_cast<int>(std::min<size_t>(bytes, 64 << 20));
+  int have = 0;
+  socklen_t sl = sizeof have;
+  if (getsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &have, &sl) == 0 && have >= want) return;
+  if (setsockopt(fd_, SOL_SOCKET, SO_RCVBUFFORCE, &want, sizeof want) < 0)
+    setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &want, sizeof want);
+}
+
 std::vector<AckResult> NlSocket::requestMany(std::vector<MsgBuilder>& msgs,
                                              const std::function<void(size_t, const nlmsghdr*)>& onMsg,
                                              size_t window) {
@@ -230,6 +239,14 @@ std::vector<AckResult> NlSocket::requestMany(std::vector<MsgBuilder>& msgs,
   const size_t kChunk = 64 * 1024;  // stay well inside the socket buffers
   size_t i = 0;
   std::vector<uint8_t> buf;
+  // The replies of a whole window must fit in the receive buffer: an echoed link costs a few
+  // KiB of skb, an ack under one. Grown like the batch path grows its send buffer.
+  {
+    bool echo = false;
+    for (auto& m : msgs) echo = echo || (m.flags() & NLM_F_ECHO);
+    growRcvbuf(std::min(window, msgs.size()) * (echo ? 8192 : 1024) + (64 << 10));
+  }
+  bool lost = false;
   while (i < msgs.size() || pending) {
     // Keep a bounded window in flight so acks never overflow our receive buffer.
     if (i < msgs.size() && pending < window) {
@@ -249,8 +266,23 @@ std::vector<AckResult> NlSocket::requestMany(std::vector<MsgBuilder>& msgs,
     }
     if (!pending) continue;
     // Data replies (NLM_F_ECHO) are peeked at first so none is lost to truncation; see request().
-    ssize_t n = onMsg ? recvWhole() : recvOnce();
-    if (n == -ENOBUFS) continue;
+    int rflags = lost ? MSG_DONTWAIT : 0;
+    ssize_t n = onMsg ? recvWhole(rflags) : recvOnce(rflags);
+    if (n == -ENOBUFS) { lost = true; continue; }
+    if (lost && (n == -EAGAIN || n == -EWOULDBLOCK)) {
+      // rtnetlink answers inside sendmsg, so every reply to what was sent is queued by now:
+      // the acks still missing were dropped with the overrun. Waiting for them would block
+      // the handle's thread forever; their outcome is unknown.
+      for (auto& [seq, k] : bySeq) {
+        out[k].err = ENOBUFS;
+        out[k].seq = seq;
+        out[k].extack = "the reply was lost (receive buffer overrun); whether the request took effect is unknown";
+      }
+      bySeq.clear();
+      pending = 0;
+      lost = false;
+      continue;
+    }
     if (n < 0) throw SysError(static_cast<int>(-n), "requestMany (recvmsg)");
     MsgIter it(rx_.data(), static_cast<size_t>(n));
     while (const nlmsghdr* h = it.next()) {

@@ -52,6 +52,8 @@ class NlSocket {
                           const OnMsg& onMsg = {});
 
   uint32_t nextSeq() { return ++seq_; }
+  // Grows the receive buffer to at least `bytes` (capped at 64 MiB) for many replies at once.
+  void growRcvbuf(size_t bytes);
   uint32_t portId() const { return portid_; }
   int fd() const { return fd_; }
 
