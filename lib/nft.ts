@@ -117,6 +117,9 @@ export const nftExpr = {
       const offset = v6 ? (field === 'saddr' ? 8 : 24) : (field === 'saddr' ? 12 : 16);
       const full = ipBytes(c.address);
       const bytes = Math.ceil(c.prefixLen / 8);
+      // /0 matches every address: `eq` needs no expression, but `!= x/0` could never match and
+      // an empty list would silently match everything, so refuse it.
+      if (c.prefixLen === 0 && op === 'neq') throw v.rangeError('nftExpr.match.addr', 'cidr', 'a /0 prefix with op \'neq\' can never match');
       if (c.prefixLen === 0) return [];
       if (c.prefixLen % 8 === 0) {
         return [{ type: 'payload', base: 'network', offset, len: bytes, dreg: 1 }, { type: 'cmp', op, data: full.subarray(0, bytes), sreg: 1 }];
@@ -133,7 +136,10 @@ export const nftExpr = {
     },
     /** `meta l4proto tcp`. */
     l4proto(proto: 'tcp' | 'udp' | 'icmp' | 'icmpv6' | number): NftExpr[] {
-      const n = typeof proto === 'number' ? proto : { tcp: 6, udp: 17, icmp: 1, icmpv6: 58 }[proto];
+      const names = { tcp: 6, udp: 17, icmp: 1, icmpv6: 58 } as const;
+      const n = typeof proto === 'number'
+        ? v.uint('nftExpr.match.l4proto', 'proto', proto, 0, 255)
+        : names[v.oneOf('nftExpr.match.l4proto', 'proto', proto, Object.keys(names) as (keyof typeof names)[])];
       return [{ type: 'meta', key: 'l4proto', dreg: 1 }, { type: 'cmp', op: 'eq', data: Buffer.from([n]), sreg: 1 }];
     },
     /** `meta nfproto ipv4` (needed before address matches in an inet table). */
@@ -142,9 +148,12 @@ export const nftExpr = {
     },
     /** `th dport 8080` (after an l4proto match): the transport header's destination port. */
     dport(port: number): NftExpr[] {
+      v.uint('nftExpr.match.dport', 'port', port, 0, 65535);
       return [{ type: 'payload', base: 'transport', offset: 2, len: 2, dreg: 1 }, { type: 'cmp', op: 'eq', data: be16(port), sreg: 1 }];
     },
+    /** `th sport 53` (after an l4proto match): the transport header's source port. */
     sport(port: number): NftExpr[] {
+      v.uint('nftExpr.match.sport', 'port', port, 0, 65535);
       return [{ type: 'payload', base: 'transport', offset: 0, len: 2, dreg: 1 }, { type: 'cmp', op: 'eq', data: be16(port), sreg: 1 }];
     },
     /** `iifname "virbr0"`. */

@@ -176,3 +176,28 @@ describe('dnsmasq watcher', () => {
   });
 });
 
+
+describe('nftExpr argument checks (third review)', () => {
+  it('refuses an unknown l4proto name instead of encoding protocol 0', () => {
+    expect(() => nftExpr.match.l4proto('sctp' as any)).toThrow(RangeError);
+    expect(() => nftExpr.match.l4proto('sctp' as any)).toThrow(/proto/);
+    expect(() => nftExpr.match.l4proto(256)).toThrow(/proto/);
+    expect(nftExpr.match.l4proto(132)[1]).toMatchObject({ data: Buffer.from([132]) });
+    expect(nftExpr.match.l4proto('udp')[1]).toMatchObject({ data: Buffer.from([17]) });
+  });
+  it('refuses `!= x/0`, which would otherwise encode as nothing and match everything', () => {
+    expect(() => nftExpr.match.addr('ip', 'daddr', '0.0.0.0/0', 'neq')).toThrow(RangeError);
+    expect(() => nftExpr.match.addr('ip6', 'saddr', '::/0', 'neq')).toThrow(/cidr/);
+    expect(nftExpr.match.addr('ip', 'daddr', '0.0.0.0/0')).toEqual([]);
+  });
+  it('validates dport/sport and names the field', () => {
+    for (const f of [nftExpr.match.dport, nftExpr.match.sport]) {
+      expect(() => f(65536)).toThrow(RangeError);
+      expect(() => f(65536)).toThrow(/port/);
+      expect(() => f(-1)).toThrow(/port/);
+      expect(() => f(1.5)).toThrow(TypeError);
+      expect(() => f('80' as any)).toThrow(/port/);
+    }
+    expect(nftExpr.match.dport(8080)[1]).toMatchObject({ data: Buffer.from([0x1f, 0x90]) });
+  });
+});
