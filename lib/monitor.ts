@@ -71,6 +71,9 @@ interface IterState { queue: MonitorEvent[]; waiter?: Waiter; done: boolean; err
  * its handle (which closes it, ending every iteration). While open it keeps the process alive,
  * unless `unref()` was called.
  *
+ * A failure (e.g. the socket breaks) closes the monitor; it is emitted as `'error'` if there is
+ * a listener, rejects running iterations, and otherwise rejects the next iteration started.
+ *
  * @example
  * const mon = nl.monitor({ groups: ['link'] });
  * for await (const ev of mon) {
@@ -87,6 +90,8 @@ export class Monitor extends EventEmitter implements AsyncIterable<MonitorEvent>
   #refed = true;
   #closed = false;
   #iters = new Set<IterState>();
+  // A failure nobody was listening for: later iterations start by rejecting with it.
+  #error: unknown;
 
   /** @internal use `nl.monitor()` */
   constructor(h: Handle, opts: MonitorOptions = {}) {
@@ -167,7 +172,10 @@ export class Monitor extends EventEmitter implements AsyncIterable<MonitorEvent>
       it.error = e;
       if (it.waiter) { const w = it.waiter; it.waiter = undefined; w.reject(e); }
     }
-    if (this.listenerCount('error') > 0 || this.#iters.size === 0) this.emit('error', e);
+    // emit('error') without a listener throws, and here that would be inside the native
+    // callback, crashing the process: keep the failure for the next iteration instead.
+    if (this.listenerCount('error') > 0) this.emit('error', e);
+    else if (this.#iters.size === 0 && this.#error === undefined) this.#error = e;
   }
 
   /** True once `close()` was called. */
@@ -201,7 +209,7 @@ export class Monitor extends EventEmitter implements AsyncIterable<MonitorEvent>
 
   /** Events from the moment the iteration starts; leaving the loop closes the monitor. */
   [Symbol.asyncIterator](): AsyncIterator<MonitorEvent> {
-    const st: IterState = { queue: [], done: this.#closed };
+    const st: IterState = { queue: [], done: this.#closed, error: this.#error };
     this.#iters.add(st);
     return {
       next: () => {

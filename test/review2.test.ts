@@ -140,6 +140,30 @@ describe.skipIf(skip)('second review regressions', () => {
       await a.nft.delTable('ip', 'big', { ifExists: true });
     }
   });
+
+  it('a monitor failure with no listener and no iterator does not crash the process; the next iteration gets it', () => {
+    // The native callback is wrapped so the test can deliver an 'error' event as the reader
+    // thread would (from a fresh macrotask, where a throw is an uncaught exception).
+    const dist = new URL('../dist/', import.meta.url).href;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', `
+      import { native } from ${JSON.stringify(dist + 'native.js')};
+      import { open } from ${JSON.stringify(dist + 'index.js')};
+      const Real = native.Monitor;
+      let deliver;
+      native.Monitor = function (fd, flags, cb) { deliver = cb; return new Real(fd, flags, cb); };
+      const h = await open({ netns: ${JSON.stringify(A.name)} });
+      const mon = h.monitor({ groups: ['link'] });
+      await mon.ready;
+      await new Promise((res) => setImmediate(() => { deliver([{ type: 'error', errno: 5, where: 'recv' }]); res(); }));
+      await new Promise((res) => setTimeout(res, 50));
+      try { for await (const ev of mon) console.log('event', ev.type); console.log('ended'); }
+      catch (e) { console.log('rejected', e.name, e.code); }
+      console.log('closed', mon.closed);
+      await h.close();`], { encoding: 'utf8', timeout: 10_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('rejected NetlinkError EIO\nclosed true\n');
+    expect(r.status).toBe(0);
+  });
 });
 
 describe('dnsmasq watcher', () => {
