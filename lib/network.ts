@@ -305,7 +305,7 @@ export class NetworkOps {
     const table = `vnetlink_${n.name}`;
 
     // Leftovers of ours from a crashed run go first; then the namespace must be free for us.
-    const carried = await this.#cleanup(n.name, dir, table);
+    const carried = (await this.#cleanup(n.name, dir, table)).ipForwardBefore;
     const existing = await this.h.link.get(n.bridge).catch((e) => { if (e?.code === 'ENODEV') return undefined; throw e; });
     if (existing) throw v.rangeError(op, 'bridge', `${JSON.stringify(n.bridge)} already exists (a ${existing.kind}${existing.alias ? ` tagged ${JSON.stringify(existing.alias)}` : ''}) and is not this network's`);
     for (const a of await this.h.addr.list(undefined, { family: 'inet' })) {
@@ -396,7 +396,7 @@ export class NetworkOps {
   /**
    * Removes what a network of this name left behind in this namespace (after a crash): its
    * dnsmasq (by the pid file, only if it runs our conf), its tagged bridge, its table and its
-   * state directory. Returns true when something was found.
+   * state directory. Returns true when something of it was there and was removed.
    */
   async cleanup(name: string, opts: { stateDir?: string } = {}): Promise<boolean> {
     const op = 'network.cleanup';
@@ -405,28 +405,37 @@ export class NetworkOps {
     v.knownKeys(op, 'options', v.object(op, 'options', opts), ['stateDir']);
     const dir = await this.#stateDir({ name: nm, stateDir: opts.stateDir === undefined ? undefined : v.str(op, 'stateDir', opts.stateDir) });
     if (live.has(dir) || creating.has(dir)) throw new NetlinkError(op, 16 /* EBUSY */, `network ${JSON.stringify(nm)} is running in this process; destroy() it instead`);
-    const before = fs.existsSync(dir);
-    const found = await this.#cleanup(nm, dir, `vnetlink_${nm}`, true);
-    return before || found !== undefined;
+    return (await this.#cleanup(nm, dir, `vnetlink_${nm}`, true)).removed;
   }
 
-  /** Returns the ip_forward value remembered by a crashed run, if any. */
-  async #cleanup(name: string, dir: string, table: string, restoreForwarding = false): Promise<string | undefined> {
+  /**
+   * `removed`: whether anything of ours was there (a dnsmasq, the bridge, the table, our state
+   * files); `ipForwardBefore`: the ip_forward value remembered by a crashed run, if any.
+   */
+  async #cleanup(name: string, dir: string, table: string, restoreForwarding = false): Promise<{ removed: boolean; ipForwardBefore?: string }> {
     let meta: Meta | undefined;
     try { meta = JSON.parse(fs.readFileSync(path.join(dir, 'network.json'), 'utf8')); } catch { /* none */ }
     const files = dnsmasqFiles(dir);
+    // The directory alone is no evidence (a caller's stateDir may hold other things): our files are.
+    let removed = [path.join(dir, 'network.json'), ...Object.values(files)].some((f) => fs.existsSync(f));
     try {
       const pid = Number(fs.readFileSync(files.pid, 'utf8').trim());
-      if (pid > 0 && isOurDnsmasq(pid, files.conf)) await stopPid(pid);
+      if (pid > 0 && isOurDnsmasq(pid, files.conf)) { await stopPid(pid); removed = true; }
     } catch { /* no pid file */ }
-    for (const l of await this.h.link.list({ kind: 'bridge' }))
-      if (l.alias === TAG + name) await this.h.link.del(l.name).catch((e) => { if (e?.code !== 'ENODEV') throw e; });
-    if ((await this.h.nft.listTables('ip')).some((t) => t.name === table)) await this.h.nft.delTable('ip', table, { ifExists: true });
+    for (const l of await this.h.link.list({ kind: 'bridge' })) {
+      if (l.alias !== TAG + name) continue;
+      await this.h.link.del(l.name).catch((e) => { if (e?.code !== 'ENODEV') throw e; });
+      removed = true;
+    }
+    if ((await this.h.nft.listTables('ip')).some((t) => t.name === table)) {
+      await this.h.nft.delTable('ip', table, { ifExists: true });
+      removed = true;
+    }
     removeStateDir(dir);
     const before = meta?.ipForwardBefore;
     if (restoreForwarding && before !== undefined && before !== '1' && !(await otherNetworks(this.h, name)))
       await this.h.sysctl.set('net.ipv4.ip_forward', before);
-    return meta ? before : undefined;
+    return meta && before !== undefined ? { removed, ipForwardBefore: before } : { removed };
   }
 }
 
