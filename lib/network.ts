@@ -475,7 +475,7 @@ export class Network {
   #n: Norm;
   #dnsmasq: Dnsmasq | undefined;
   #meta: Meta;
-  #forwards = new Map<string, { handles: Array<{ chain: string; handle: number }> }>();
+  #forwards = new Map<string, { handles: Array<{ chain: string; handle: number }>; removing?: Promise<void> }>();
   #destroyed: Promise<void> | undefined;
 
   /** @internal use `nl.network.create()` */
@@ -577,16 +577,26 @@ export class Network {
         ...match.l4proto(proto), ...match.dport(guestPort), stmt.counter(), stmt.accept()] })
       .commit({ echo: true });
     const handles = created.filter((c) => c.kind === 'rule').map((c) => ({ chain: c.chain!, handle: c.handle }));
-    this.#forwards.set(key, { handles });
+    const entry: { handles: typeof handles; removing?: Promise<void> } = { handles };
+    this.#forwards.set(key, entry);
     const out: PortForward = {
       proto, hostPort, guest: g.address, guestPort,
       remove: async () => {
-        const f = this.#forwards.get(key);
-        if (!f || this.#destroyed) return;
-        this.#forwards.delete(key);
-        const tx = new NftTransaction(this.#h, 'network.forwardPort.remove');
-        for (const x of f.handles) tx.delRule({ ...T, chain: x.chain, handle: x.handle });
-        await tx.commit();
+        // Only this forward's own entry (not a later one for the same port), and forgotten only
+        // once its rules are gone: after a failed commit remove() can be tried again.
+        if (this.#forwards.get(key) !== entry || this.#destroyed) return;
+        entry.removing ??= (async () => {
+          const tx = new NftTransaction(this.#h, 'network.forwardPort.remove');
+          for (const x of entry.handles) tx.delRule({ ...T, chain: x.chain, handle: x.handle });
+          try {
+            await tx.commit();
+          } catch (e) {
+            entry.removing = undefined;
+            throw e;
+          }
+          if (this.#forwards.get(key) === entry) this.#forwards.delete(key);
+        })();
+        await entry.removing;
       },
     };
     if (hostAddress) out.hostAddress = hostAddress;

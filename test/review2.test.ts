@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Forwarder, nftExpr, open, type Handle, type Netns } from '../lib/index.js';
 import { Dnsmasq, procStart } from '../lib/dnsmasq.js';
-import { Namespaces, fdCount, hasTool, ipLinks, privilegedSkipReason } from './helpers.js';
+import { Namespaces, fdCount, hasTool, ipLinks, nsExec, privilegedSkipReason } from './helpers.js';
 
 const skip = privilegedSkipReason();
 
@@ -127,6 +127,36 @@ describe.skipIf(skip)('second review regressions', () => {
     // Nothing of the network is left: the directory (holding only the caller's file) is no find.
     expect(await a.network.cleanup('own', { stateDir: dir })).toBe(false);
     expect(fs.readFileSync(path.join(dir, 'keep.txt'), 'utf8')).toBe('not the network\'s\n');
+  });
+
+  it('a port forward whose removal fails keeps its rules removable: remove() can be tried again', async () => {
+    if (!hasTool('nft')) return;
+    const net = await a.network.create({ name: 'pfretry', bridge: 'virbr6', address: '192.168.61.1/24', stp: false,
+      dhcp: false, dns: false, stateDir: path.join(tmp, 'pfretry') });
+    try {
+      const pf = await net.forwardPort({ proto: 'tcp', hostPort: 8081, guest: '192.168.61.10', guestPort: 80 });
+      const ruleset = () => nsExec(A, 'nft', ['list', 'table', 'ip', net.table]);
+      expect(await ruleset()).toContain('vnetlink:pf:tcp:*:8081');
+      // The removal's commit fails once (as a kernel refusal or a transient error would).
+      const real = a._call.bind(a);
+      (a as any)._call = (op: string, ...rest: any[]) =>
+        op === 'network.forwardPort.remove' ? Promise.reject(new Error('injected')) : real(op, ...rest);
+      try {
+        await expect(pf.remove()).rejects.toThrow('injected');
+      } finally {
+        delete (a as any)._call;
+      }
+      expect(await ruleset()).toContain('vnetlink:pf:tcp:*:8081');
+      await pf.remove();
+      expect(await ruleset()).not.toContain('vnetlink:pf');
+      // And the port is free again.
+      const again = await net.forwardPort({ proto: 'tcp', hostPort: 8081, guest: '192.168.61.11' });
+      await pf.remove();  // the old forward's remove() must not take the new one away
+      expect(await ruleset()).toContain('vnetlink:pf:tcp:*:8081');
+      await again.remove();
+    } finally {
+      await net.destroy();
+    }
   });
 
   it('an echoing commit of 5000 rules reports them all, not ENOBUFS with "outcome unknown" for a batch that was applied', async () => {
