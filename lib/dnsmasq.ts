@@ -153,20 +153,41 @@ export class Dnsmasq {
       fs.writeFileSync(f.hosts, this.cfg.dhcp.hosts.map((x) => [x.mac, x.ip, x.name].filter(Boolean).join(',')).join('\n') + '\n', { mode: 0o644 });
     try { fs.unlinkSync(f.pid); } catch { /* none */ }
     const argv = [this.binary, `--conf-file=${f.conf}`];
-    const r = await this.h._call<{ pid: number; code?: number; signal?: number; stderr: string }>('network.dnsmasq', {
-      argv, env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], timeoutMs: 10_000,
-    }, 'proc.spawn');
+    let r: { pid: number; code?: number; signal?: number; stderr: string };
+    try {
+      r = await this.h._call('network.dnsmasq', { argv, env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], timeoutMs: 10_000 }, 'proc.spawn');
+    } catch (e) {
+      // A launcher killed on timeout may already have forked the daemon.
+      await this.#stopStrays();
+      throw e;
+    }
     if (r.code !== 0) {
+      await this.#stopStrays();
       const why = r.stderr.trim() || (r.signal ? `killed by signal ${r.signal}` : `exit code ${r.code}`);
       throw Object.assign(new NetlinkError('network.dnsmasq', 5 /* EIO */, `dnsmasq did not start: ${why}`), { stderr: r.stderr });
     }
-    const pid = Number(fs.readFileSync(f.pid, 'utf8').trim());
-    if (!Number.isInteger(pid) || pid <= 0) throw new NetlinkError('network.dnsmasq', 5, `dnsmasq wrote no usable pid file at ${f.pid}`);
+    let pid = NaN;
+    try { pid = Number(fs.readFileSync(f.pid, 'utf8').trim()); } catch { /* checked below */ }
+    if (!Number.isInteger(pid) || pid <= 0) {
+      await this.#stopStrays();
+      throw new NetlinkError('network.dnsmasq', 5, `dnsmasq wrote no usable pid file at ${f.pid}`);
+    }
     this.#pid = pid;
     this.#start = procStart(pid);
     // A restart that stop() or abandon() overtook must not bring the watcher back.
     if (!this.#stopped) this.#watch();
     return pid;
+  }
+
+  /**
+   * Stops any dnsmasq running our conf after a failed start: the one in the pid file, or (when
+   * the pid file is missing) any found in /proc. isOurDnsmasq keeps strangers safe.
+   */
+  async #stopStrays(): Promise<void> {
+    const pids = new Set<number>();
+    try { pids.add(Number(fs.readFileSync(this.files.pid, 'utf8').trim())); } catch { /* none */ }
+    try { for (const d of fs.readdirSync('/proc')) if (/^[0-9]+$/.test(d)) pids.add(Number(d)); } catch { /* no /proc */ }
+    for (const pid of pids) if (pid > 0 && pid !== process.pid && isOurDnsmasq(pid, this.files.conf)) await stopPid(pid);
   }
 
   #watch(): void {

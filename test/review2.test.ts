@@ -231,6 +231,36 @@ describe('dnsmasq watcher', () => {
   });
 });
 
+describe('dnsmasq start failures (third review)', () => {
+  // A handle whose proc.spawn forks a stand-in daemon running our conf (its cmdline carries
+  // --conf-file=CONF as dnsmasq's does) and then fails the way the launcher can.
+  const fakeHandle = (dir: string, kids: number[], fail: 'timeout' | 'nopid', writePid: boolean) => ({ closed: false, _call: async () => {
+    const conf = path.join(dir, 'dnsmasq.conf');
+    const c = spawn('python3', ['-c', 'import time; time.sleep(30)', `--conf-file=${conf}`], { stdio: 'ignore', detached: true });
+    kids.push(c.pid!);
+    await new Promise((r) => setTimeout(r, 100));  // cmdline is in place once python runs
+    if (writePid) fs.writeFileSync(path.join(dir, 'dnsmasq.pid'), `${c.pid}\n`);
+    if (fail === 'timeout') throw Object.assign(new Error('proc.spawn: dnsmasq did not finish starting within 10000 ms'), { code: 'ETIMEDOUT' });
+    return { pid: 1, code: 0, stderr: '' };
+  } });
+  for (const [fail, writePid] of [['timeout', true], ['timeout', false], ['nopid', false]] as const) {
+    it(`a launcher ${fail === 'timeout' ? 'timeout' : 'exit 0 with no pid file'}${writePid ? ' (pid file written)' : ''} leaves no daemon running`, async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vnetlink-rv3-dm-'));
+      const kids: number[] = [];
+      const d = new Dnsmasq(fakeHandle(dir, kids, fail, writePid) as any, '/bin/true', { iface: 'x', netmask: '255.255.255.0', dns: false, dir }, 20);
+      try {
+        await expect(d.start()).rejects.toThrow(fail === 'timeout' ? /did not finish starting/ : /no usable pid file/);
+        expect(kids.length).toBe(1);
+        expect(procStart(kids[0])).toBeUndefined();
+      } finally {
+        d.abandon();
+        for (const k of kids) try { process.kill(k, 'SIGKILL'); } catch { /* gone */ }
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+});
+
 
 describe('nftExpr argument checks (third review)', () => {
   it('refuses an unknown l4proto name instead of encoding protocol 0', () => {
