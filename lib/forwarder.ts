@@ -135,6 +135,9 @@ function macString(n: number): string {
  *
  * Equivalent to: a userspace switch such as `vde_switch` or an OVS netdev bridge with tap ports.
  *
+ * Like an unref'd timer, a forwarder never keeps the process alive by itself, and neither do
+ * `frames()` iterations or captures: keep the process running for as long as it should forward.
+ *
  * @example
  * const fw = new Forwarder({ mode: 'switch' });
  * fw.add('a', tapA.fds[0]); fw.add('b', tapB.fds[0]);
@@ -369,7 +372,9 @@ export class Forwarder {
   #startPump(): void {
     if (this.#pump) return;
     // Copies are drained on the JS thread at a gentle pace; the workers never wait for us.
+    // Unref'd: a copy consumer alone does not keep the process alive (nor does the forwarder).
     this.#pump = setInterval(() => this.#drain(), 5);
+    this.#pump.unref();
   }
 
   #maybeStopPump(): void {

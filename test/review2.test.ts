@@ -261,6 +261,23 @@ describe('dnsmasq start failures (third review)', () => {
   }
 });
 
+describe('forwarder copies (third review)', () => {
+  it('a frames() iteration alone does not keep the process alive (the copy pump is unref\'d)', () => {
+    const dist = new URL('../dist/index.js', import.meta.url).href;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', `
+      import { Forwarder } from ${JSON.stringify(dist)};
+      const fw = new Forwarder();
+      const [, a1] = Forwarder.socketpair();
+      fw.add('a', a1); fw.start();
+      fw.frames('a').next().then(() => console.log('frame?'));
+      console.log('leaving');`], { encoding: 'utf8', timeout: 5_000 });
+    expect(r.signal).toBeNull();
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('leaving\n');
+    expect(r.status).toBe(0);
+  });
+});
+
 
 describe('nftExpr argument checks (third review)', () => {
   it('refuses an unknown l4proto name instead of encoding protocol 0', () => {
