@@ -415,17 +415,18 @@ export class Forwarder {
     const p = this.#port(op, port);
     const limit = options.queue === undefined ? this.#copyQueue : v.uint(op, 'queue', options.queue, 1, 1 << 20);
     const buf: ForwardedFrame[] = [];
-    let waiter: ((r: IteratorResult<ForwardedFrame>) => void) | undefined;
+    // Overlapping next() calls each wait for their own frame, in call order.
+    const waiters: ((r: IteratorResult<ForwardedFrame>) => void)[] = [];
     let done = false;
     const sink: Sink = {
       push(f) {
-        if (waiter) { const w = waiter; waiter = undefined; w({ value: f, done: false }); return; }
+        if (waiters.length) { waiters.shift()!({ value: f, done: false }); return; }
         if (buf.length >= limit) { p.copyDrops++; return; }
         buf.push(f);
       },
       end() {
         done = true;
-        if (waiter) { const w = waiter; waiter = undefined; w({ value: undefined, done: true }); }
+        for (const w of waiters.splice(0)) w({ value: undefined, done: true });
       },
     };
     const unsubscribe = this.#subscribe(p, sink);
@@ -433,7 +434,7 @@ export class Forwarder {
       next: () => {
         if (buf.length) return Promise.resolve({ value: buf.shift()!, done: false });
         if (done) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve) => { waiter = resolve; });
+        return new Promise((resolve) => { waiters.push(resolve); });
       },
       return: () => {
         unsubscribe();

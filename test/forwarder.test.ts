@@ -307,6 +307,25 @@ describe('forwarder over socketpairs', () => {
     expect(fw.stats().b.txPackets).toBe(N);
   });
 
+  it('frames(): overlapping next() calls each get a frame, in order; return() ends the waiting ones', async () => {
+    await using fw = new Forwarder({ mode: 'wire' });
+    const [a, a1] = pair(); const [, b1] = pair();
+    fw.add('a', a1); fw.add('b', b1);
+    fw.start();
+    const it = fw.frames('a');
+    const first = it.next(); const second = it.next();
+    fs.writeSync(a, ether(mac(2), mac(1), 'o0'));
+    fs.writeSync(a, ether(mac(2), mac(1), 'o1'));
+    const race = (p: Promise<IteratorResult<any>>) => Promise.race([p, sleep(2000).then(() => 'lost' as const)]);
+    const [x, y] = await Promise.all([race(first), race(second)]);
+    expect(x !== 'lost' && tagOf(x.value.data)).toBe('o0');
+    expect(y !== 'lost' && tagOf(y.value.data)).toBe('o1');
+    const third = it.next(); const fourth = it.next();
+    await it.return!();
+    expect(await race(third)).toEqual({ value: undefined, done: true });
+    expect(await race(fourth)).toEqual({ value: undefined, done: true });
+  });
+
   it('send() injects a frame; capture() writes a pcap that tcpdump -r reads', async () => {
     await using fw = new Forwarder({ mode: 'switch' });
     const [a, a1] = pair(); const [b, b1] = pair();
