@@ -172,6 +172,32 @@ describe.skipIf(skip)('second review regressions', () => {
     }
   });
 
+  it('forwarder.add that fails (out of fds) leaves the caller\'s tap offloads as they were', () => {
+    if (!hasTool('ethtool')) return;
+    // Every fd number is taken when add() runs, so the engine cannot take its copy of the fd.
+    const dist = new URL('../dist/index.js', import.meta.url).href;
+    const script = `
+      import fs from 'node:fs';
+      import { spawnSync } from 'node:child_process';
+      import { open, Forwarder } from ${JSON.stringify(dist)};
+      const h = await open({ netns: ${JSON.stringify(A.name)} });
+      const tap = await h.tap.create({ name: 'otap0', vnetHdr: true });
+      const tso = () => /tcp-segmentation-offload: on/.test(spawnSync('ip', ['netns', 'exec', ${JSON.stringify(A.name)}, 'ethtool', '-k', 'otap0'], { encoding: 'utf8' }).stdout);
+      console.log('before', tso());
+      const fw = new Forwarder();
+      const fill = [];
+      try { for (;;) fill.push(fs.openSync('/dev/null', 'r')); } catch (e) { if (e.code !== 'EMFILE') throw e; }
+      let err;
+      try { fw.add('t', tap.fds, { offloads: { csum: true, tso4: true, tso6: true } }); } catch (e) { err = e; }
+      for (const f of fill) fs.closeSync(f);
+      console.log(err ? err.code : 'added', tso());
+      await fw.close(); await tap.close(); await h.close();`;
+    const r = spawnSync('sh', ['-c', 'ulimit -n 200 && exec "$0" --input-type=module -e "$1"', process.execPath, script], { encoding: 'utf8', timeout: 10_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('before false\nEMFILE false\n');
+    expect(r.status).toBe(0);
+  });
+
   it('a monitor failure with no listener and no iterator does not crash the process; the next iteration gets it', () => {
     // The native callback is wrapped so the test can deliver an 'error' event as the reader
     // thread would (from a fresh macrotask, where a throw is an uncaught exception).

@@ -435,7 +435,7 @@ void Engine::post(const Cmd& c, bool wait) {
   }
 }
 
-int Engine::addPort(const int* fds, int nfds, int hdrLen) {
+int Engine::addPort(const int* fds, int nfds, int hdrLen, const std::function<void(const int*, int)>& prepare) {
   int slot = -1;
   for (int i = 0; i < kMaxPorts; i++)
     if (!ports[i].used) { slot = i; break; }
@@ -456,6 +456,14 @@ int Engine::addPort(const int* fds, int nfds, int hdrLen) {
     }
     int fl = fcntl(own[q], F_GETFL);
     if (fl >= 0 && !(fl & O_NONBLOCK)) fcntl(own[q], F_SETFL, fl | O_NONBLOCK);
+  }
+  if (prepare) {
+    try {
+      prepare(own, nfds);
+    } catch (...) {
+      for (int q = 0; q < nfds; q++) close(own[q]);
+      throw;
+    }
   }
   p.used = true;
   p.hdrLen = hdrLen;

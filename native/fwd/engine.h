@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 
 #include <sys/uio.h>
 #include <memory>
@@ -162,7 +163,9 @@ class Engine {
   ~Engine();
 
   // Control side (one thread: the JS thread). Throws std::system_error-like SysError.
-  int addPort(const int* fds, int nfds, int hdrLen);
+  // `prepare` runs on the engine's own copies of the fds once every check passed and before
+  // the port goes live; if it throws, nothing is added.
+  int addPort(const int* fds, int nfds, int hdrLen, const std::function<void(const int* own, int n)>& prepare = nullptr);
   void removePort(int slot);
   void start();
   void stop();

@@ -145,9 +145,12 @@ class Forwarder : public Napi::ObjectWrap<Forwarder> {
     int hdrLen = info[1].As<Napi::Number>().Int32Value();
     int bits = info[2].As<Napi::Number>().Int32Value();
     try {
-      if (bits >= 0)
-        for (int i = 0; i < n && i < fwd::kMaxQueues; i++) tunApplyOffloads(fds[i], unsigned(bits), "forwarder.add");
-      int slot = e.addPort(fds, n, hdrLen);
+      // Offloads change the caller's device: only once the port is sure to be added (there is
+      // no TUNGETOFFLOAD to restore them from).
+      int slot = e.addPort(fds, n, hdrLen, [bits](const int* own, int nq) {
+        if (bits >= 0)
+          for (int i = 0; i < nq; i++) tunApplyOffloads(own[i], unsigned(bits), "forwarder.add");
+      });
       auto r = Napi::Object::New(env);
       r.Set("slot", slot);
       r.Set("gen", static_cast<double>(e.ports[slot].gen));
