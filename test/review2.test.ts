@@ -7,6 +7,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Forwarder, nftExpr, open, type Handle, type Netns } from '../lib/index.js';
 import { Dnsmasq, procStart } from '../lib/dnsmasq.js';
+import { mapOf, setOf } from '../lib/ovsdb/datum.js';
+import { OvsdbError } from '../lib/ovsdb/errors.js';
 import { Namespaces, fdCount, hasTool, ipLinks, nsExec, privilegedSkipReason } from './helpers.js';
 
 const skip = privilegedSkipReason();
@@ -327,5 +329,22 @@ describe('nftExpr argument checks (third review)', () => {
       expect(() => f('80' as any)).toThrow(/port/);
     }
     expect(nftExpr.match.dport(8080)[1]).toMatchObject({ data: Buffer.from([0x1f, 0x90]) });
+  });
+});
+
+describe('OVSDB datum decoding (third review)', () => {
+  it('mapOf keeps a "__proto__" key as an ordinary entry', () => {
+    const m = mapOf(['map', [['__proto__', 'x'], ['a', 'b']]]);
+    expect(Object.keys(m).sort()).toEqual(['__proto__', 'a']);
+    expect(m.__proto__).toBe('x');
+    expect(m.a).toBe('b');
+  });
+  it('malformed server data is OvsdbError protocol, not TypeError', () => {
+    for (const bad of [() => mapOf(['map', [[{ x: 1 }, 'v']]]), () => mapOf(['map', 5]), () => setOf(['set', 5]), () => setOf(['set', [null]]), () => setOf({})]) {
+      let err: unknown;
+      try { bad(); } catch (e) { err = e; }
+      expect(err).toBeInstanceOf(OvsdbError);
+      expect(err).toMatchObject({ code: 'protocol' });
+    }
   });
 });

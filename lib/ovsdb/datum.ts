@@ -1,6 +1,7 @@
 // RFC 7047 §5.1 encodings. A set of one atom may be sent bare; any other set is
 // ["set", [atoms]]; a map is ["map", [[key, value], ...]]; a row reference is ["uuid", "..."]
 // and, inside one transaction, ["named-uuid", "name"] for a row that op inserts.
+import { OvsdbError } from './errors.js';
 
 export type Atom = string | number | boolean | UuidRef;
 export type UuidRef = ['uuid', string] | ['named-uuid', string];
@@ -27,12 +28,20 @@ function isTagged(v: unknown, tag: string): v is [string, unknown] {
 export function atom(v: unknown): string | number | boolean {
   if (isTagged(v, 'uuid') || isTagged(v, 'named-uuid')) return String(v[1]);
   if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
-  throw new TypeError(`not an OVSDB atom: ${JSON.stringify(v)}`);
+  throw protocol(`not an OVSDB atom: ${JSON.stringify(v)}`);
+}
+
+// What a server sends is decoded here: malformed data is its fault, not a caller's TypeError.
+function protocol(msg: string): OvsdbError {
+  return new OvsdbError('ovsdb', 'protocol', msg);
 }
 
 /** Decodes a set column leniently: a bare atom or ["set", [...]] gives an array of atoms. */
 export function setOf(v: unknown): (string | number | boolean)[] {
-  if (isTagged(v, 'set')) return (v[1] as unknown[]).map(atom);
+  if (isTagged(v, 'set')) {
+    if (!Array.isArray(v[1])) throw protocol(`not an OVSDB set: ${JSON.stringify(v)}`);
+    return v[1].map(atom);
+  }
   if (v === undefined) return [];
   return [atom(v)];
 }
@@ -42,10 +51,14 @@ export function optional(v: unknown): string | number | boolean | undefined {
   return setOf(v)[0];
 }
 
-/** Decodes a map column into an object with string keys. */
+/**
+ * Decodes a map column into an object with string keys. It has no prototype, so every key a
+ * server sends (`__proto__` too) is an ordinary own property.
+ */
 export function mapOf(v: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null);
   if (!isTagged(v, 'map')) return out;
+  if (!Array.isArray(v[1])) throw protocol(`not an OVSDB map: ${JSON.stringify(v)}`);
   for (const pair of v[1] as unknown[]) {
     if (Array.isArray(pair) && pair.length === 2) out[String(atom(pair[0]))] = String(atom(pair[1]));
   }
