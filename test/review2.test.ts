@@ -200,6 +200,30 @@ describe.skipIf(skip)('second review regressions', () => {
     expect(r.status).toBe(0);
   });
 
+  it('a worker that exits with a monitor delivery still queued (no close()) tears down cleanly', () => {
+    // The reader queues events and schedules a delivery while the worker's loop is blocked;
+    // teardown then releases the TSFN (an abort would strand that delivery and its Core).
+    const dist = new URL('../dist/index.js', import.meta.url).href;
+    const script = `
+      import { Worker } from 'node:worker_threads';
+      const w = new Worker(\`
+        const { open } = await import(${JSON.stringify(dist)});
+        const h = await open({ netns: ${JSON.stringify(A.name)} });
+        const mon = h.monitor({ groups: ['link'] });
+        mon.on('event', () => {});
+        await mon.ready;
+        await h.link.add({ name: 'mtd0', kind: 'bridge' });
+        await h.link.del('mtd0');
+        const end = Date.now() + 200; while (Date.now() < end) {}  // events queue up meanwhile
+        process.exit(0);\`, { eval: true });
+      w.on('error', (e) => console.log('worker error', e.message));
+      w.on('exit', (c) => { console.log('worker gone', c); setTimeout(() => console.log('main leaving'), 20); });`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('worker gone 0\nmain leaving\n');
+    expect(r.status).toBe(0);
+  });
+
   it('a monitor failure with no listener and no iterator does not crash the process; the next iteration gets it', () => {
     // The native callback is wrapped so the test can deliver an 'error' event as the reader
     // thread would (from a fresh macrotask, where a throw is an uncaught exception).

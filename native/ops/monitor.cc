@@ -432,7 +432,8 @@ class Monitor : public Napi::ObjectWrap<Monitor> {
 
   ~Monitor() override {
     stopThread();
-    releaseTsfn(true);
+    dropQueued();
+    releaseTsfn();
     if (hooked_) { hook_.Remove(Env()); hooked_ = false; }  // the hook must not outlive us
   }
 
@@ -440,7 +441,16 @@ class Monitor : public Napi::ObjectWrap<Monitor> {
   static void onTeardown(Monitor* m) {
     m->hooked_ = false;  // the hook is being run; never remove it again
     m->stopThread();
-    m->releaseTsfn(true);
+    m->dropQueued();
+    m->releaseTsfn();
+  }
+
+  // Before releasing without close(): a delivery still queued then finds nothing to hand to
+  // JS (which may no longer run) and only frees what it holds.
+  void dropQueued() {
+    if (!core_) return;
+    std::lock_guard<std::mutex> lk(core_->mu);
+    core_->queue.clear();
   }
 
   void stopThread() {
@@ -450,16 +460,18 @@ class Monitor : public Napi::ObjectWrap<Monitor> {
     if (core_->efd >= 0 && write(core_->efd, &one, sizeof one) < 0) { /* the thread also checks `stop` */ }
     core_->cv.notify_all();
     if (thread_.joinable()) thread_.join();
-    // Closed here, not by ~Core: a TSFN call still queued when the TSFN is aborted is never
-    // freed (node-addon-api skips it), and it holds the Core.
+    // Closed here, not by ~Core: a TSFN call still queued at env teardown may never run (so
+    // never free the Core it holds).
     if (core_->sock >= 0) { close(core_->sock); core_->sock = -1; }
     if (core_->efd >= 0) { close(core_->efd); core_->efd = -1; }
   }
 
-  void releaseTsfn(bool abort) {
+  // Release, never abort: an aborted TSFN never runs (so never frees) a queued delivery, and
+  // that delivery holds the Core.
+  void releaseTsfn() {
     if (released_ || !core_) return;
     released_ = true;
-    if (abort) core_->tsfn.Abort(); else core_->tsfn.Release();
+    core_->tsfn.Release();
   }
 
   // ref(bool): whether pending events keep the event loop (and so the process) alive.
@@ -483,9 +495,8 @@ class Monitor : public Napi::ObjectWrap<Monitor> {
     }
     Napi::Array a = Napi::Array::New(env, evs.size());
     for (size_t i = 0; i < evs.size(); i++) a.Set(static_cast<uint32_t>(i), toJs(env, evs[i]));
-    // Release, not abort: a delivery still queued then runs, finds the queue empty, and frees
-    // what it holds (an aborted one would leak with its Core).
-    releaseTsfn(false);
+    // A delivery still queued then runs, finds the queue empty, and frees what it holds.
+    releaseTsfn();
     return a;
   }
 
