@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Forwarder, open, type Handle, type Netns, type Network, type Tap } from '../lib/index.js';
 import { Namespaces, hasTool, ipLinks, nsExec, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
-import { GUEST_CLIENT, NsProc, OUTSIDE_SERVER, parseLease, udhcpc, udhcpcScript } from '../examples/nat-helpers.js';
+import { NsProc, parseLease, udhcpc, udhcpcScript } from '../examples/nat-helpers.js';
+import { expectMasqueradedOutside } from './nat-check.js';
 
 const skip = privilegedSkipReason();
 const offloads = { csum: true, tso4: true, tso6: true };
@@ -100,19 +101,7 @@ describe.skipIf(skip)('the NAT network through a forwarder between two tap fds',
 
     expect((await nsRun(G, 'ping', ['-c', '1', '-W', '2', '192.168.122.1'])).code).toBe(0);
     expect((await nsRun(G, 'ping', ['-c', '1', '-W', '2', '203.0.113.2'])).code).toBe(0);
-    const server = new NsProc(O, OUTSIDE_SERVER);
-    try {
-      await server.line(/^ready$/, 'the outside server');
-      const r = await nsRun(G, process.execPath, ['-e', GUEST_CLIENT], 10_000);
-      expect(r.stdout).toContain('tcp-reply pong');
-      for (const proto of ['udp', 'tcp']) {
-        const seen = JSON.parse(await server.line(new RegExp(`"${proto}"`), proto));
-        expect(seen.address).toBe('203.0.113.1');  // the host's address, not the guest's lease
-        expect(seen.port).toBeGreaterThanOrEqual(1024);
-      }
-    } finally {
-      server.stop();
-    }
+    await expectMasqueradedOutside(G, O);
     // The masquerade rules counted the guest's traffic.
     expect(await nsExec(H, 'nft', ['list', 'chain', 'ip', net.table, 'nat']))
       .toMatch(/meta l4proto tcp counter packets [1-9]\d* bytes \d+ masquerade to :1024-65535/);
