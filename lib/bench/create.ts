@@ -260,14 +260,8 @@ async function runOnce(kind: BenchKind, tool: BenchTool, count: number, sample: 
           }
           r.createMs = performance.now() - t0;
           r.lat = lat;
-          const t1 = performance.now();
-          for (let i = 0; i < sample; i++) await taps[i].close();  // a non-persistent tap goes with its fd
-          r.delOneMs = performance.now() - t1;
-          r.delOne = sample;
-          const t2 = performance.now();
-          if (count > sample) await h.link.delGroup(GROUP);
-          r.delBulkMs = performance.now() - t2;
-          r.delBulk = count - sample;
+          // A non-persistent tap goes with its fd.
+          await timeDeletes(r, count, sample, (i) => taps[i].close(), () => h.link.delGroup(GROUP));
           for (const t of taps.slice(sample)) await t.close();
           return r;
         }
@@ -298,14 +292,7 @@ async function runOnce(kind: BenchKind, tool: BenchTool, count: number, sample: 
           tick(count - 1);
         }
         r.createMs = performance.now() - t0;
-        const t1 = performance.now();
-        for (let i = 0; i < sample; i++) await h.link.del(`d${i}`);
-        r.delOneMs = performance.now() - t1;
-        r.delOne = sample;
-        const t2 = performance.now();
-        if (count > sample) await h.link.delGroup(GROUP);
-        r.delBulkMs = performance.now() - t2;
-        r.delBulk = count - sample;
+        await timeDeletes(r, count, sample, (i) => h.link.del(`d${i}`), () => h.link.delGroup(GROUP));
         return r;
       }
       case 'c': {
@@ -513,3 +500,15 @@ and without the echo; with --batch also link.addMany and the monitor's event rat
 (when installed) and bench/nlcreate.c (raw netlink, compiled with cc if present). Prints creates/s,
 p50/p99 of a single create, deletes/s one by one (M devices, default 50) and by one group delete.
 Needs root (CAP_NET_ADMIN). Nothing is created outside the throwaway namespaces.`;
+
+/** Times `sample` deletes one by one, then the rest with one group delete, into `r`. */
+async function timeDeletes(r: any, count: number, sample: number, delOne: (i: number) => Promise<unknown>, delGroup: () => Promise<unknown>): Promise<void> {
+  const t1 = performance.now();
+  for (let i = 0; i < sample; i++) await delOne(i);
+  r.delOneMs = performance.now() - t1;
+  r.delOne = sample;
+  const t2 = performance.now();
+  if (count > sample) await delGroup();
+  r.delBulkMs = performance.now() - t2;
+  r.delBulk = count - sample;
+}
