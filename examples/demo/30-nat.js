@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { open } from '../../dist/index.js';
+import { parseLease, udhcpc, udhcpcScript } from '../nat-helpers.js';
 
 export const title = 'NAT network (libvirt default): DHCP lease, ping out, masqueraded source seen outside';
 
@@ -41,11 +42,12 @@ export async function run(ctx) {
   ctx.say(`vnet0 forwarding after ${((performance.now() - t0) / 1000).toFixed(1)} s of STP listening/learning`);
   for (const b of await h.bridge.show()) ctx.say(`brctl show: ${b.name}  ${b.id}  ${b.stp ? 'yes' : 'no'}  ${b.interfaces.join(' ')}`);
 
-  // DHCP with busybox udhcpc (Debian ships it no default script, so here is one).
-  const script = path.join(tmp, 'udhcpc.sh');
-  fs.writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] && echo "$ip/$mask $router"\nexit 0\n', { mode: 0o755 });
+  // DHCP with busybox udhcpc (Debian ships it no default script; nat-helpers has one).
   t0 = performance.now();
-  const [cidr, router] = inNs(guest, 'busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '10', '-T', '1', '-s', script], { stdio: ['ignore', 'pipe', 'ignore'] }).trim().split(' ');
+  const lease = parseLease(await udhcpc(guest, 'eth0', udhcpcScript(tmp)));
+  if (!lease) throw new Error('the guest got no DHCP lease');
+  const cidr = `${lease.ip}/${lease.mask}`;
+  const router = lease.router;
   ctx.say(`guest lease: ${cidr} via ${router} after ${(performance.now() - t0).toFixed(0)} ms (dnsmasq pings the address first)`);
   for (const l of await net.leases()) ctx.say(`net.leases(): ${l.ip} ${l.mac} expires ${l.expires?.toISOString()}`);
   await g.addr.add('eth0', cidr);
