@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, NetlinkError, type Handle, type MacvlanMode, type MacvtapQueues, type Netns } from '../lib/index.js';
+import { buildSwitch } from '../examples/macvtap-switch.js';
 import { Namespaces, hasTool, ipLinks, nsExec, nsRun, privilegedSkipReason } from './helpers.js';
 
 const skip = privilegedSkipReason() ?? (!hasTool('ping') ? 'needs ping (iputils-ping)' : undefined);
@@ -190,17 +191,7 @@ describe.skipIf(skip)('macvtap and macvlan', () => {
     HOST = await nss.create('mhost');
     OUT = await nss.create('mout');
     [sw, host, out] = await Promise.all([open({ netns: SW }), open({ netns: HOST }), open({ netns: OUT })]);
-    // IPv6 off: no router solicitations or MLD reports in the guests' inboxes.
-    for (const h of [sw, host, out]) {
-      await h.sysctl.set('net.ipv6.conf.all.disable_ipv6', '1');
-      await h.sysctl.set('net.ipv6.conf.default.disable_ipv6', '1');
-    }
-    await sw.link.add({ kind: 'bridge', name: 'br0', stp: false, up: true });
-    await host.link.add({ kind: 'veth', name: 'uplink', up: true, peer: { name: 'sw-host', netns: SW } });
-    await out.link.add({ kind: 'veth', name: 'o0', up: true, peer: { name: 'sw-out', netns: SW } });
-    await sw.link.set('sw-host', { master: 'br0', up: true });
-    await sw.link.set('sw-out', { master: 'br0', up: true });
-    await out.addr.add('o0', `${IP_OUT}/24`);
+    await buildSwitch({ sw, host, out, SW, outAddress: IP_OUT });
   });
   afterAll(async () => {
     for (const g of [...guests]) unwatch(g);

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { open } from '../../dist/index.js';
+import { buildSwitch } from '../macvtap-switch.js';
 
 export const title = 'macvtap modes (ip link add ... type macvtap mode vepa|bridge|private|passthru), guests on /dev/tapN fds';
 
@@ -86,18 +87,8 @@ const ms_ = (arpFrame) => ms(arpFrame.subarray(22, 28));
 export async function run(ctx) {
   const [SW, HOST, OUT] = [await ctx.ns('msw'), await ctx.ns('mhost'), await ctx.ns('mout')];
   const [sw, host, out] = [await open({ netns: SW }), await open({ netns: HOST }), await open({ netns: OUT })];
-  for (const h of [sw, host, out]) {
-    ctx.defer(() => h.close());
-    await h.sysctl.set('net.ipv6.conf.all.disable_ipv6', '1');
-    await h.sysctl.set('net.ipv6.conf.default.disable_ipv6', '1');
-  }
-  // The external switch: a bridge without STP, so ports forward at once.
-  await sw.link.add({ kind: 'bridge', name: 'br0', stp: false, up: true });
-  await host.link.add({ kind: 'veth', name: 'uplink', up: true, peer: { name: 'sw-host', netns: SW } });
-  await out.link.add({ kind: 'veth', name: 'o0', up: true, peer: { name: 'sw-out', netns: SW } });
-  await sw.link.set('sw-host', { master: 'br0', up: true });
-  await sw.link.set('sw-out', { master: 'br0', up: true });
-  await out.addr.add('o0', '198.51.100.100/24');
+  for (const h of [sw, host, out]) ctx.defer(() => h.close());
+  await buildSwitch({ sw, host, out, SW, outAddress: '198.51.100.100' });
   const hairpin = (on) => sw.bridge.setPort('sw-host', { hairpin: on });
   ctx.say(`switch ${SW.name}: br0 [sw-host, sw-out]; host ${HOST.name}: uplink -> sw-host; outside ${OUT.name}: o0 198.51.100.100`);
 
