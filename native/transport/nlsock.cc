@@ -115,8 +115,8 @@ AckResult NlSocket::parseAck(const nlmsghdr* h) {
   r.seq = h->nlmsg_seq;
   if (h->nlmsg_len < NLMSG_HDRLEN + sizeof(int)) { r.err = EBADMSG; return r; }
   const auto* e = reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(h));
-  r.err = -e->error;
-  if (r.err < 0) r.err = EPROTO;
+  // Negating INT_MIN is undefined; anything outside -4095..0 is not an errno the kernel sends.
+  r.err = (e->error <= 0 && e->error >= -4095) ? -e->error : EPROTO;
   if (h->nlmsg_flags & NLM_F_ACK_TLVS) {
     size_t off = NLMSG_HDRLEN + sizeof(int);
     if (h->nlmsg_flags & NLM_F_CAPPED) off += sizeof(nlmsghdr);

@@ -1,0 +1,51 @@
+// "codec.decode": runs one of the reply decoders over caller-given bytes, with no socket and
+// no name lookups. Tests use it to replay what the kernel (or a fuzzer) could send; the fuzz
+// harnesses in fuzz/ drive the same decoders directly.
+#include <linux/rtnetlink.h>
+
+#include <vector>
+
+#include "ops/nft.h"
+#include "ops/ops.h"
+#include "ops/rtnl_decode.h"
+
+namespace vnl {
+namespace {
+
+Value ackValue(const AckResult& r) {
+  Value v = Value::object();
+  v.set("err", r.err);
+  v.set("seq", r.seq);
+  if (!r.extack.empty()) v.set("extack", r.extack);
+  return v;
+}
+
+// args: { kind: 'ack'|'link'|'addr'|'route'|'neigh'|'table'|'chain'|'rule', bytes }
+// Returns one decoded object per netlink message in `bytes`.
+Value codecDecode(Ctx& ctx, const Value& args) {
+  const std::string kind = args.str("kind");
+  const std::string& raw = args.bytesOf("bytes");
+  // A copy keeps the headers aligned as they are in a receive buffer.
+  std::vector<uint8_t> buf(raw.begin(), raw.end());
+  const IndexNames names;  // no lookups: decoded indexes stay unnamed
+  Value out = Value::array();
+  MsgIter it(buf.data(), buf.size());
+  while (const nlmsghdr* h = it.next()) {
+    if (kind == "ack") out.push(ackValue(NlSocket::parseAck(h)));
+    else if (kind == "link") out.push(decodeLink(ctx, h, &names));
+    else if (kind == "addr") out.push(decodeAddr(ctx, h, &names));
+    else if (kind == "route") out.push(decodeRoute(ctx, h, &names));
+    else if (kind == "neigh") out.push(decodeNeigh(ctx, h, &names));
+    else if (kind == "table") out.push(nft::decodeTable(h));
+    else if (kind == "chain") out.push(nft::decodeChain(h));
+    else if (kind == "rule") out.push(nft::decodeRule(h));
+    else throw std::invalid_argument("codec.decode: unknown kind '" + kind + "'");
+  }
+  return out;
+}
+
+}  // namespace
+
+VNL_OP("codec.decode", codecDecode);
+
+}  // namespace vnl
