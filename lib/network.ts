@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Handle } from './handle.js';
 import type { Link } from './link.js';
 import { NetlinkError } from './errors.js';
-import { Dnsmasq, dnsmasqFiles, findDnsmasq, isOurDnsmasq, stopPid, type Lease } from './dnsmasq.js';
+import { Dnsmasq, dnsmasqConf, dnsmasqFiles, dnsmasqHostsFile, findDnsmasq, isOurDnsmasq, stopPid, type DnsmasqConfig, type Lease } from './dnsmasq.js';
 import { NftTransaction, masqueradeRules, nftExpr, replaceTable, type NftExpr } from './nft.js';
 import * as v from './validate.js';
 
@@ -118,7 +118,7 @@ function normalize(op: string, spec: unknown): Norm {
   v.knownKeys(op, '', s, ['name', 'bridge', 'address', 'mac', 'stp', 'forwardDelay', 'mtu', 'dhcp', 'dns', 'nat', 'dnsmasq', 'stateDir']);
   const name = v.str(op, 'name', s.name, 32);
   if (!/^[A-Za-z0-9_-]+$/.test(name)) throw v.rangeError(op, 'name', `must be 1-32 letters, digits, "_" or "-" (got ${JSON.stringify(name)})`);
-  const bridge = v.ifname(op, 'bridge', s.bridge);
+  const bridge = netIfname(op, 'bridge', s.bridge);
   const c = v.cidr(op, 'address', s.address);
   if (c.family !== 'inet') throw v.rangeError(op, 'address', 'must be an IPv4 gateway address (IPv6 networks are not supported yet)');
   if (c.prefixLen < 8 || c.prefixLen > 30) throw v.rangeError(op, 'address', `prefix length must be 8-30 for a network with guests (got /${c.prefixLen})`);
@@ -185,16 +185,47 @@ function normalize(op: string, spec: unknown): Norm {
         ports = [lo, hi];
       }
       out.nat = { ports };
-      if (n.outInterface !== undefined) out.nat.outInterface = v.ifname(op, 'nat.outInterface', n.outInterface);
+      if (n.outInterface !== undefined) out.nat.outInterface = netIfname(op, 'nat.outInterface', n.outInterface);
     }
   }
   if (s.dnsmasq !== undefined) out.dnsmasq = v.str(op, 'dnsmasq', s.dnsmasq, 4096);
-  if (s.stateDir !== undefined) {
-    const d = v.str(op, 'stateDir', s.stateDir, 4096);
-    if (!path.isAbsolute(d)) throw v.rangeError(op, 'stateDir', `must be an absolute path (got ${JSON.stringify(d)})`);
-    out.stateDir = d;
-  }
+  if (s.stateDir !== undefined) out.stateDir = stateDirArg(op, s.stateDir);
   return out;
+}
+
+/**
+ * An interface name the network writes into dnsmasq's `interface=`, sysctl paths and nft
+ * rules: the kernel takes almost any byte, but "," makes an interface list for dnsmasq, "*"
+ * a wildcard for dnsmasq and nft, a quote ends nft's string. Letters, digits, "_", "-" and
+ * "." are read literally by all three (a "." is escaped in dotted sysctl keys).
+ */
+function netIfname(op: string, field: string, x: unknown): string {
+  const name = v.ifname(op, field, x);
+  if (!/^[A-Za-z0-9_.-]+$/.test(name))
+    throw v.rangeError(op, field, `must be letters, digits, "_", "-" or "." (dnsmasq, sysctl paths and nft read other characters specially; got ${JSON.stringify(name)})`);
+  return name;
+}
+
+/**
+ * A caller's state directory. It reaches file system calls and dnsmasq's conf (as the
+ * pid/lease/hosts paths), so it must be a plain absolute path: no control characters, no
+ * "." or ".." components (a `/..` once made destroy delete other networks' directories), only
+ * characters that nothing downstream reads specially.
+ */
+function stateDirArg(op: string, x: unknown): string {
+  const d = v.str(op, 'stateDir', x, 3072);
+  if (/[\x00-\x1f\x7f-\x9f]/.test(d)) throw v.rangeError(op, 'stateDir', `must not contain control characters (got ${JSON.stringify(d)})`);
+  if (!path.isAbsolute(d)) throw v.rangeError(op, 'stateDir', `must be an absolute path (got ${JSON.stringify(d)})`);
+  if (d.split('/').some((c) => c === '..' || c === '.')) throw v.rangeError(op, 'stateDir', `must not have "." or ".." components (got ${JSON.stringify(d)})`);
+  if (path.resolve(d) !== d || d === '/') throw v.rangeError(op, 'stateDir', `must be a normalized absolute path below "/" (got ${JSON.stringify(d)}; normalized: ${JSON.stringify(path.resolve(d))})`);
+  // dnsmasq's conf reads whitespace, quotes, "\\", "#" and "," specially; a shell or a log reader
+  // other characters still: a state directory needs none of them.
+  if (!/^[A-Za-z0-9/._-]+$/.test(d)) throw v.rangeError(op, 'stateDir', `may only hold letters, digits and "/", ".", "_", "-" (dnsmasq's conf reads others such as whitespace, quotes, "\\", "#" and "," specially; got ${JSON.stringify(d)})`);
+  return d;
+}
+
+function dnsmasqConfig(n: Norm, dir: string): DnsmasqConfig {
+  return { iface: n.bridge, netmask: n.netmask, dhcp: n.dhcp, dns: n.dns, dir };
 }
 
 /** libvirt's 52:54:00 prefix and three bytes from the name, so a re-created network keeps its MAC. */
@@ -237,23 +268,107 @@ function firewall(tx: NftTransaction, n: Norm, table: string): NftTransaction {
 
 interface Meta { name: string; bridge: string; table: string; ipForwardBefore?: string }
 
+/** Written into every state directory we create: a directory without it is not ours. */
+const MARKER = 'vnetlink-network';
+/** flock(2)ed by the process that owns the network, for as long as it runs (or is being removed). */
+const LOCK = 'network.lock';
+const ownFiles = (dir: string) => [path.join(dir, 'network.json'), ...Object.values(dnsmasqFiles(dir))];
+
+const isDefaultDir = (dir: string) => path.dirname(path.dirname(dir)) === STATE_ROOT && path.basename(path.dirname(dir)).startsWith('netns-');
+
+/** Why `dir` is not a state directory we made for `name`, or undefined when it is. */
+function notOurs(dir: string, name: string): string | undefined {
+  let st: fs.Stats;
+  try { st = fs.lstatSync(dir); } catch (e: any) { return e?.code === 'ENOENT' ? 'is gone' : `cannot be read (${e?.code})`; }
+  if (st.isSymbolicLink()) return 'is a symbolic link';
+  if (!st.isDirectory()) return 'is not a directory';
+  if (st.uid !== process.geteuid!()) return `is owned by uid ${st.uid}, not by us`;
+  if (st.mode & 0o022) return `is writable by others (mode ${(st.mode & 0o777).toString(8)})`;
+  let marker: string;
+  try {
+    const m = path.join(dir, MARKER);
+    if (!fs.lstatSync(m).isFile()) return `holds a ${MARKER} that is not a file`;
+    marker = fs.readFileSync(m, 'utf8');
+  } catch { return `was not created by vnetlink (no ${MARKER} file in it)`; }
+  if (marker !== `${name}\n`) return `belongs to the network ${JSON.stringify(marker.trim())}`;
+  return undefined;
+}
+
 /**
- * Removes a state directory, and the default per-namespace and root directories once empty.
- * A `stateDir` the caller chose may hold other things: only our files go, then the directory
- * if that left it empty.
+ * Makes the state directory (0700, with our marker), or checks that an existing one is ours:
+ * a directory we did not create (a caller's, a symlink, someone else's) is refused, so its
+ * files are never overwritten or deleted. The parent of a caller's `stateDir` must exist and
+ * be a real path (no symlinks); the default parents under /run/vnetlink are made here.
  */
-function removeStateDir(dir: string): void {
+function ensureStateDir(op: string, dir: string, name: string): void {
   const parent = path.dirname(dir);
-  if (path.dirname(parent) !== STATE_ROOT || !path.basename(parent).startsWith('netns-')) {
-    for (const f of [path.join(dir, 'network.json'), ...Object.values(dnsmasqFiles(dir))]) {
-      try { fs.rmSync(f, { force: true }); } catch { /* not a file of ours */ }
+  if (isDefaultDir(dir)) {
+    for (const d of [STATE_ROOT, parent]) {
+      try { fs.mkdirSync(d, { mode: 0o700 }); } catch (e: any) { if (e?.code !== 'EEXIST') throw e; }
     }
-    try { fs.rmdirSync(dir); } catch { /* not empty, or gone */ }
-    return;
   }
-  fs.rmSync(dir, { recursive: true, force: true });
-  for (const d of [parent, STATE_ROOT]) {
+  let real: string;
+  try { real = fs.realpathSync(parent); } catch { throw v.rangeError(op, 'stateDir', `the parent directory ${JSON.stringify(parent)} does not exist`); }
+  if (real !== parent) throw v.rangeError(op, 'stateDir', `the parent directory ${JSON.stringify(parent)} must be a real path (it resolves to ${JSON.stringify(real)})`);
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+    fs.writeFileSync(path.join(dir, MARKER), `${name}\n`, { mode: 0o600, flag: 'wx' });
+    return;
+  } catch (e: any) {
+    if (e?.code !== 'EEXIST') throw e;
+  }
+  const why = notOurs(dir, name);
+  if (why) throw v.rangeError(op, 'stateDir', `${JSON.stringify(dir)} ${why}; vnetlink only uses a directory it created itself`);
+}
+
+/**
+ * Removes the files we wrote into a state directory, then the directory (and the default
+ * per-namespace and root directories) only if that left them empty. Never recursive: what
+ * else is there stays. The lock file goes last, while its lock is still held.
+ */
+function removeStateDir(dir: string, name: string): void {
+  if (notOurs(dir, name)) return;
+  for (const f of [...ownFiles(dir), path.join(dir, LOCK), path.join(dir, MARKER)]) {
+    try { fs.unlinkSync(f); } catch { /* not there */ }
+  }
+  try { fs.rmdirSync(dir); } catch { return; }  // not empty, or gone
+  if (!isDefaultDir(dir)) return;
+  for (const d of [path.dirname(dir), STATE_ROOT]) {
     try { fs.rmdirSync(d); } catch { return; }  // not empty (another network) or gone
+  }
+}
+
+/**
+ * The network's owner lock: an flock on `dir/network.lock`, held by an fd this process owns
+ * until destroy (or exit: the kernel drops it with the fd). A held lock means the network is
+ * live in another process, never leftovers.
+ */
+async function lockStateDir(h: Handle, op: string, dir: string, name: string): Promise<number> {
+  for (let i = 0; ; i++) {
+    let fd: number;
+    try {
+      ensureStateDir(op, dir, name);
+    } catch (e: any) {
+      // Another network's destroy may be removing the (then empty) default parent: again.
+      if (e?.code === 'ENOENT' && i < 5) continue;
+      throw e;
+    }
+    try {
+      fd = (await h._call<{ fd: number }>(op, { path: path.join(dir, LOCK) }, 'fs.flock')).fd;
+    } catch (e: any) {
+      if (e?.code === 'EAGAIN' || e?.code === 'EWOULDBLOCK')
+        throw new NetlinkError(op, 16 /* EBUSY */, `network ${JSON.stringify(name)} is owned by another process (its lock ${path.join(dir, LOCK)} is held)`);
+      // The previous owner removed the directory between our check and the open: again.
+      if (e?.code === 'ENOENT' && i < 5) continue;
+      throw e;
+    }
+    // An owner that was removing the directory may have taken the marker with it: we hold the
+    // lock now, and the directory was ours a moment ago, so it is ours again.
+    try { fs.writeFileSync(path.join(dir, MARKER), `${name}\n`, { mode: 0o600, flag: 'wx' }); } catch { /* still there */ }
+    const why = notOurs(dir, name);
+    if (!why) return fd;
+    fs.closeSync(fd);
+    throw v.rangeError(op, 'stateDir', `${JSON.stringify(dir)} ${why}`);
   }
 }
 
@@ -290,18 +405,31 @@ export class NetworkOps {
       if (!binary) throw v.rangeError(op, 'dnsmasq', n.dnsmasq ? `${JSON.stringify(n.dnsmasq)} is not an executable file` : 'dnsmasq was not found in PATH, /usr/sbin or /sbin (install dnsmasq-base)');
     }
     const dir = await this.#stateDir(n);
+    // dnsmasq's files are built (and every value checked against its syntax) before anything exists.
+    if (binary) {
+      dnsmasqConf(dnsmasqConfig(n, dir));
+      if (n.dhcp?.hosts.length) dnsmasqHostsFile(n.dhcp.hosts);
+    }
     if (live.has(dir) || creating.has(dir)) throw new NetlinkError(op, 17 /* EEXIST */, `network ${JSON.stringify(n.name)} already runs in this namespace (destroy it first)`);
     creating.add(dir);
     try {
-      const net = await this.#create(op, n, dir, binary);
-      live.set(dir, net);
-      return net;
+      // The owner lock first: while another process holds it, its network is live, not leftovers.
+      const lock = await lockStateDir(this.h, op, dir, n.name);
+      try {
+        const net = await this.#create(op, n, dir, binary, lock);
+        live.set(dir, net);
+        return net;
+      } catch (e) {
+        removeStateDir(dir, n.name);
+        fs.closeSync(lock);
+        throw e;
+      }
     } finally {
       creating.delete(dir);
     }
   }
 
-  async #create(op: string, n: Norm, dir: string, binary: string | undefined): Promise<Network> {
+  async #create(op: string, n: Norm, dir: string, binary: string | undefined, lock: number): Promise<Network> {
     const table = `vnetlink_${n.name}`;
 
     // Leftovers of ours from a crashed run go first; then the namespace must be free for us.
@@ -327,11 +455,6 @@ export class NetworkOps {
     };
     const ignore = (...codes: string[]) => (e: any) => { if (!codes.includes(e?.code)) throw e; };
     try {
-      // Another process may be removing the (then empty) parent at this moment: try again.
-      for (let i = 0; ; i++) {
-        try { fs.mkdirSync(dir, { recursive: true, mode: 0o700 }); break; } catch (e: any) { if (e?.code !== 'ENOENT' || i >= 5) throw e; }
-      }
-      undo.push(async () => removeStateDir(dir));
       const saveMeta = () => fs.writeFileSync(path.join(dir, 'network.json'), JSON.stringify(meta) + '\n');
       saveMeta();
 
@@ -379,7 +502,7 @@ export class NetworkOps {
 
       // 7. dnsmasq, inside this namespace.
       if (binary) {
-        dnsmasq = new Dnsmasq(this.h, binary, { iface: n.bridge, netmask: n.netmask, dhcp: n.dhcp, dns: n.dns, dir });
+        dnsmasq = new Dnsmasq(this.h, binary, dnsmasqConfig(n, dir));
         undo.push(() => dnsmasq!.stop());
         await dnsmasq.start();
       }
@@ -390,7 +513,7 @@ export class NetworkOps {
       }
       throw e;
     }
-    return new Network(this.h, n, table, dir, dnsmasq, meta);
+    return new Network(this.h, n, table, dir, dnsmasq, meta, lock);
   }
 
   /**
@@ -403,9 +526,20 @@ export class NetworkOps {
     const nm = v.str(op, 'name', name, 32);
     if (!/^[A-Za-z0-9_-]+$/.test(nm)) throw v.rangeError(op, 'name', `must be 1-32 letters, digits, "_" or "-" (got ${JSON.stringify(nm)})`);
     v.knownKeys(op, 'options', v.object(op, 'options', opts), ['stateDir']);
-    const dir = await this.#stateDir({ name: nm, stateDir: opts.stateDir === undefined ? undefined : v.str(op, 'stateDir', opts.stateDir) });
+    const dir = await this.#stateDir({ name: nm, stateDir: opts.stateDir === undefined ? undefined : stateDirArg(op, opts.stateDir) });
     if (live.has(dir) || creating.has(dir)) throw new NetlinkError(op, 16 /* EBUSY */, `network ${JSON.stringify(nm)} is running in this process; destroy() it instead`);
-    return (await this.#cleanup(nm, dir, `vnetlink_${nm}`, true)).removed;
+    // No directory: no process owns this network there, and there are no files to remove.
+    let exists = true;
+    try { fs.lstatSync(dir); } catch (e: any) { if (e?.code !== 'ENOENT') throw e; exists = false; }
+    if (!exists) return (await this.#cleanup(nm, dir, `vnetlink_${nm}`, true)).removed;
+    const lock = await lockStateDir(this.h, op, dir, nm);
+    try {
+      const r = await this.#cleanup(nm, dir, `vnetlink_${nm}`, true);
+      removeStateDir(dir, nm);
+      return r.removed;
+    } finally {
+      fs.closeSync(lock);
+    }
   }
 
   /**
@@ -417,7 +551,7 @@ export class NetworkOps {
     try { meta = JSON.parse(fs.readFileSync(path.join(dir, 'network.json'), 'utf8')); } catch { /* none */ }
     const files = dnsmasqFiles(dir);
     // The directory alone is no evidence (a caller's stateDir may hold other things): our files are.
-    let removed = [path.join(dir, 'network.json'), ...Object.values(files)].some((f) => fs.existsSync(f));
+    let removed = ownFiles(dir).some((f) => fs.existsSync(f));
     try {
       const pid = Number(fs.readFileSync(files.pid, 'utf8').trim());
       if (pid > 0 && isOurDnsmasq(pid, files.conf)) { await stopPid(pid); removed = true; }
@@ -431,7 +565,8 @@ export class NetworkOps {
       await this.h.nft.delTable('ip', table, { ifExists: true });
       removed = true;
     }
-    removeStateDir(dir);
+    // Our files only; the directory, its marker and the lock stay with the caller, who holds it.
+    for (const f of ownFiles(dir)) { try { fs.unlinkSync(f); } catch { /* not there */ } }
     const before = meta?.ipForwardBefore;
     if (restoreForwarding && before !== undefined && before !== '1' && !(await otherNetworks(this.h, name)))
       await this.h.sysctl.set('net.ipv4.ip_forward', before);
@@ -477,10 +612,18 @@ export class Network {
   #meta: Meta;
   #forwards = new Map<string, { handles: Array<{ chain: string; handle: number }>; removing?: Promise<void> }>();
   #destroyed: Promise<void> | undefined;
+  /** The fd holding the owner lock (see lockStateDir), -1 once released. */
+  #lock: number;
+
+  #unlock(): void {
+    if (this.#lock < 0) return;
+    try { fs.closeSync(this.#lock); } catch { /* already closed */ }
+    this.#lock = -1;
+  }
 
   /** @internal use `nl.network.create()` */
-  constructor(h: Handle, n: Norm, table: string, dir: string, dnsmasq: Dnsmasq | undefined, meta: Meta) {
-    this.#h = h; this.#n = n; this.#dnsmasq = dnsmasq; this.#meta = meta;
+  constructor(h: Handle, n: Norm, table: string, dir: string, dnsmasq: Dnsmasq | undefined, meta: Meta, lock: number) {
+    this.#h = h; this.#n = n; this.#dnsmasq = dnsmasq; this.#meta = meta; this.#lock = lock;
     this.name = n.name; this.bridge = n.bridge; this.gateway = n.gateway;
     this.address = `${n.gateway}/${n.prefixLen}`; this.subnet = n.subnet; this.mac = n.mac;
     this.table = table; this.stateDir = dir;
@@ -489,6 +632,7 @@ export class Network {
   /** @internal see _simulateCrash */
   _abandon(): void {
     this.#dnsmasq?.abandon();
+    this.#unlock();  // a dead process's fds close, and its lock with them
     this.#destroyed = Promise.resolve();
     live.delete(this.stateDir);
   }
@@ -630,7 +774,8 @@ export class Network {
     const before = this.#meta.ipForwardBefore;
     if (before !== undefined && before !== '1')
       await step(async () => { if (!(await otherNetworks(this.#h, this.name))) await this.#h.sysctl.set('net.ipv4.ip_forward', before); });
-    await step(async () => removeStateDir(this.stateDir));
+    await step(async () => removeStateDir(this.stateDir, this.name));
+    this.#unlock();
     live.delete(this.stateDir);
     if (errors.length) throw errors[0];
   }

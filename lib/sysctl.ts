@@ -4,7 +4,11 @@ import * as v from './validate.js';
 function key(op: string, k: unknown): string {
   const s = v.str(op, 'key', k, 512);
   // Only net.* sysctls belong to a network namespace; anything else would change the host.
-  if (!/^net[./][A-Za-z0-9_.\-/@]+$/.test(s) || s.includes('..') || s.includes('//'))
+  // Checked component by component, as the native side will read it: in the dotted form a "/"
+  // stands for a "." inside a component (interface "vs.." is "net.ipv6.conf.vs//.accept_ra").
+  const slashes = s.indexOf('/') !== -1 && s.indexOf('/') < (s.indexOf('.') === -1 ? Infinity : s.indexOf('.'));
+  const parts = slashes ? s.split('/') : s.split('.').map((c) => c.replace(/\//g, '.'));
+  if (!/^[A-Za-z0-9_.\-/@]+$/.test(s) || parts[0] !== 'net' || parts.length < 2 || parts.some((c) => c === '' || c === '.' || c === '..'))
     throw v.rangeError(op, 'key', `must be a net.* sysctl such as "net.ipv4.ip_forward" (got ${JSON.stringify(s)})`);
   return s;
 }

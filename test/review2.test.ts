@@ -118,16 +118,14 @@ describe.skipIf(skip)('second review regressions', () => {
   it('a network given its own stateDir removes only its files there: what else the directory holds stays', async () => {
     if (!hasTool('nft')) return;
     const dir = path.join(tmp, 'mine');
-    fs.mkdirSync(dir);
-    fs.writeFileSync(path.join(dir, 'keep.txt'), 'not the network\'s\n');
     const net = await a.network.create({ name: 'own', bridge: 'virbr8', address: '192.168.81.1/24', stp: false,
       dhcp: false, dns: false, stateDir: dir });
-    expect(fs.readdirSync(dir).sort()).toEqual(['keep.txt', 'network.json']);
+    fs.writeFileSync(path.join(dir, 'keep.txt'), 'not the network\'s\n');
+    expect(fs.readdirSync(dir).sort()).toEqual(['keep.txt', 'network.json', 'network.lock', 'vnetlink-network']);
     await net.destroy();
     expect(fs.readdirSync(dir)).toEqual(['keep.txt']);
-    // Cleanup on request likewise.
-    // Nothing of the network is left: the directory (holding only the caller's file) is no find.
-    expect(await a.network.cleanup('own', { stateDir: dir })).toBe(false);
+    // The directory is no longer one of ours: cleanup refuses it and leaves the caller's file.
+    await expect(a.network.cleanup('own', { stateDir: dir })).rejects.toThrow(/^network\.cleanup: stateDir: .*not created by vnetlink/);
     expect(fs.readFileSync(path.join(dir, 'keep.txt'), 'utf8')).toBe('not the network\'s\n');
   });
 

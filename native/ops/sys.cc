@@ -8,10 +8,13 @@
 namespace vnl {
 namespace {
 
+// sysctl(8)'s two spellings: "net/ipv6/conf/vs../accept_ra" is a path; in the dotted form
+// "net.ipv6.conf.vs//.accept_ra" a '.' separates and a '/' stands for a '.' inside a
+// component (an interface name such as "vs..").
 std::string sysctlPath(const std::string& key) {
   std::string p = "/proc/sys/";
-  if (key.find('/') != std::string::npos) return p + key;
-  for (char c : key) p += (c == '.') ? '/' : c;
+  if (key.find('/') < key.find('.')) return p + key;
+  for (char c : key) p += (c == '.') ? '/' : (c == '/') ? '.' : c;
   return p;
 }
 
