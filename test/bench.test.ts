@@ -62,9 +62,9 @@ describe.skipIf(skip)('vnetlink bench create', () => {
     expect((await Netns.list()).filter((n) => n.startsWith('vnl-bench-'))).toEqual(before);
   });
 
-  it('refuses unknown kinds and options', async () => {
+  it('refuses unknown kinds and options (a usage error: exit 2)', async () => {
     const r = await execFileP('node', [path.join(root, 'bin', 'vnetlink.js'), 'bench', 'create', '--kind', 'dummy0'], { timeout: 20_000 }).catch((e) => e);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown kind 'dummy0'/);
   });
 });

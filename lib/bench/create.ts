@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { open, type Handle } from '../handle.js';
 import { Netns } from '../netns.js';
 import { packageRoot } from '../native.js';
+import { UsageError, intOpt, listOpt, parse, positionals, table } from '../cli/args.js';
 
 const execFileP = promisify(execFile);
 
@@ -412,7 +413,7 @@ export async function benchCreate(o: BenchCreateOptions): Promise<BenchReport> {
 
 const fmt = (x: number | undefined, digits = 0) => (x === undefined ? '-' : Number.isFinite(x) ? x.toFixed(digits) : 'inf');
 
-/** A plain-text table, one block per kind, with ratios against the C floor of the same run. */
+/** A plain-text table per kind, columns aligned to their content, with ratios against the C floor of the same run. */
 export function formatReport(rep: BenchReport): string {
   const out: string[] = [];
   out.push(`vnetlink bench create: ${rep.count} devices per kind and tool (${rep.host.cpus} cpus, kernel ${rep.host.kernel}, node ${rep.host.node})`);
@@ -422,60 +423,49 @@ export function formatReport(rep: BenchReport): string {
     const floor = rows.find((r) => r.tool === 'c' && r.createPerSec)?.createPerSec;
     out.push('');
     out.push(`${kind}:`);
-    out.push(`  ${'tool'.padEnd(9)} ${'creates/s'.padStart(10)} ${'vs C'.padStart(6)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'del 1-by-1/s'.padStart(13)} ${'del bulk/s'.padStart(11)}`);
+    const cells: string[][] = [];
+    const notes: string[] = [];
     for (const r of rows) {
-      if (r.skipped) { out.push(`  ${r.tool.padEnd(9)} skipped: ${r.skipped}`); continue; }
+      if (r.skipped) { notes.push(`${r.tool}: skipped: ${r.skipped}`); continue; }
       if (r.eventsPerSec !== undefined) {
-        out.push(`  ${r.tool.padEnd(9)} ${fmt(r.eventsPerSec)} link events/s delivered to JS during a group-delete burst (${r.events} events, ${r.resyncs} resyncs);`);
-        out.push(`  ${''.padEnd(9)} ${fmt(r.drainPerSec)} events/s taken by JS from a backlog of ${r.drained} (queued while JS was busy)`);
+        notes.push(`${r.tool}: ${fmt(r.eventsPerSec)} link events/s delivered to JS during a group-delete burst (${r.events} events, ${r.resyncs} resyncs);`);
+        notes.push(`${' '.repeat(r.tool.length + 1)} ${fmt(r.drainPerSec)} events/s taken by JS from a backlog of ${r.drained} (queued while JS was busy)`);
         continue;
       }
       const ratio = floor && r.createPerSec ? `${(r.createPerSec / floor).toFixed(2)}x` : '-';
-      out.push(`  ${r.tool.padEnd(9)} ${fmt(r.createPerSec).padStart(10)} ${ratio.padStart(6)} ${fmt(r.p50Ms, 3).padStart(8)} ${fmt(r.p99Ms, 3).padStart(8)} ` +
-        `${(fmt(r.delOnePerSec) + (r.delOneCount ? ` (${r.delOneCount})` : '')).padStart(13)} ${(fmt(r.delBulkPerSec) + (r.delBulkCount ? ` (${r.delBulkCount})` : '')).padStart(11)}`);
+      cells.push([r.tool, fmt(r.createPerSec), ratio, fmt(r.p50Ms, 3), fmt(r.p99Ms, 3),
+        fmt(r.delOnePerSec) + (r.delOneCount ? ` (${r.delOneCount})` : ''), fmt(r.delBulkPerSec) + (r.delBulkCount ? ` (${r.delBulkCount})` : '')]);
     }
+    if (cells.length) out.push(...table(['tool', 'creates/s', 'vs C', 'p50 ms', 'p99 ms', 'del 1-by-1/s', 'del bulk/s'], cells, [1, 2, 3, 4, 5, 6]).split('\n').map((l) => `  ${l}`));
+    out.push(...notes.map((l) => `  ${l}`));
   }
   return out.join('\n');
 }
 
-/** Used by bin/vnetlink.js: parses argv after `bench create`. */
+const benchOpts = {
+  kind: { type: 'string' }, kinds: { type: 'string' }, count: { type: 'string' }, batch: { type: 'boolean' },
+  'del-sample': { type: 'string' }, repeat: { type: 'string' }, tools: { type: 'string' },
+} as const;
+
+/** `vnetlink bench create ...`: argv after `create`, parsed like every other command. */
 export async function benchCreateCli(argv: string[]): Promise<number> {
+  const p = parse(argv, benchOpts, usage);
+  if (p.values.help) { process.stdout.write(usage + '\n'); return 0; }
+  positionals(p, [], usage);
+  if (p.values.netns !== undefined) throw new UsageError('bench create works in throwaway namespaces of its own; --netns does not apply', usage);
+  if (p.values.kind !== undefined && p.values.kinds !== undefined) throw new UsageError('give --kind or --kinds, not both', usage);
   const opts: BenchCreateOptions = { kinds: ['veth'], count: 200 };
-  let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--kind' || a === '--kinds') {
-      const ks = val().split(',').map((s) => s.trim()).filter(Boolean);
-      for (const k of ks) if (!(benchKinds as readonly string[]).includes(k)) throw new Error(`--kind: unknown kind '${k}' (known: ${benchKinds.join(', ')})`);
-      opts.kinds = ks as BenchKind[];
-    } else if (a === '--count') {
-      const n = Number(val());
-      if (!Number.isInteger(n) || n < 1 || n > 100000) throw new Error('--count must be an integer from 1 to 100000');
-      opts.count = n;
-    } else if (a === '--batch') opts.batch = true;
-    else if (a === '--json') json = true;
-    else if (a === '--del-sample') {
-      const n = Number(val());
-      if (!Number.isInteger(n) || n < 0) throw new Error('--del-sample must be a non-negative integer');
-      opts.delSample = n;
-    } else if (a === '--repeat') {
-      const n = Number(val());
-      if (!Number.isInteger(n) || n < 1 || n > 50) throw new Error('--repeat must be an integer from 1 to 50');
-      opts.repeat = n;
-    } else if (a === '--tools') {
-      const ts = val().split(',').map((s) => s.trim()).filter(Boolean);
-      for (const t of ts) if (!(benchTools as readonly string[]).includes(t)) throw new Error(`--tools: unknown tool '${t}' (known: ${benchTools.join(', ')})`);
-      opts.tools = ts as BenchTool[];
-    } else if (a === '-h' || a === '--help') {
-      process.stdout.write(usage + '\n');
-      return 0;
-    } else throw new Error(`unknown option '${a}'\n${usage}`);
-  }
+  const kinds = listOpt(p, p.values.kinds !== undefined ? 'kinds' : 'kind', benchKinds, usage);
+  if (kinds) opts.kinds = kinds;
+  opts.count = intOpt(p, 'count', 1, 100000, usage) ?? opts.count;
+  if (p.values.batch) opts.batch = true;
+  const ds = intOpt(p, 'del-sample', 0, 100000, usage);
+  if (ds !== undefined) opts.delSample = ds;
+  const rp = intOpt(p, 'repeat', 1, 50, usage);
+  if (rp !== undefined) opts.repeat = rp;
+  const tools = listOpt(p, 'tools', benchTools, usage);
+  if (tools) opts.tools = tools;
+  const json = !!p.values.json;
   if (process.stderr.isTTY) {
     opts.progress = (line) => process.stderr.write(`\r\x1b[K${line}`);
   }
@@ -494,12 +484,29 @@ export async function benchCreateCli(argv: string[]): Promise<number> {
 }
 
 export const usage = `usage: vnetlink bench create [--kind bridge,veth,tap,macvtap,vxlan] [--count N] [--batch] [--json]
-                              [--del-sample M] [--repeat R] [--tools api,api-noecho,addmany,c,ip-batch,ip-proc,pyroute2,monitor]
+                             [--del-sample M] [--repeat R] [--tools api,api-noecho,addmany,c,ip-batch,ip-proc,pyroute2,monitor]
 Creates N devices per kind in throwaway namespaces through the API (sequentially awaited, with
-and without the echo; with --batch also link.addMany and the monitor's event rate), and the same work by ip -batch, one ip process per device, pyroute2
-(when installed) and bench/nlcreate.c (raw netlink, compiled with cc if present). Prints creates/s,
-p50/p99 of a single create, deletes/s one by one (M devices, default 50) and by one group delete.
+and without the echo; with --batch also link.addMany and the monitor's event rate), and the same
+work by ip -batch, one ip process per device, pyroute2 (when installed) and bench/nlcreate.c (raw
+netlink, compiled with cc if present). Prints creates/s, p50/p99 of a single create, deletes/s one
+by one (M devices, default 50) and by one group delete.
 Needs root (CAP_NET_ADMIN). Nothing is created outside the throwaway namespaces.`;
+
+/** `vnetlink bench`: its one subcommand is `create`. */
+export const bench = {
+  summary: 'device creation and removal rates against ip, pyroute2 and raw netlink',
+  usage,
+  async run(argv: string[]): Promise<number> {
+    const [sub, ...rest] = argv;
+    if (sub === undefined || sub === '-h' || sub === '--help') {
+      if (sub === undefined) throw new UsageError('missing command (create)', usage);
+      process.stdout.write(usage + '\n');
+      return 0;
+    }
+    if (sub !== 'create') throw new UsageError(`unknown command '${sub}' (create)`, usage);
+    return benchCreateCli(rest);
+  },
+};
 
 /** Times `sample` deletes one by one, then the rest with one group delete, into `r`. */
 async function timeDeletes(r: any, count: number, sample: number, delOne: (i: number) => Promise<unknown>, delGroup: () => Promise<unknown>): Promise<void> {
