@@ -15,7 +15,7 @@ export { NetworkOps, Network, NETWORK_STEPS } from './network.js';
 export type { NetworkSpec, NetworkDhcp, PortForwardSpec, PortForward, Lease, NetworkStep } from './network.js';
 export type { NftFamily, NftHook, NftExpr, NftListedExpr, NftTable, NftChain, NftRule, NftChainSpec, NftRuleSpec, NftCreated, MasqueradeOptions, NftData } from './nft.js';
 export { Ovsdb, OvsdbError } from './ovsdb.js';
-export type { OvsdbConnectOptions, AddBridgeOptions, AddPortOptions, OvsBridge, OvsPort, OvsInterface, OvsShow, InterfaceEvent } from './ovsdb.js';
+export type { OvsdbConnectOptions, OvsdbCallOptions, AddBridgeOptions, AddPortOptions, OvsBridge, OvsPort, OvsInterface, OvsShow, InterfaceEvent } from './ovsdb.js';
 export type { BridgeSpec, BridgeChanges, BridgePort, BridgePortChanges, BridgeSummary, PortState } from './bridge.js';
 export { Tap, type TapSpec, type TapOffloads } from './tap.js';
 export type { VxlanSpec } from './kinds/vxlan.js';

@@ -2,8 +2,8 @@
 // socket, the way ovs-vsctl does: read, then write in one transaction guarded by `wait`
 // operations on what was read (retrying when another client got there first), bump
 // Open_vSwitch.next_cfg and wait until ovs-vswitchd reports the same cur_cfg.
-import { RpcConnection } from './ovsdb/rpc.js';
-import { OvsdbError, codeOf } from './ovsdb/errors.js';
+import { RpcConnection, type RequestOptions } from './ovsdb/rpc.js';
+import { OvsdbError, abortError, codeOf, preview } from './ovsdb/errors.js';
 import { map, mapOf, namedUuid, optional, set, setOf, uuid } from './ovsdb/datum.js';
 import * as v from './validate.js';
 
@@ -14,14 +14,30 @@ const MAX_RETRIES = 100;
 
 /** Options of {@link Ovsdb.connect}. */
 export interface OvsdbConnectOptions {
-  /** How long a change may take to be applied by ovs-vswitchd, and connect to answer (ms, default 10000). */
+  /**
+   * How long connect may take, and the default deadline of every later call on this
+   * connection, the wait for ovs-vswitchd included (ms, default 10000).
+   */
   timeout?: number;
   /** Wait for ovs-vswitchd to apply each change (default true). `false` is ovs-vsctl's `--no-wait`. */
   wait?: boolean;
+  /** Aborts connecting (it rejects with an AbortError). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Limits every OVSDB call takes. A call past its deadline rejects with an OvsdbError of code
+ * 'ETIMEDOUT'; an aborted one with Node's AbortError (`name` 'AbortError', `code` 'ABORT_ERR').
+ * A change already sent when the limit hits may still be committed by the server.
+ */
+export interface OvsdbCallOptions {
+  /** Deadline of the whole call, retries and the wait for ovs-vswitchd included (ms; default: connect's `timeout`). */
+  timeout?: number;
+  signal?: AbortSignal;
 }
 
 /** Options of {@link Ovsdb.addBridge}. */
-export interface AddBridgeOptions {
+export interface AddBridgeOptions extends OvsdbCallOptions {
   /** 'system' (kernel datapath) or 'netdev' (userspace datapath); OVS's default is 'system'. */
   datapathType?: string;
   /** What the bridge does with no controller: 'standalone' (a learning switch) or 'secure'. */
@@ -33,7 +49,7 @@ export interface AddBridgeOptions {
 }
 
 /** Options of {@link Ovsdb.addPort}. */
-export interface AddPortOptions {
+export interface AddPortOptions extends OvsdbCallOptions {
   /** The interface type: '' or 'system' (an existing netdev such as a tap), 'internal', 'tap', 'patch', 'vxlan', ... */
   type?: string;
   /** Access VLAN (0–4095). */
@@ -129,7 +145,66 @@ const PORT_COLS = ['_uuid', 'name', 'interfaces', 'tag', 'trunks', 'vlan_mode', 
 const IFACE_COLS = ['_uuid', 'name', 'type', 'ofport', 'ofport_request', 'error', 'link_state', 'admin_state', 'mac_in_use', 'external_ids', 'options'];
 
 const byUuid = (u: string) => [['_uuid', '==', uuid(u)]];
-const uuidOf = (r: Row) => String(optional(r._uuid));
+/** A row's own uuid; rows come from the server, so a missing or malformed one is its fault. */
+const uuidOf = (r: Row) => {
+  const u = r._uuid;
+  if (!Array.isArray(u) || u.length !== 2 || u[0] !== 'uuid' || typeof u[1] !== 'string') {
+    throw new OvsdbError('ovsdb', 'protocol', `a row has no valid _uuid: ${preview(u)}`);
+  }
+  return u[1];
+};
+
+const CALL_KEYS = ['timeout', 'signal'];
+
+/** One public call's deadline and AbortSignal, shared by every request and wait it makes. */
+class Call {
+  readonly end: number;
+  constructor(readonly op: string, readonly timeout: number, readonly signal?: AbortSignal) {
+    this.end = Date.now() + timeout;
+  }
+
+  remaining(): number {
+    return Math.max(0, this.end - Date.now());
+  }
+
+  /** Throws when the call was aborted or is past its deadline. */
+  check(): void {
+    if (this.signal?.aborted) throw abortError(this.signal);
+    if (Date.now() >= this.end) throw this.timedOut('the call did not finish');
+  }
+
+  timedOut(what: string): OvsdbError {
+    return new OvsdbError(this.op, 'ETIMEDOUT', `${what} within ${this.timeout} ms`);
+  }
+
+  /** What each server request of this call gets. */
+  req(): RequestOptions {
+    return { timeout: this.remaining(), signal: this.signal, op: this.op };
+  }
+
+  /** Waits for `p`, but no longer than the deadline and not past an abort. */
+  race<T>(p: Promise<T>, what: string, onTimeout?: () => OvsdbError): Promise<T> {
+    const { signal } = this;
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    return new Promise<T>((resolve, reject) => {
+      const done = () => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort); };
+      const onAbort = () => { done(); reject(abortError(signal!)); };
+      const timer = setTimeout(() => { done(); reject(onTimeout ? onTimeout() : this.timedOut(what)); }, this.remaining());
+      signal?.addEventListener('abort', onAbort, { once: true });
+      p.then((x) => { done(); resolve(x); }, (e) => { done(); reject(e); });
+    });
+  }
+}
+
+function signalOpt(op: string, x: unknown): AbortSignal | undefined {
+  if (x === undefined) return undefined;
+  if (!(x instanceof AbortSignal)) throw v.typeError(op, 'signal', 'must be an AbortSignal');
+  return x;
+}
+
+function isRow(x: unknown): x is Row {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
 
 /**
  * A connection to ovsdb-server holding Open vSwitch's configuration. Every change is one
@@ -146,7 +221,7 @@ const uuidOf = (r: Row) => String(optional(r._uuid));
 export class Ovsdb {
   private curCfg = -1;
   private cfgMonitor?: Promise<void>;
-  private cfgWaiters: { target: number; resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout }[] = [];
+  private cfgWaiters: { target: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   private readonly monitors = new Map<string, (updates: any) => void>();
   private monitorSeq = 0;
   private writeQueue: Promise<void> = Promise.resolve();
@@ -163,11 +238,12 @@ export class Ovsdb {
     this.timeout = opts.timeout;
     this.waitApply = opts.wait;
     rpc.onNotify('update', (params) => {
-      if (!Array.isArray(params) || params.length < 2) return;
+      // Throwing here is safe: the connection turns it into a protocol error and closes.
+      if (!Array.isArray(params) || params.length !== 2) throw new OvsdbError('ovsdb.monitor', 'protocol', `an update notification has params ${preview(params)}`);
       this.monitors.get(String(params[0]))?.(params[1]);
     });
     rpc.onClose((e) => {
-      for (const w of this.cfgWaiters.splice(0)) { clearTimeout(w.timer); w.reject(e); }
+      for (const w of this.cfgWaiters.splice(0)) w.reject(e);
     });
   }
 
@@ -184,14 +260,17 @@ export class Ovsdb {
     v.str(op, 'path', path);
     if (path.length === 0) throw v.rangeError(op, 'path', 'must not be empty');
     v.object(op, 'options', opts);
-    v.knownKeys(op, '', opts as Record<string, unknown>, ['timeout', 'wait']);
+    v.knownKeys(op, '', opts as Record<string, unknown>, ['timeout', 'wait', 'signal']);
     const timeout = opts.timeout === undefined ? 10_000 : v.uint(op, 'timeout', opts.timeout, 1, 3_600_000);
     const wait = opts.wait === undefined ? true : v.bool(op, 'wait', opts.wait);
-    const rpc = await RpcConnection.connect(path, timeout);
+    const signal = signalOpt(op, opts.signal);
+    const call = new Call(op, timeout, signal);
+    const rpc = await RpcConnection.connect(path, timeout, signal);
     try {
-      const dbs = await withTimeout(rpc.request('list_dbs', []), timeout, op, `no answer from ${path}`);
-      if (!Array.isArray(dbs) || !dbs.includes(DB)) {
-        throw new OvsdbError(op, 'unknown-database', `${path} does not serve the ${DB} database (it has: ${JSON.stringify(dbs)})`);
+      const dbs = await rpc.request('list_dbs', [], call.req());
+      if (!Array.isArray(dbs)) throw rpc.protocolError(op, `list_dbs answered ${preview(dbs)}`);
+      if (!dbs.includes(DB)) {
+        throw new OvsdbError(op, 'unknown-database', `${path} does not serve the ${DB} database (it has: ${preview(dbs)})`);
       }
     } catch (e) {
       rpc.close();
@@ -213,8 +292,11 @@ export class Ovsdb {
    * Runs raw RFC 7047 operations as one transaction and returns their results; any
    * operation's error (or a commit error) rejects with an {@link OvsdbError}.
    */
-  async transact(operations: Row[]): Promise<Row[]> {
-    return this.txn('ovsdb.transact', operations);
+  async transact(operations: Row[], opts: OvsdbCallOptions = {}): Promise<Row[]> {
+    const op = 'ovsdb.transact';
+    if (!Array.isArray(operations) || !operations.every(isRow)) throw v.typeError(op, 'operations', 'must be an array of operation objects');
+    const call = this.#call(op, opts, CALL_KEYS);
+    return this.#guard(call, () => this.txn(call, operations));
   }
 
   /**
@@ -229,7 +311,8 @@ export class Ovsdb {
     const op = 'ovsdb.addBridge';
     v.ifname(op, 'name', name);
     v.object(op, 'options', opts);
-    v.knownKeys(op, '', opts as Record<string, unknown>, ['datapathType', 'failMode', 'externalIds', 'otherConfig', 'mayExist']);
+    v.knownKeys(op, '', opts as Record<string, unknown>, ['datapathType', 'failMode', 'externalIds', 'otherConfig', 'mayExist', ...CALL_KEYS]);
+    const call = this.#call(op, opts);
     const row: Row = { name };
     if (opts.datapathType !== undefined) row.datapath_type = token(op, 'datapathType', opts.datapathType);
     if (opts.failMode !== undefined) row.fail_mode = v.oneOf(op, 'failMode', opts.failMode, ['standalone', 'secure'] as const);
@@ -237,7 +320,7 @@ export class Ovsdb {
     if (opts.otherConfig !== undefined) row.other_config = map(strMap(op, 'otherConfig', opts.otherConfig));
     const mayExist = opts.mayExist === undefined ? false : v.bool(op, 'mayExist', opts.mayExist);
 
-    return this.run<OvsBridge>(op, (s) => {
+    return this.run<OvsBridge>(call, (s) => {
       const existing = findByName(s.bridges, name);
       if (existing) {
         if (mayExist) return { result: bridgeView(s, existing) };
@@ -256,7 +339,7 @@ export class Ovsdb {
           { op: 'update', table: 'Open_vSwitch', where: byUuid(rootUuid), row: { bridges: set([...oldBridges.map(uuid), namedUuid('bridge')]) } },
         ],
         after: async () => {
-          const s2 = await this.snapshot();
+          const s2 = await this.snapshot(call);
           const b = findByName(s2.bridges, name);
           if (!b) throw new OvsdbError(op, 'not-found', `bridge ${name} vanished right after it was created`);
           return bridgeView(s2, b);
@@ -273,13 +356,14 @@ export class Ovsdb {
    * @example
    * await ovs.delBridge('ovsbr0');
    */
-  async delBridge(name: string, opts: { ifExists?: boolean } = {}): Promise<void> {
+  async delBridge(name: string, opts: { ifExists?: boolean } & OvsdbCallOptions = {}): Promise<void> {
     const op = 'ovsdb.delBridge';
     v.ifname(op, 'name', name);
     v.object(op, 'options', opts);
-    v.knownKeys(op, '', opts as Record<string, unknown>, ['ifExists']);
+    v.knownKeys(op, '', opts as Record<string, unknown>, ['ifExists', ...CALL_KEYS]);
     const ifExists = opts.ifExists === undefined ? false : v.bool(op, 'ifExists', opts.ifExists);
-    await this.run(op, (s) => {
+    const call = this.#call(op, opts);
+    await this.run(call, (s) => {
       const b = findByName(s.bridges, name);
       if (!b) {
         if (ifExists) return { result: undefined };
@@ -322,7 +406,7 @@ export class Ovsdb {
     v.ifname(op, 'iface', iface);
     v.object(op, 'options', opts);
     v.knownKeys(op, '', opts as Record<string, unknown>,
-      ['type', 'tag', 'trunks', 'vlanMode', 'externalIds', 'portExternalIds', 'options', 'ofportRequest', 'mayExist']);
+      ['type', 'tag', 'trunks', 'vlanMode', 'externalIds', 'portExternalIds', 'options', 'ofportRequest', 'mayExist', ...CALL_KEYS]);
     const ifRow: Row = { name: iface };
     const portRow: Row = { name: iface };
     if (opts.type !== undefined) ifRow.type = opts.type === '' ? '' : token(op, 'type', opts.type);
@@ -339,8 +423,9 @@ export class Ovsdb {
     }
     if (opts.portExternalIds !== undefined) portRow.external_ids = map(strMap(op, 'portExternalIds', opts.portExternalIds));
     const mayExist = opts.mayExist === undefined ? false : v.bool(op, 'mayExist', opts.mayExist);
+    const call = this.#call(op, opts);
 
-    const port = await this.run<OvsPort>(op, (s) => {
+    const port = await this.run<OvsPort>(call, (s) => {
       const b = findByName(s.bridges, bridge);
       if (!b) throw new OvsdbError(op, 'not-found', `no bridge named ${bridge}`);
       const owner = portOwner(s, iface);
@@ -358,7 +443,7 @@ export class Ovsdb {
           { op: 'update', table: 'Bridge', where: byUuid(uuidOf(b)), row: { ports: set([...oldPorts.map(uuid), namedUuid('port')]) } },
         ],
         after: async () => {
-          const s2 = await this.snapshot();
+          const s2 = await this.snapshot(call);
           const p = findByName(s2.ports, iface);
           if (!p) throw new OvsdbError(op, 'not-found', `port ${iface} vanished right after it was added`);
           return portView(s2, bridge, p);
@@ -385,14 +470,15 @@ export class Ovsdb {
    * @example
    * await ovs.delPort('ovsbr0', 'vnet0');
    */
-  async delPort(bridge: string | null, port: string, opts: { ifExists?: boolean } = {}): Promise<void> {
+  async delPort(bridge: string | null, port: string, opts: { ifExists?: boolean } & OvsdbCallOptions = {}): Promise<void> {
     const op = 'ovsdb.delPort';
     if (bridge !== null) v.ifname(op, 'bridge', bridge);
     v.ifname(op, 'port', port);
     v.object(op, 'options', opts);
-    v.knownKeys(op, '', opts as Record<string, unknown>, ['ifExists']);
+    v.knownKeys(op, '', opts as Record<string, unknown>, ['ifExists', ...CALL_KEYS]);
     const ifExists = opts.ifExists === undefined ? false : v.bool(op, 'ifExists', opts.ifExists);
-    await this.run(op, (s) => {
+    const call = this.#call(op, opts);
+    await this.run(call, (s) => {
       if (bridge !== null && !findByName(s.bridges, bridge)) throw new OvsdbError(op, 'not-found', `no bridge named ${bridge}`);
       const p = findByName(s.ports, port);
       const owner = p ? portOwner(s, port) : undefined;
@@ -421,8 +507,9 @@ export class Ovsdb {
    *
    * Equivalent to: `ovs-vsctl list-br`
    */
-  async listBridges(): Promise<string[]> {
-    const s = await this.snapshot();
+  async listBridges(opts: OvsdbCallOptions = {}): Promise<string[]> {
+    const call = this.#call('ovsdb.listBridges', opts, CALL_KEYS);
+    const s = await this.#guard(call, () => this.snapshot(call));
     return [...s.bridges.values()].map((b) => String(b.name)).sort();
   }
 
@@ -431,13 +518,16 @@ export class Ovsdb {
    *
    * Equivalent to: `ovs-vsctl list-ports BRIDGE`
    */
-  async listPorts(bridge: string): Promise<string[]> {
+  async listPorts(bridge: string, opts: OvsdbCallOptions = {}): Promise<string[]> {
     const op = 'ovsdb.listPorts';
     v.ifname(op, 'bridge', bridge);
-    const s = await this.snapshot();
-    const b = findByName(s.bridges, bridge);
-    if (!b) throw new OvsdbError(op, 'not-found', `no bridge named ${bridge}`);
-    return setOf(b.ports).map((u) => String(s.ports.get(String(u))?.name)).filter((n) => n !== bridge).sort();
+    const call = this.#call(op, opts, CALL_KEYS);
+    return this.#guard(call, async () => {
+      const s = await this.snapshot(call);
+      const b = findByName(s.bridges, bridge);
+      if (!b) throw new OvsdbError(op, 'not-found', `no bridge named ${bridge}`);
+      return setOf(b.ports).map((u) => String(s.ports.get(String(u))?.name)).filter((n) => n !== bridge).sort();
+    });
   }
 
   /**
@@ -446,15 +536,18 @@ export class Ovsdb {
    *
    * Equivalent to: `ovs-vsctl show`
    */
-  async show(): Promise<OvsShow> {
-    const s = await this.snapshot();
-    const out: OvsShow = {
-      uuid: uuidOf(s.root),
-      bridges: [...s.bridges.values()].map((b) => bridgeView(s, b)).sort((a, b) => cmp(a.name, b.name)),
-    };
-    const ver = optional(s.root.ovs_version);
-    if (ver !== undefined) out.ovsVersion = String(ver);
-    return out;
+  async show(opts: OvsdbCallOptions = {}): Promise<OvsShow> {
+    const call = this.#call('ovsdb.show', opts, CALL_KEYS);
+    return this.#guard(call, async () => {
+      const s = await this.snapshot(call);
+      const out: OvsShow = {
+        uuid: uuidOf(s.root),
+        bridges: [...s.bridges.values()].map((b) => bridgeView(s, b)).sort((a, b) => cmp(a.name, b.name)),
+      };
+      const ver = optional(s.root.ovs_version);
+      if (ver !== undefined) out.ovsVersion = String(ver);
+      return out;
+    });
   }
 
   /**
@@ -469,37 +562,55 @@ export class Ovsdb {
    *   if (ev.interface.name === 'vnet0' && ev.interface.linkState === 'up') break;
    * }
    */
-  monitor(): AsyncIterableIterator<InterfaceEvent> {
+  monitor(opts: OvsdbCallOptions = {}): AsyncIterableIterator<InterfaceEvent> {
+    const op = 'ovsdb.monitor';
+    // `timeout` bounds the wait for the initial rows; `signal` ends the iteration with an AbortError.
+    const call = this.#call(op, opts, CALL_KEYS);
     const id = `iface-${++this.monitorSeq}`;
     const queue: InterfaceEvent[] = [];
     let wake: (() => void) | undefined;
     let failure: Error | undefined;
     let done = false;
-    const push = (updates: any, initial: boolean) => {
-      const rows = updates?.Interface ?? {};
-      for (const [u, ru] of Object.entries<any>(rows)) {
-        if (ru.new) queue.push({ type: initial ? 'initial' : ru.old ? 'modify' : 'insert', interface: ifaceView({ _uuid: uuid(u), ...ru.new }) });
-        else if (ru.old) queue.push({ type: 'delete', interface: ifaceView({ _uuid: uuid(u), ...ru.old }) });
+    const push = (updates: unknown, initial: boolean) => {
+      for (const [u, ru] of rowUpdates(op, updates, 'Interface')) {
+        if (ru.new) queue.push({ type: initial ? 'initial' : ru.old ? 'modify' : 'insert', interface: ifaceView({ ...ru.new, _uuid: uuid(u) }) });
+        else if (ru.old) queue.push({ type: 'delete', interface: ifaceView({ ...ru.old, _uuid: uuid(u) }) });
       }
       wake?.();
     };
     // The reply (initial rows) settles in a microtask, after any update that followed it in the
     // same read: hold updates until the initial rows are queued so the order stays right.
     let early: unknown[] | undefined = [];
+    let established = false;
+    // A malformed update throws inside the connection's dispatch, which closes it as a protocol
+    // error; the close handler below then fails this monitor.
     this.monitors.set(id, (u) => (early ? early.push(u) : push(u, false)));
-    const started = this.rpc.request('monitor', [DB, id, { Interface: { columns: IFACE_COLS.filter((c) => c !== '_uuid') } }])
+    const started = this.rpc.request('monitor', [DB, id, { Interface: { columns: IFACE_COLS.filter((c) => c !== '_uuid') } }], call.req())
       .then((initial) => {
-        push(initial, true);
-        for (const u of early!) push(u, false);
-        early = undefined;
-      }, (e) => { if (this.rpc.closedByClient) done = true; else failure = e; wake?.(); });
+        try {
+          push(initial, true);
+          for (const u of early!) push(u, false);
+          early = undefined;
+          established = true;
+        } catch (e) {
+          // The initial reply is not an update we can read: the connection is not usable.
+          failure ??= e instanceof OvsdbError && e.code === 'protocol' && !this.rpc.closed
+            ? this.rpc.protocolError(op, e.message, e) : e as Error;
+          wake?.();
+        }
+      }, (e) => { if (this.rpc.closedByClient) done = true; else failure ??= e; wake?.(); });
     const unsubscribe = this.rpc.onClose((e, byClient) => { if (byClient) done = true; else failure ??= e; wake?.(); });
+    const onAbort = () => { failure ??= abortError(call.signal!); wake?.(); };
+    call.signal?.addEventListener('abort', onAbort, { once: true });
     const finish = async () => {
       if (done) return;
       done = true;
       this.monitors.delete(id);
       unsubscribe();
-      if (!this.rpc.closed) await started.then(() => this.rpc.request('monitor_cancel', [id])).catch(() => undefined);
+      call.signal?.removeEventListener('abort', onAbort);
+      // Nothing more reaches this iterator once its id is gone; the cancel only tells the server,
+      // and is not awaited (a silent server must not hold up the loop's exit).
+      if (established && !this.rpc.closed) this.rpc.request('monitor_cancel', [id], { op }).catch(() => undefined);
     };
     const it: AsyncIterableIterator<InterfaceEvent> = {
       next: async (): Promise<IteratorResult<InterfaceEvent>> => {
@@ -522,47 +633,92 @@ export class Ovsdb {
 
   // ---- internals -------------------------------------------------------------------------
 
+  /** Validates a call's `timeout` and `signal` (and, with `keys`, that nothing else was given). */
+  #call(op: string, opts: unknown, keys?: readonly string[]): Call {
+    const o = v.object(op, 'options', opts);
+    if (keys) v.knownKeys(op, '', o, keys);
+    const timeout = o.timeout === undefined ? this.timeout : v.uint(op, 'timeout', o.timeout, 1, 3_600_000);
+    return new Call(op, timeout, signalOpt(op, o.signal));
+  }
+
+  /**
+   * Runs the server-facing part of a call. Whatever malformed data the server sent, the call
+   * fails with an OvsdbError('protocol') naming it, and the connection is closed (its later
+   * replies cannot be trusted either); decoding bugs never escape as a TypeError.
+   */
+  async #guard<T>(call: Call, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof OvsdbError) {
+        if (e.code !== 'protocol') throw e;
+        const text = e.message.startsWith(`${e.op}: `) ? e.message.slice(e.op.length + 2) : e.message;
+        if (!this.rpc.closed) throw this.rpc.protocolError(call.op, text, e);
+        throw e.op === call.op ? e : new OvsdbError(call.op, 'protocol', text, { cause: e });
+      }
+      if (e instanceof Error && e.name === 'AbortError') throw e;
+      throw this.rpc.closed ? new OvsdbError(call.op, 'protocol', `cannot read the server's reply: ${(e as Error)?.message}`, { cause: e })
+        : this.rpc.protocolError(call.op, `cannot read the server's reply: ${(e as Error)?.message}`, e);
+    }
+  }
+
   /** Reads the four tables this client works with, in one transaction (so one consistent view). */
-  private async snapshot(): Promise<Snapshot> {
-    let res = await this.txn('ovsdb.select', [
+  private async snapshot(call: Call): Promise<Snapshot> {
+    const tables = ['Open_vSwitch', 'Bridge', 'Port', 'Interface'];
+    let res = await this.txn(call, [
       { op: 'select', table: 'Open_vSwitch', where: [], columns: ROOT_COLS },
       { op: 'select', table: 'Bridge', where: [], columns: BRIDGE_COLS },
       { op: 'select', table: 'Port', where: [], columns: PORT_COLS },
       { op: 'select', table: 'Interface', where: [], columns: IFACE_COLS },
     ]);
-    let roots = (res[0].rows as Row[]) ?? [];
+    let roots = selectedRows(call.op, res, 0, tables[0]);
     if (roots.length === 0) {
       // A database nobody initialised yet (`ovs-vsctl init` does this insert); a concurrent
       // insert by someone else breaks maxRows 1, which is fine: the row exists then.
-      await this.txn('ovsdb.init', [{ op: 'insert', table: 'Open_vSwitch', row: {} }]).catch((e) => {
+      await this.txn(call, [{ op: 'insert', table: 'Open_vSwitch', row: {} }]).catch((e) => {
         if (!(e instanceof OvsdbError && e.code === 'constraint-violation')) throw e;
       });
-      res = await this.txn('ovsdb.select', [{ op: 'select', table: 'Open_vSwitch', where: [], columns: ROOT_COLS }]);
-      roots = res[0].rows as Row[];
+      const again = await this.txn(call, [{ op: 'select', table: 'Open_vSwitch', where: [], columns: ROOT_COLS }]);
+      roots = selectedRows(call.op, again, 0, tables[0]);
+      if (roots.length === 0) throw new OvsdbError(call.op, 'protocol', 'the Open_vSwitch table is still empty after inserting its row');
     }
-    const index = (rows: Row[]) => new Map(rows.map((r) => [uuidOf(r), r] as [string, Row]));
-    return { root: roots[0], bridges: index(res[1]?.rows as Row[] ?? []), ports: index(res[2]?.rows as Row[] ?? []), ifaces: index(res[3]?.rows as Row[] ?? []) };
+    // Every row this client reads has a uuid and (but the root) a string name.
+    const index = (i: number) => {
+      const m = new Map<string, Row>();
+      for (const r of selectedRows(call.op, res, i, tables[i])) {
+        if (typeof r.name !== 'string') throw new OvsdbError(call.op, 'protocol', `a ${tables[i]} row has no name: ${preview(r)}`);
+        m.set(uuidOf(r), r);
+      }
+      return m;
+    };
+    uuidOf(roots[0]);
+    return { root: roots[0], bridges: index(1), ports: index(2), ifaces: index(3) };
   }
 
   /**
    * Read, plan, write: retries the whole thing when a `wait` guard times out (someone else
    * changed what we read), then bumps next_cfg and waits for ovs-vswitchd to apply it.
    */
-  private async run<T>(op: string, plan: (s: Snapshot) => Plan<T>): Promise<T> {
-    // Writes from one client go one at a time: concurrent calls on the same connection would only
-    // trip each other's wait guards. The wait for ovs-vswitchd happens outside the queue.
-    const turn = this.writeQueue.then(() => this.commit(op, plan));
-    this.writeQueue = turn.then(() => undefined, () => undefined);
-    const done = await turn;
-    if ('result' in done) return done.result;
-    if (done.cfg !== undefined) await this.waitCfg(op, done.cfg);
-    return done.after ? done.after(done.snap) : (undefined as T);
+  private async run<T>(call: Call, plan: (s: Snapshot) => Plan<T>): Promise<T> {
+    return this.#guard(call, async () => {
+      // Writes from one client go one at a time: concurrent calls on the same connection would only
+      // trip each other's wait guards. The wait for ovs-vswitchd happens outside the queue. A call
+      // whose deadline passes (or that is aborted) while it waits its turn never starts.
+      const prev = this.writeQueue;
+      const turn = prev.then(() => { call.check(); return this.commit(call, plan); });
+      this.writeQueue = turn.then(() => undefined, () => undefined);
+      await call.race(prev, 'waiting for earlier changes on this connection did not finish');
+      const done = await turn;
+      if ('result' in done) return done.result;
+      if (done.cfg !== undefined) await this.waitCfg(call, done.cfg);
+      return done.after ? done.after(done.snap) : (undefined as T);
+    });
   }
 
-  private async commit<T>(op: string, plan: (s: Snapshot) => Plan<T>):
+  private async commit<T>(call: Call, plan: (s: Snapshot) => Plan<T>):
     Promise<{ result: T } | { cfg?: number; snap: Snapshot; after?: (s: Snapshot) => Promise<T> | T }> {
     for (let attempt = 0; ; attempt++) {
-      const s = await this.snapshot();
+      const s = await this.snapshot(call);
       const p = plan(s);
       if ('result' in p) return p;
       const ops = [...p.ops];
@@ -573,72 +729,116 @@ export class Ovsdb {
         cfgAt = ops.length;
         ops.push({ op: 'select', table: 'Open_vSwitch', where: byUuid(rootUuid), columns: ['next_cfg'] });
       }
-      ops.push({ op: 'comment', comment: `vnetlink: ${op}` });
+      ops.push({ op: 'comment', comment: `vnetlink: ${call.op}` });
       let res: Row[];
       try {
-        res = await this.txn(op, ops);
+        res = await this.txn(call, ops);
       } catch (e) {
         if (e instanceof OvsdbError && e.code === 'timed-out' && attempt < MAX_RETRIES) {
           // Another client changed what we read: read again and re-plan, after a short jittered
           // pause so two writers do not keep colliding.
           this.#retries++;
           await sleep(Math.random() * Math.min(20, 1 + attempt * 2));
+          call.check();
           continue;
         }
         throw e;
       }
       const out: { cfg?: number; snap: Snapshot; after?: (s: Snapshot) => Promise<T> | T } = { snap: s, after: p.after };
-      if (this.waitApply) out.cfg = Number((res[cfgAt].rows as Row[])[0].next_cfg);
+      if (this.waitApply) {
+        const cfg = selectedRows(call.op, res, cfgAt, 'Open_vSwitch')[0]?.next_cfg;
+        if (typeof cfg !== 'number' || !Number.isSafeInteger(cfg)) throw new OvsdbError(call.op, 'protocol', `next_cfg read back as ${preview(cfg)}`);
+        out.cfg = cfg;
+      }
       return out;
     }
   }
 
   /** One `transact`; rejects with the first operation's (or the commit's) error. */
-  private async txn(op: string, ops: Row[]): Promise<Row[]> {
-    const res = await this.rpc.request('transact', [DB, ...ops]).catch((e) => {
-      if (e instanceof OvsdbError) throw new OvsdbError(op, e.code, e.message.replace(/^[^:]*: /, ''), { ovsdbError: e.ovsdbError, details: e.details, cause: e });
-      throw e;
+  private async txn(call: Call, ops: Row[]): Promise<Row[]> {
+    call.check();
+    const op = call.op;
+    const res = await this.rpc.request('transact', [DB, ...ops], call.req()).catch((e) => {
+      // The request's own timer is the call's deadline: say so in the call's terms.
+      throw e instanceof OvsdbError && e.code === 'ETIMEDOUT' ? call.timedOut('no answer to transact from the server') : e;
     });
-    if (!Array.isArray(res)) throw new OvsdbError(op, 'protocol', `transact answered ${JSON.stringify(res)}`);
+    if (!Array.isArray(res)) throw new OvsdbError(op, 'protocol', `transact answered ${preview(res)}`);
     for (let i = 0; i < res.length; i++) {
       const r = res[i];
-      if (r && typeof r === 'object' && typeof r.error === 'string') {
-        const what = i < ops.length ? `${ops[i].op}${ops[i].table ? ` on ${ops[i].table}` : ''}` : 'commit';
-        const details = typeof r.details === 'string' ? r.details : undefined;
-        throw new OvsdbError(op, codeOf(r.error), `${r.error} (${what})${details ? `: ${details}` : ''}`, { ovsdbError: r.error, details });
+      if (r !== null && !isRow(r)) throw new OvsdbError(op, 'protocol', `transact result ${i} is ${preview(r)}`);
+      if (r && r.error !== undefined && r.error !== null) {
+        if (typeof r.error !== 'string') throw new OvsdbError(op, 'protocol', `transact result ${i} has a malformed error: ${preview(r.error)}`);
+        const text = r.error.slice(0, 1024);
+        const what = i < ops.length ? `${String(ops[i].op)}${ops[i].table ? ` on ${String(ops[i].table)}` : ''}` : 'commit';
+        const details = typeof r.details === 'string' ? r.details.slice(0, 1024) : undefined;
+        throw new OvsdbError(op, codeOf(text.slice(0, 64)), `${text} (${what})${details ? `: ${details}` : ''}`, { ovsdbError: text, details });
       }
     }
     return res as Row[];
   }
 
   /** Resolves once Open_vSwitch.cur_cfg >= target, watched through a monitor. */
-  private async waitCfg(op: string, target: number): Promise<void> {
+  private async waitCfg(call: Call, target: number): Promise<void> {
     if (!this.cfgMonitor) {
-      this.monitors.set('cfg', (u) => this.onCfg(u));
-      this.cfgMonitor = this.rpc.request('monitor', [DB, 'cfg', { Open_vSwitch: { columns: ['cur_cfg'] } }]).then((initial) => this.onCfg(initial));
-      this.cfgMonitor.catch(() => { this.cfgMonitor = undefined; });
+      // A fresh id each time: a monitor request that timed out may still be set up by the server.
+      const id = `cfg-${++this.monitorSeq}`;
+      this.monitors.set(id, (u) => this.onCfg(u));
+      // Not tied to this call's signal: the monitor serves every later call too.
+      this.cfgMonitor = this.rpc.request('monitor', [DB, id, { Open_vSwitch: { columns: ['cur_cfg'] } }], { op: call.op, timeout: Math.max(call.remaining(), 1) })
+        .then((initial) => this.onCfg(initial));
+      this.cfgMonitor.catch(() => { this.cfgMonitor = undefined; this.monitors.delete(id); });
     }
-    await this.cfgMonitor;
+    await call.race(this.cfgMonitor, 'no answer to the cur_cfg monitor');
     if (this.curCfg >= target) return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.cfgWaiters = this.cfgWaiters.filter((w) => w.timer !== timer);
-        reject(new OvsdbError(op, 'ETIMEDOUT', `the change was committed but ovs-vswitchd did not apply it within ${this.timeout} ms ` +
-          `(cur_cfg ${this.curCfg}, waiting for ${target}): is ovs-vswitchd running and connected to this database?`));
-      }, this.timeout);
-      this.cfgWaiters.push({ target, resolve, reject, timer });
+    let waiter: (typeof this.cfgWaiters)[number] | undefined;
+    const applied = new Promise<void>((resolve, reject) => {
+      waiter = { target, resolve, reject };
+      this.cfgWaiters.push(waiter);
     });
+    try {
+      await call.race(applied, '', () => new OvsdbError(call.op, 'ETIMEDOUT',
+        `the change was committed but ovs-vswitchd did not apply it within ${call.timeout} ms ` +
+        `(cur_cfg ${this.curCfg}, waiting for ${target}): is ovs-vswitchd running and connected to this database?`));
+    } finally {
+      this.cfgWaiters = this.cfgWaiters.filter((w) => w !== waiter);
+    }
   }
 
-  private onCfg(updates: any): void {
-    for (const ru of Object.values<any>(updates?.Open_vSwitch ?? {})) {
+  private onCfg(updates: unknown): void {
+    for (const [, ru] of rowUpdates('ovsdb', updates, 'Open_vSwitch')) {
       // max(): cur_cfg only grows, and the monitor's initial reply may be handled after a later update.
-      if (ru?.new && typeof ru.new.cur_cfg === 'number') this.curCfg = Math.max(this.curCfg, ru.new.cur_cfg);
+      const cur = ru.new?.cur_cfg;
+      if (typeof cur === 'number') this.curCfg = Math.max(this.curCfg, cur);
     }
     const ready = this.cfgWaiters.filter((w) => w.target <= this.curCfg);
     this.cfgWaiters = this.cfgWaiters.filter((w) => w.target > this.curCfg);
-    for (const w of ready) { clearTimeout(w.timer); w.resolve(); }
+    for (const w of ready) w.resolve();
   }
+}
+
+/** The rows of the `i`th select's result; anything else there is the server's fault. */
+function selectedRows(op: string, res: Row[], i: number, table: string): Row[] {
+  const r = res[i];
+  if (!isRow(r) || !Array.isArray(r.rows) || !r.rows.every(isRow)) {
+    throw new OvsdbError(op, 'protocol', `the select on ${table} answered ${preview(r)}`);
+  }
+  return r.rows;
+}
+
+/** The row updates of one table in a monitor's <table-updates> (RFC 7047 §4.1.6), checked. */
+function rowUpdates(op: string, updates: unknown, table: string): [string, { old?: Row; new?: Row }][] {
+  if (!isRow(updates)) throw new OvsdbError(op, 'protocol', `a monitor update is ${preview(updates)}, not an object`);
+  const rows = updates[table];
+  if (rows === undefined) return [];
+  if (!isRow(rows)) throw new OvsdbError(op, 'protocol', `a monitor update's ${table} is ${preview(rows)}`);
+  const out: [string, { old?: Row; new?: Row }][] = [];
+  for (const [u, ru] of Object.entries(rows)) {
+    if (!isRow(ru) || (ru.old !== undefined && !isRow(ru.old)) || (ru.new !== undefined && !isRow(ru.new))) {
+      throw new OvsdbError(op, 'protocol', `a monitor update for ${table} row ${preview(u)} is ${preview(ru)}`);
+    }
+    out.push([u, ru as { old?: Row; new?: Row }]);
+  }
+  return out;
 }
 
 // ---- views and helpers ---------------------------------------------------------------------
@@ -663,10 +863,12 @@ function portOwner(s: Snapshot, name: string): string | undefined {
 }
 
 function ifaceView(r: Row): OvsInterface {
+  if (typeof r.name !== 'string') throw new OvsdbError('ovsdb', 'protocol', `an Interface row has no name: ${preview(r)}`);
+  if (r.type !== undefined && typeof r.type !== 'string') throw new OvsdbError('ovsdb', 'protocol', `an Interface row has type ${preview(r.type)}`);
   const out: OvsInterface = {
     uuid: uuidOf(r),
-    name: String(r.name),
-    type: typeof r.type === 'string' ? r.type : '',
+    name: r.name,
+    type: r.type ?? '',
     externalIds: mapOf(r.external_ids),
     options: mapOf(r.options),
   };
@@ -741,11 +943,3 @@ function strMap(op: string, field: string, x: unknown): Record<string, string> {
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function withTimeout<T>(p: Promise<T>, ms: number, op: string, what: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new OvsdbError(op, 'ETIMEDOUT', `${what} within ${ms} ms`)), ms);
-    p.then((x) => { clearTimeout(t); resolve(x); }, (e) => { clearTimeout(t); reject(e); });
-  });
-}
-

@@ -1,7 +1,7 @@
 // RFC 7047 §5.1 encodings. A set of one atom may be sent bare; any other set is
 // ["set", [atoms]]; a map is ["map", [[key, value], ...]]; a row reference is ["uuid", "..."]
 // and, inside one transaction, ["named-uuid", "name"] for a row that op inserts.
-import { OvsdbError } from './errors.js';
+import { OvsdbError, preview } from './errors.js';
 
 export type Atom = string | number | boolean | UuidRef;
 export type UuidRef = ['uuid', string] | ['named-uuid', string];
@@ -26,9 +26,13 @@ function isTagged(v: unknown, tag: string): v is [string, unknown] {
 
 /** Decodes one atom: ["uuid", u] becomes the uuid string; scalars pass through. */
 export function atom(v: unknown): string | number | boolean {
-  if (isTagged(v, 'uuid') || isTagged(v, 'named-uuid')) return String(v[1]);
-  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return v;
-  throw protocol(`not an OVSDB atom: ${JSON.stringify(v)}`);
+  if (isTagged(v, 'uuid') || isTagged(v, 'named-uuid')) {
+    if (typeof v[1] !== 'string') throw protocol(`not an OVSDB uuid: ${preview(v)}`);
+    return v[1];
+  }
+  if (typeof v === 'string' || typeof v === 'boolean') return v;
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  throw protocol(`not an OVSDB atom: ${preview(v)}`);
 }
 
 // What a server sends is decoded here: malformed data is its fault, not a caller's TypeError.
@@ -39,7 +43,7 @@ function protocol(msg: string): OvsdbError {
 /** Decodes a set column leniently: a bare atom or ["set", [...]] gives an array of atoms. */
 export function setOf(v: unknown): (string | number | boolean)[] {
   if (isTagged(v, 'set')) {
-    if (!Array.isArray(v[1])) throw protocol(`not an OVSDB set: ${JSON.stringify(v)}`);
+    if (!Array.isArray(v[1])) throw protocol(`not an OVSDB set: ${preview(v)}`);
     return v[1].map(atom);
   }
   if (v === undefined) return [];
@@ -58,9 +62,10 @@ export function optional(v: unknown): string | number | boolean | undefined {
 export function mapOf(v: unknown): Record<string, string> {
   const out: Record<string, string> = Object.create(null);
   if (!isTagged(v, 'map')) return out;
-  if (!Array.isArray(v[1])) throw protocol(`not an OVSDB map: ${JSON.stringify(v)}`);
+  if (!Array.isArray(v[1])) throw protocol(`not an OVSDB map: ${preview(v)}`);
   for (const pair of v[1] as unknown[]) {
-    if (Array.isArray(pair) && pair.length === 2) out[String(atom(pair[0]))] = String(atom(pair[1]));
+    if (!Array.isArray(pair) || pair.length !== 2) throw protocol(`not an OVSDB map pair: ${preview(pair)}`);
+    out[String(atom(pair[0]))] = String(atom(pair[1]));
   }
   return out;
 }
