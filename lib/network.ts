@@ -7,27 +7,64 @@ import path from 'node:path';
 import type { Handle } from './handle.js';
 import type { Link } from './link.js';
 import { NetlinkError } from './errors.js';
-import { Dnsmasq, dnsmasqConf, dnsmasqFiles, dnsmasqHostsFile, findDnsmasq, isOurDnsmasq, stopPid, type DnsmasqConfig, type Lease } from './dnsmasq.js';
+import { Dnsmasq, dnsmasqAddnHosts, dnsmasqConf, dnsmasqFiles, dnsmasqHostsFile, findDnsmasq, isOurDnsmasq, stopPid, type DnsmasqConfig, type Lease } from './dnsmasq.js';
 import { NftTransaction, masqueradeRules, nftExpr, replaceTable, type NftExpr } from './nft.js';
 import * as v from './validate.js';
 
 export type { Lease } from './dnsmasq.js';
 
 export interface NetworkDhcp {
-  /** First and last address handed out, inside the subnet (libvirt: .2 and .254). */
-  start: string;
-  end: string;
+  /**
+   * First and last address handed out, inside the subnet (libvirt: `<range start='.2' end='.254'/>`).
+   * Not given with `hostsOnly`.
+   */
+  start?: string;
+  end?: string;
+  /**
+   * Only the fixed `hosts` get addresses, no pool (dnsmasq `dhcp-range=NET,static`; libvirt:
+   * `<dhcp>` with only `<host>` elements).
+   */
+  hostsOnly?: boolean;
   /** Lease time in seconds (at least 120) or 'infinite'. Default: dnsmasq's (1 h). */
   leaseTime?: number | 'infinite';
   /** At most this many leases (`dhcp-lease-max`). Default: the size of the range. */
   leaseMax?: number;
-  /** Fixed addresses by MAC (`<host mac=... ip=... name=...>`). */
+  /**
+   * Fixed addresses by MAC (libvirt `<host mac=... ip=... name=...>`), in dnsmasq's
+   * `dhcp-hostsfile` (always written, readable by dnsmasq: it keeps running as root, like
+   * libvirt's). A `name` is also answered by the network's DNS (with `dns.domain` appended).
+   */
   hosts?: Array<{ mac: string; ip: string; name?: string }>;
   /**
    * Ping an address before offering it (dnsmasq's default, kept by libvirt); it costs about
    * 3 s on the first lease. `false` writes `no-ping`.
    */
   ping?: boolean;
+}
+
+/**
+ * The network's DNS service (libvirt's `<dns>` and `<domain>` elements). Inside a network
+ * namespace the host's /etc/resolv.conf usually points somewhere unreachable from it: give
+ * `forwarders` to point the guests' lookups at a real server.
+ */
+export interface NetworkDns {
+  /** Answer DNS on the gateway (default true; false writes `port=0`). libvirt: `<dns enable='no'/>`. */
+  enable?: boolean;
+  /**
+   * Upstream servers (dnsmasq `server=ADDR` or `server=/DOMAIN/ADDR`; with any plain one,
+   * `no-resolv`: resolv.conf is not read). `{ domain }` without `addr` answers that domain
+   * only locally (`server=/DOMAIN/`). libvirt: `<forwarder addr='...' domain='...'/>`.
+   */
+  forwarders?: Array<{ addr?: string; domain?: string }>;
+  /**
+   * The guests' domain (dnsmasq `domain=`, `expand-hosts`): DHCP host names and `hosts` names
+   * are answered as NAME.DOMAIN too. libvirt: `<domain name='...'/>`.
+   */
+  domain?: string;
+  /** Never forward names in `domain` upstream (`local=/DOMAIN/`). libvirt: `<domain localOnly='yes'/>`. */
+  localOnly?: boolean;
+  /** Extra host records (dnsmasq `addn-hosts`). libvirt: `<host ip='...'><hostname>...</hostname></host>`. */
+  hosts?: Array<{ ip: string; names: string[] }>;
 }
 
 export interface NetworkSpec {
@@ -46,8 +83,11 @@ export interface NetworkSpec {
   mtu?: number;
   /** DHCP from dnsmasq; omit or false for none. */
   dhcp?: NetworkDhcp | false;
-  /** dnsmasq also answers DNS on the gateway, as libvirt's does (default true). */
-  dns?: boolean;
+  /**
+   * DNS on the gateway from dnsmasq, as libvirt's (default: on). `false` is `dns: { enable: false }`
+   * (dnsmasq `port=0`; libvirt `<dns enable='no'/>`). See {@link NetworkDns}.
+   */
+  dns?: boolean | NetworkDns;
   /**
    * Masquerade the subnet to the outside (default true), optionally only out of one
    * interface, with TCP/UDP source ports mapped into `ports` (default [1024, 65535]).
@@ -101,11 +141,59 @@ const STATE_ROOT = '/run/vnetlink';
 const live = new Map<string, Network>();
 const creating = new Set<string>();
 
+type NormDhcp = NonNullable<DnsmasqConfig['dhcp']>;
+type NormDns = DnsmasqConfig['dns'];
+
+/** A DNS name (RFC 1123 labels), up to 253 bytes. */
+function dnsName(op: string, field: string, x: unknown): string {
+  const s = v.str(op, field, x, 253);
+  if (!/^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(s))
+    throw v.rangeError(op, field, `must be a DNS name: dot-separated labels of letters, digits and "-" (got ${JSON.stringify(s)})`);
+  return s.toLowerCase();
+}
+
+function normDns(op: string, x: unknown, ipv4: (field: string, a: unknown) => string): NormDns {
+  const out: NormDns = { enable: true, forwarders: [], localOnly: false, hosts: [] };
+  if (x === undefined || x === true) return out;
+  if (x === false) return { ...out, enable: false };
+  const d = v.object(op, 'dns', x);
+  v.knownKeys(op, 'dns', d, ['enable', 'forwarders', 'domain', 'localOnly', 'hosts']);
+  if (d.enable !== undefined) out.enable = v.bool(op, 'dns.enable', d.enable);
+  if (d.forwarders !== undefined) {
+    if (!Array.isArray(d.forwarders) || d.forwarders.length > 64) throw v.typeError(op, 'dns.forwarders', 'must be an array of at most 64 { addr, domain }');
+    out.forwarders = d.forwarders.map((f0, i) => {
+      const f = `dns.forwarders[${i}]`;
+      const fw = v.object(op, f, f0);
+      v.knownKeys(op, f, fw, ['addr', 'domain']);
+      const r: { addr?: string; domain?: string } = {};
+      if (fw.addr !== undefined) r.addr = v.ip(op, `${f}.addr`, fw.addr).address;
+      if (fw.domain !== undefined) r.domain = dnsName(op, `${f}.domain`, fw.domain);
+      if (!r.addr && !r.domain) throw v.rangeError(op, f, 'needs an addr, a domain or both');
+      return r;
+    });
+  }
+  if (d.domain !== undefined) out.domain = dnsName(op, 'dns.domain', d.domain);
+  if (d.localOnly !== undefined) out.localOnly = v.bool(op, 'dns.localOnly', d.localOnly);
+  if (out.localOnly && !out.domain) throw v.rangeError(op, 'dns.localOnly', 'needs dns.domain');
+  if (d.hosts !== undefined) {
+    if (!Array.isArray(d.hosts) || d.hosts.length > 4096) throw v.typeError(op, 'dns.hosts', 'must be an array of at most 4096 { ip, names }');
+    out.hosts = d.hosts.map((h0, i) => {
+      const f = `dns.hosts[${i}]`;
+      const hh = v.object(op, f, h0);
+      v.knownKeys(op, f, hh, ['ip', 'names']);
+      const ip = ipv4(`${f}.ip`, hh.ip);
+      if (!Array.isArray(hh.names) || hh.names.length === 0 || hh.names.length > 64) throw v.typeError(op, `${f}.names`, 'must be an array of 1-64 names');
+      return { ip, names: hh.names.map((nm, j) => dnsName(op, `${f}.names[${j}]`, nm)) };
+    });
+  }
+  return out;
+}
+
 interface Norm {
   name: string; bridge: string; mac: string; stp: boolean; forwardDelay: number; mtu?: number;
   gateway: string; prefixLen: number; subnet: string; netmask: string;
-  dhcp?: { start: string; end: string; leaseTime?: number | 'infinite'; leaseMax: number; ping: boolean; hosts: Array<{ mac: string; ip: string; name?: string }> };
-  dns: boolean; nat: false | { ports: [number, number] | false; outInterface?: string };
+  dhcp?: NormDhcp;
+  dns: NormDns; nat: false | { ports: [number, number] | false; outInterface?: string };
   dnsmasq?: string; stateDir?: string;
 }
 
@@ -130,7 +218,7 @@ function normalize(op: string, spec: unknown): Norm {
     mac: s.mac === undefined ? defaultMac(name) : v.mac(op, 'mac', s.mac),
     stp: s.stp === undefined ? true : v.bool(op, 'stp', s.stp),
     forwardDelay: s.forwardDelay === undefined ? 0 : v.num(op, 'forwardDelay', s.forwardDelay, 0, 30),
-    dns: s.dns === undefined ? true : v.bool(op, 'dns', s.dns),
+    dns: normDns(op, s.dns, (f, a) => { const x = v.ip(op, f, a); if (x.family !== 'inet') throw v.rangeError(op, f, 'must be an IPv4 address'); return x.address; }),
     nat: { ports: [1024, 65535] },
   };
   if (s.mtu !== undefined) out.mtu = v.uint(op, 'mtu', s.mtu, 68, 65535);
@@ -144,11 +232,18 @@ function normalize(op: string, spec: unknown): Norm {
   };
   if (s.dhcp !== undefined && s.dhcp !== false) {
     const d = v.object(op, 'dhcp', s.dhcp);
-    v.knownKeys(op, 'dhcp', d, ['start', 'end', 'leaseTime', 'leaseMax', 'hosts', 'ping']);
-    const a = inSubnet('dhcp.start', d.start), b = inSubnet('dhcp.end', d.end);
-    if (a > b) throw v.rangeError(op, 'dhcp', `start ${str4(a)} is after end ${str4(b)}`);
-    if (gw >= a && gw <= b) throw v.rangeError(op, 'dhcp', `the range ${str4(a)}-${str4(b)} includes the gateway ${c.address}`);
-    const dh: NonNullable<Norm['dhcp']> = { start: str4(a), end: str4(b), leaseMax: b - a + 1, ping: true, hosts: [] };
+    v.knownKeys(op, 'dhcp', d, ['start', 'end', 'hostsOnly', 'leaseTime', 'leaseMax', 'hosts', 'ping']);
+    const hostsOnly = d.hostsOnly === undefined ? false : v.bool(op, 'dhcp.hostsOnly', d.hostsOnly);
+    let dh: NormDhcp;
+    if (hostsOnly) {
+      if (d.start !== undefined || d.end !== undefined) throw v.rangeError(op, 'dhcp.hostsOnly', 'takes no start/end: only the fixed hosts get addresses');
+      dh = { static: str4(net), leaseMax: 0, ping: true, hosts: [] };
+    } else {
+      const a = inSubnet('dhcp.start', d.start), b = inSubnet('dhcp.end', d.end);
+      if (a > b) throw v.rangeError(op, 'dhcp', `start ${str4(a)} is after end ${str4(b)}`);
+      if (gw >= a && gw <= b) throw v.rangeError(op, 'dhcp', `the range ${str4(a)}-${str4(b)} includes the gateway ${c.address}`);
+      dh = { start: str4(a), end: str4(b), leaseMax: b - a + 1, ping: true, hosts: [] };
+    }
     if (d.leaseTime !== undefined) dh.leaseTime = d.leaseTime === 'infinite' ? 'infinite' : v.uint(op, 'dhcp.leaseTime', d.leaseTime, 120, 0x7fffffff);
     if (d.leaseMax !== undefined) dh.leaseMax = v.uint(op, 'dhcp.leaseMax', d.leaseMax, 1, 1 << 24);
     if (d.ping !== undefined) dh.ping = v.bool(op, 'dhcp.ping', d.ping);
@@ -169,6 +264,7 @@ function normalize(op: string, spec: unknown): Norm {
         return host;
       });
     }
+    if (hostsOnly && d.leaseMax === undefined) dh.leaseMax = Math.max(dh.hosts.length, 1);
     out.dhcp = dh;
   }
   if (s.nat !== undefined) {
@@ -225,7 +321,7 @@ function stateDirArg(op: string, x: unknown): string {
 }
 
 function dnsmasqConfig(n: Norm, dir: string): DnsmasqConfig {
-  return { iface: n.bridge, netmask: n.netmask, dhcp: n.dhcp, dns: n.dns, dir };
+  return { iface: n.bridge, netmask: n.netmask, dhcp: n.dhcp, dns: n.dns, dir, isolated: n.nat === false, ...(n.mtu ? { mtu: n.mtu } : {}) };
 }
 
 /** libvirt's 52:54:00 prefix and three bytes from the name, so a re-created network keeps its MAC. */
@@ -400,7 +496,7 @@ export class NetworkOps {
     const op = 'network.create';
     const n = normalize(op, spec);
     let binary: string | undefined;
-    if (n.dhcp || n.dns) {
+    if (n.dhcp || n.dns.enable) {
       binary = findDnsmasq(n.dnsmasq);
       if (!binary) throw v.rangeError(op, 'dnsmasq', n.dnsmasq ? `${JSON.stringify(n.dnsmasq)} is not an executable file` : 'dnsmasq was not found in PATH, /usr/sbin or /sbin (install dnsmasq-base)');
     }
@@ -408,7 +504,8 @@ export class NetworkOps {
     // dnsmasq's files are built (and every value checked against its syntax) before anything exists.
     if (binary) {
       dnsmasqConf(dnsmasqConfig(n, dir));
-      if (n.dhcp?.hosts.length) dnsmasqHostsFile(n.dhcp.hosts);
+      if (n.dhcp) dnsmasqHostsFile(n.dhcp.hosts);
+      dnsmasqAddnHosts(n.dns.hosts);
     }
     if (live.has(dir) || creating.has(dir)) throw new NetlinkError(op, 17 /* EEXIST */, `network ${JSON.stringify(n.name)} already runs in this namespace (destroy it first)`);
     creating.add(dir);
@@ -465,10 +562,12 @@ export class NetworkOps {
       undo.push(() => this.h.link.del((bridge as Link).index ?? n.bridge).catch(ignore('ENODEV')));
       done('bridge');
 
-      // 2. No router advertisements or autoconf on the guests' side. The device's sysctls go
-      //    away with the bridge, so deleting the bridge undoes this.
-      for (const k of ['accept_ra', 'autoconf'])
-        await this.h.sysctl.set(`net/ipv6/conf/${n.bridge}/${k}`, '0').catch(ignore('ENOENT'));
+      // 2. No router advertisements or autoconf on the guests' side, and no IPv6 at all on the
+      //    bridge of an IPv4-only network (libvirt's disable_ipv6=1: no link-local address a
+      //    guest could reach the host by). The device's sysctls go away with the bridge, so
+      //    deleting the bridge undoes this. The slash spelling keeps a "." in the name literal.
+      for (const k of ['accept_ra', 'autoconf', 'disable_ipv6'])
+        await this.h.sysctl.set(`net/ipv6/conf/${n.bridge}/${k}`, k === 'disable_ipv6' ? '1' : '0').catch(ignore('ENOENT'));
       done('ipv6');
 
       // 3. The firewall, one atomic batch.
