@@ -10,8 +10,10 @@ import { NetworkOps } from './network.js';
 import { BridgeOps } from './bridge.js';
 import { TapOps } from './tap.js';
 import './kinds/vxlan.js';
+import './kinds/ifb.js';
 import { MacvtapOps } from './macvtap.js';
 import { Monitor, type MonitorOptions } from './monitor.js';
+import { TcOps } from './tc.js';
 
 export interface OpenOptions {
   /**
@@ -49,6 +51,8 @@ export class Handle {
   readonly tap: TapOps;
   /** The guest side of macvtap links (`/dev/tapN`, opened safely). */
   readonly macvtap: MacvtapOps;
+  /** Traffic control: `tc qdisc|class|filter`, and per-device bandwidth (`shape`). */
+  readonly tc: TcOps;
   /** The namespace this handle works in, as given to `open` (undefined: the caller's). */
   readonly netns: string | number | undefined;
 
@@ -70,6 +74,7 @@ export class Handle {
     this.bridge = new BridgeOps(this);
     this.tap = new TapOps(this);
     this.macvtap = new MacvtapOps(this);
+    this.tc = new TcOps(this);
   }
 
   /** True once `close()` was called. */

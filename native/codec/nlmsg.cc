@@ -40,10 +40,12 @@ void MsgBuilder::putBe32(uint16_t type, uint32_t v) { v = htobe32(v); put(type, 
 void MsgBuilder::putBe64(uint16_t type, uint64_t v) { v = htobe64(v); put(type, &v, 8); }
 void MsgBuilder::putStr(uint16_t type, const std::string& s) { put(type, s.c_str(), s.size() + 1); }
 
-MsgBuilder::Nest MsgBuilder::nest(uint16_t type) {
+MsgBuilder::Nest MsgBuilder::nest(uint16_t type) { return nestAs(type | NLA_F_NESTED); }
+
+MsgBuilder::Nest MsgBuilder::nestAs(uint16_t type) {
   nlattr a{};
   a.nla_len = NLA_HDRLEN;
-  a.nla_type = type | NLA_F_NESTED;
+  a.nla_type = type;
   size_t off = putRaw(&a, sizeof a);
   return Nest(*this, off);
 }

@@ -43,6 +43,9 @@ class MsgBuilder {
   void putBe64(uint16_t type, uint64_t v);
   void putStr(uint16_t type, const std::string& s);  // NUL-terminated
   void putBytes(uint16_t type, const std::string& s) { put(type, s.data(), s.size()); }
+  // Appends a bare, padded payload: for attributes that are a struct followed by attributes
+  // (tc netem's TCA_OPTIONS) rather than a pure nest.
+  void putBody(const void* p, size_t n) { putRaw(p, n); }
 
   class Nest {
    public:
@@ -62,6 +65,9 @@ class MsgBuilder {
   };
   // The nest closes (its length is written) when the returned scope ends.
   [[nodiscard]] Nest nest(uint16_t type);
+  // A nest whose type goes out exactly as given, NLA_F_NESTED only if the caller sets it:
+  // tc's TCA_OPTIONS and action lists are sent without the flag by iproute2.
+  [[nodiscard]] Nest nestAs(uint16_t type);
 
   size_t size() const { return buf_.size(); }
   uint32_t seq() const { return hdr()->nlmsg_seq; }
