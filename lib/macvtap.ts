@@ -138,6 +138,11 @@ export interface MacvtapOpenOptions {
 export interface MacvtapQueues {
   name: string;
   index: number;
+  /**
+   * The macvtap's MAC when it was opened. The guest's NIC must use it (QEMU's `mac=`):
+   * the macvtap only passes the guest's frames up, and frames down to it, for this address.
+   */
+  mac: string;
   /** One fd per queue, owned by this object until `close()`. */
   fds: number[];
   /** The character device's major:minor, as the link's own namespace reports it. */

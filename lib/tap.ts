@@ -129,8 +129,16 @@ export class Tap {
   readonly fds: number[];
   /** Frames carry a virtio-net header of `vnetHdrSize` bytes. */
   readonly vnetHdr: boolean;
+  /**
+   * The header size set at creation. It describes the device as created, not later: whoever
+   * holds an fd can change it (QEMU sets 12 when the guest negotiates mergeable rx buffers).
+   */
   readonly vnetHdrSize: number;
-  /** The offloads that took effect (USO is dropped where the kernel refuses it). */
+  /**
+   * The offloads that took effect at creation (USO is dropped where the kernel refuses it).
+   * Like `vnetHdrSize`, a snapshot: QEMU renegotiates them (TUNSETOFFLOAD) from what the guest's
+   * driver accepts, and `ip -d link`/ethtool on the tap show the current state.
+   */
   readonly offloads: Required<TapOffloads>;
   /** False when create attached to an existing (persistent) tap. */
   readonly created: boolean;

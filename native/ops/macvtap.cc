@@ -175,6 +175,8 @@ Value macvtapOpen(Ctx& ctx, const Value& args) {
   Value out = Value::object();
   out.set("name", name);
   out.set("index", idx);
+  // The guest NIC must use this address: a macvtap passes only frames for its own MAC.
+  out.set("mac", link.str("mac", ""));
   out.set("device", std::to_string(major(devt)) + ":" + std::to_string(minor(devt)));
   out.set("vnetHdr", vnetHdr);
   if (vnetHdr) out.set("vnetHdrSize", hdrSize);

@@ -1,0 +1,100 @@
+// Handing a tap's or macvtap's queue fds to QEMU: the -netdev/-device arguments and the
+// child_process stdio array that puts each fd at the number the arguments name. No I/O.
+import type { StdioNull, StdioPipe } from 'node:child_process';
+import * as v from './validate.js';
+
+/** What qemuNetdev takes: a `Tap` or the `MacvtapQueues` from `macvtap.open` (anything with fds). */
+export interface NetdevFds {
+  fds: readonly number[];
+  name?: string;
+  /** A macvtap's MAC (the guest's NIC must use it, or the macvtap drops the guest's frames). */
+  mac?: string;
+  /** Set on `MacvtapQueues` only (the character device): marks `mac` as the guest's. */
+  device?: string;
+  /** A Tap's `closed`; a closed tap has no fds to hand over. */
+  readonly closed?: boolean;
+}
+
+/** One element of `child_process.spawn`'s `stdio` array. */
+export type StdioEntry = StdioPipe | StdioNull | 'inherit' | number;
+
+export interface QemuNetdevOptions {
+  /** The netdev id (QEMU's `id=`): a letter, then letters, digits, `-`, `_`, `.`. */
+  id: string;
+  /** The guest NIC's MAC. Required for a tap; for a macvtap it defaults to (and must equal) the macvtap's MAC. */
+  mac?: string;
+  /** The QEMU device model. Default `virtio-net-pci`; multi-queue needs a virtio-net model. */
+  model?: string;
+  /** `vhost=on` (needs /dev/vhost-net). Default false: QEMU moves the frames itself. */
+  vhost?: boolean;
+  /**
+   * The stdio array to extend (from an earlier qemuNetdev call, for a second NIC). Default
+   * `['inherit', 'inherit', 'inherit']`. The fds get the next numbers after it.
+   */
+  stdio?: readonly StdioEntry[];
+}
+
+export interface QemuNetdev {
+  /** `['-netdev', 'tap,id=…,fd=3,vhost=off', '-device', 'virtio-net-pci,netdev=…,mac=…']` (`fds=3:4` and `mq=on,vectors=6` when multi-queue). */
+  args: string[];
+  /** For `spawn(qemu, args, { stdio })`: element N is the fd the child sees as fd N. */
+  stdio: StdioEntry[];
+  /** The child-side fd numbers, one per queue. */
+  childFds: number[];
+}
+
+const op = 'qemuNetdev';
+// QEMU splits option strings at commas: a caller string with one would inject options.
+const idRe = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
+const modelRe = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+/**
+ * QEMU arguments for a NIC on a tap's or macvtap's queue fds, and the `stdio` array for
+ * `child_process.spawn` that hands those fds over at the numbers the arguments use.
+ * Equivalent to what libvirt passes: `-netdev tap,fds=27:28,vhost=off
+ * -device virtio-net-pci,netdev=hostnet0,mac=52:54:00:…,mq=on,vectors=6`.
+ *
+ * After QEMU has started, close vnetlink's copies (`tap.close()`): the device stays as long as
+ * QEMU holds its own, and goes when QEMU exits (unless the tap is persistent).
+ *
+ * @example
+ * const tap = await nl.tap.create({ name: 'vnet%d', queues: 2, vnetHdr: true, master: 'virbr0', up: true });
+ * const { args, stdio } = qemuNetdev(tap, { id: 'n0', mac: '52:54:00:12:34:56' });
+ * const qemu = spawn('qemu-system-x86_64', [...otherArgs, ...args], { stdio });
+ * await tap.close();   // QEMU keeps the device alive
+ */
+export function qemuNetdev(queues: NetdevFds, options: QemuNetdevOptions): QemuNetdev {
+  const q = v.object(op, 'queues', queues);
+  const o = v.object(op, 'options', options);
+  v.knownKeys(op, 'options', o, ['id', 'mac', 'model', 'vhost', 'stdio']);
+  if (q.closed === true) throw v.typeError(op, 'queues', `${typeof q.name === 'string' ? q.name : 'the tap'} is closed: its fds are gone`);
+  if (!Array.isArray(q.fds) || q.fds.length === 0) throw v.typeError(op, 'queues.fds', 'must be a non-empty array of fds (a Tap or macvtap.open() result)');
+  const fds = q.fds.map((fd, i) => v.uint(op, `queues.fds[${i}]`, fd, 0, 0x7fffffff));
+  if (typeof o.id !== 'string' || !idRe.test(o.id)) {
+    throw v.typeError(op, 'id', `must be a QEMU id: a letter, then letters, digits, '-', '_' or '.' (got ${JSON.stringify(o.id)})`);
+  }
+  const model = o.model === undefined ? 'virtio-net-pci' : o.model;
+  if (typeof model !== 'string' || !modelRe.test(model)) throw v.typeError(op, 'model', `must be a QEMU device name such as "virtio-net-pci" (got ${JSON.stringify(model)})`);
+  if (fds.length > 1 && !model.startsWith('virtio-net')) throw v.rangeError(op, 'model', `${model} has one queue; ${fds.length} fds need a virtio-net model`);
+  // Only a macvtap's MAC is the guest's; a tap's own address is the host end's.
+  const own = typeof q.device === 'string' && q.mac !== undefined ? v.mac(op, 'queues.mac', q.mac) : undefined;
+  const mac = o.mac === undefined ? own : v.mac(op, 'mac', o.mac);
+  if (mac === undefined) throw v.typeError(op, 'mac', "is required for a tap: the guest NIC's address (a macvtap's own MAC is its default)");
+  if (own !== undefined && mac.toLowerCase() !== own.toLowerCase()) {
+    throw v.rangeError(op, 'mac', `must equal the macvtap's MAC ${own} (got ${mac}): the macvtap only passes frames for its own address`);
+  }
+  const vhost = o.vhost === undefined ? false : v.bool(op, 'vhost', o.vhost);
+  let stdio: StdioEntry[] = ['inherit', 'inherit', 'inherit'];
+  if (o.stdio !== undefined) {
+    if (!Array.isArray(o.stdio) || o.stdio.length < 3) throw v.typeError(op, 'stdio', 'must be a spawn stdio array of at least 3 entries');
+    stdio = [...o.stdio];
+  }
+  const childFds = fds.map((_, i) => stdio.length + i);
+  stdio.push(...fds);
+  const n = fds.length;
+  // No `queues=` with `fds=`: QEMU counts the fds, and refuses the two together.
+  const netdev = `tap,id=${o.id},${n > 1 ? `fds=${childFds.join(':')}` : `fd=${childFds[0]}`},vhost=${vhost ? 'on' : 'off'}`;
+  // A virtio-net device needs one MSI-X vector per rx and tx queue, one for config and one for control.
+  const device = `${model},netdev=${o.id},mac=${mac}${n > 1 ? `,mq=on,vectors=${2 * n + 2}` : ''}`;
+  return { args: ['-netdev', netdev, '-device', device], stdio, childFds };
+}
