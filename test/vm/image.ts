@@ -147,7 +147,7 @@ function basePieces(): { dir: string; key: string } {
 }
 
 /** Compiles test/vm/vmhelper.c statically (cached by its source's hash). */
-function helperBinary(): string {
+export function helperBinary(): string {
   const src = fs.readFileSync(path.join(here, 'vmhelper.c'));
   const hash = crypto.createHash('sha256').update(src).digest('hex').slice(0, 16);
   const bin = path.join(CACHE_DIR, `vmhelper-${hash}`);

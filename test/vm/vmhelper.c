@@ -4,7 +4,7 @@
 //     vmhelper stats IFACE        the driver's per-queue counters (ETHTOOL_GSTATS), "name=value" lines
 //   On the host, as a VMM that opens a persistent tap by name (Firecracker, cloud-hypervisor):
 //     vmhelper tapexec NAME QUEUES UID GID PROG ARGS...
-//       drops to UID/GID, opens /dev/net/tun QUEUES times with TUNSETIFF
+//       opens /dev/net/tun QUEUES times, drops to UID/GID, attaches each with TUNSETIFF
 //       (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR, plus IFF_MULTI_QUEUE when QUEUES > 1) as fds 3, 4, ...,
 //       prints "tapexec: opened N" or the errno on stderr, then execs PROG with them.
 #include <errno.h>
@@ -75,23 +75,32 @@ static int tapexec(int argc, char **argv) {
   uid_t uid = (uid_t)strtoul(argv[4], NULL, 10);
   gid_t gid = (gid_t)strtoul(argv[5], NULL, 10);
   if (queues < 1 || queues > 16 || strlen(name) >= IFNAMSIZ) { fprintf(stderr, "tapexec: bad arguments\n"); return 2; }
-  // Drop every privilege first: the tap's owner check is what lets us in, not root.
+  // /dev/net/tun is root-only on some hosts (0600 without udev's rule); a jailer gives the
+  // jail its own node. Here we open the node as root, then drop every privilege before
+  // TUNSETIFF: the tap's owner check is what lets us attach, not root.
+  int fds[16];
+  for (int q = 0; q < queues; q++) {
+    fds[q] = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (fds[q] < 0) { perror("tapexec: open /dev/net/tun"); return 1; }
+  }
   if (setgroups(0, NULL) < 0 || setgid(gid) < 0 || setuid(uid) < 0) { perror("tapexec: drop privileges"); return 1; }
   for (int q = 0; q < queues; q++) {
-    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
-    if (fd < 0) { perror("tapexec: open /dev/net/tun"); return 1; }
     struct ifreq ifr;
     memset(&ifr, 0, sizeof ifr);
     strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
     ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (queues > 1 ? IFF_MULTI_QUEUE : 0);
-    if (ioctl(fd, TUNSETIFF, &ifr) < 0) { fprintf(stderr, "tapexec: TUNSETIFF %s: %s\n", name, strerror(errno)); return 1; }
-    int want = 3 + q;
-    if (fd != want) {
-      if (dup2(fd, want) < 0) { perror("tapexec: dup2"); return 1; }
-      close(fd);
-    } else {
-      fcntl(fd, F_SETFD, 0);
-    }
+    if (ioctl(fds[q], TUNSETIFF, &ifr) < 0) { fprintf(stderr, "tapexec: TUNSETIFF %s: %s\n", name, strerror(errno)); return 1; }
+  }
+  // Move them to 3, 4, ... (above every one of them first, so no dup2 lands on another queue's fd).
+  for (int q = 0; q < queues; q++) {
+    int hi = fcntl(fds[q], F_DUPFD_CLOEXEC, 64);
+    if (hi < 0) { perror("tapexec: F_DUPFD"); return 1; }
+    close(fds[q]);
+    fds[q] = hi;
+  }
+  for (int q = 0; q < queues; q++) {
+    if (dup2(fds[q], 3 + q) < 0) { perror("tapexec: dup2"); return 1; }
+    close(fds[q]);
   }
   fprintf(stderr, "tapexec: opened %d as uid %u\n", queues, (unsigned)getuid());
   execvp(argv[6], argv + 6);
