@@ -12,7 +12,7 @@ export { Monitor, type MonitorOptions, type MonitorEvent, type MonitorGroup, typ
 export type { AddManyOptions, AddManyResult } from './link.js';
 export { NftOps, NftTransaction, nftExpr } from './nft.js';
 export { NetworkOps, Network, NETWORK_STEPS } from './network.js';
-export type { NetworkSpec, NetworkDhcp, PortForwardSpec, PortForward, Lease, NetworkStep } from './network.js';
+export type { NetworkSpec, NetworkDhcp, NetworkDns, PortForwardSpec, PortForward, Lease, NetworkStep, FirewallConflict } from './network.js';
 export type { NftFamily, NftHook, NftExpr, NftListedExpr, NftTable, NftChain, NftRule, NftChainSpec, NftRuleSpec, NftCreated, MasqueradeOptions, NftData } from './nft.js';
 export { Ovsdb, OvsdbError } from './ovsdb.js';
 export type { OvsdbConnectOptions, OvsdbCallOptions, AddBridgeOptions, AddPortOptions, OvsBridge, OvsPort, OvsInterface, OvsShow, InterfaceEvent } from './ovsdb.js';

@@ -108,11 +108,22 @@ export interface PortForwardSpec {
   guest: string;
   /** The guest's port (default: hostPort). */
   guestPort?: number;
-  /** Only for packets addressed to this host address (default: any, except from the bridge). */
+  /**
+   * Only for packets addressed to this host address (default: any address of the host's own,
+   * `fib daddr type local`). Either way the forward works from the outside, from the host
+   * itself (its output path) and from other guests (hairpin: their connection is
+   * masqueraded to the gateway, so the reply comes back the same way).
+   */
   hostAddress?: string;
+  /**
+   * Also from the host's own `127.0.0.1:hostPort` (like `ssh -p 2222 localhost`). This sets
+   * `route_localnet=1` on the network's bridge only, so that loopback-sourced packets may leave
+   * through it (they are masqueraded to the gateway). Default false.
+   */
+  localhost?: boolean;
 }
 
-/** A DNAT port forward into a guest; `remove()` takes it away again. */
+/** A DNAT port forward into a guest; `remove()` takes it away again, with its conntrack entries. */
 export interface PortForward extends Required<Omit<PortForwardSpec, 'hostAddress'>> {
   hostAddress?: string;
   remove(): Promise<void>;
@@ -336,6 +347,19 @@ function overlaps(a: string, b: string): boolean {
   return ((ip4(an) & mask4(len)) >>> 0) === ((ip4(bn) & mask4(len)) >>> 0);
 }
 
+/** `ct status dnat`: the connection was destination-NATed (IPS_DST_NAT, bit 5; host-endian). */
+function ctDnat(): NftExpr[] {
+  const bit = Buffer.alloc(4); bit.writeUInt32LE(0x20);
+  return [{ type: 'ct', key: 'status', dreg: 1 }, { type: 'bitwise', len: 4, mask: bit, xor: Buffer.alloc(4), sreg: 1, dreg: 1 },
+    { type: 'cmp', op: 'neq', data: Buffer.alloc(4), sreg: 1 }];
+}
+
+/** `fib daddr type local`: addressed to one of this host's own addresses. */
+function daddrLocal(): NftExpr[] {
+  const local = Buffer.alloc(4); local.writeUInt32LE(2 /* RTN_LOCAL */);
+  return [{ type: 'fib', result: 'type', flags: ['daddr'], dreg: 1 }, { type: 'cmp', op: 'eq', data: local, sreg: 1 }];
+}
+
 /** The firewall table of a network: masquerade, libvirt's forward guards, port forwards. */
 function firewall(tx: NftTransaction, n: Norm, table: string): NftTransaction {
   const { match, stmt } = nftExpr;
@@ -343,6 +367,13 @@ function firewall(tx: NftTransaction, n: Norm, table: string): NftTransaction {
   replaceTable(tx, 'ip', table);
   tx.addChain({ ...T, name: 'prerouting', type: 'nat', hook: 'prerouting', priority: 'dstnat' });
   tx.addChain({ ...T, name: 'forward', type: 'filter', hook: 'forward', priority: 'filter', policy: 'accept' });
+  // Port forwards for the host's own connections (its output path) and their hairpin masquerade:
+  // a forwarded connection that leaves through the bridge from a guest (or from 127.0.0.1) gets
+  // the gateway as its source, so the guest's reply comes back through the host's conntrack.
+  tx.addChain({ ...T, name: 'output', type: 'nat', hook: 'output', priority: 'dstnat' });
+  tx.addChain({ ...T, name: 'hairpin', type: 'nat', hook: 'postrouting', priority: 'srcnat' });
+  for (const src of [n.subnet, '127.0.0.0/8'])
+    tx.addRule({ ...T, chain: 'hairpin', exprs: [...match.oifname(n.bridge), ...ctDnat(), ...match.addr('ip', 'saddr', src), stmt.counter(), ...stmt.masquerade()] });
   const fwd = (exprs: NftExpr[]) => tx.addRule({ ...T, chain: 'forward', exprs });
   // Guests talk to each other across the bridge.
   fwd([...match.iifname(n.bridge), ...match.oifname(n.bridge), stmt.counter(), stmt.accept()]);
@@ -612,7 +643,9 @@ export class NetworkOps {
       }
       throw e;
     }
-    return new Network(this.h, n, table, dir, dnsmasq, meta, lock);
+    const net = new Network(this.h, n, table, dir, dnsmasq, meta, lock);
+    net.firewallConflicts = await forwardDropChains(this.h, table).catch(() => []);
+    return net;
   }
 
   /**
@@ -688,6 +721,44 @@ function siblingForwarding(dir: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Another table's base chain on the forward hook whose policy is drop (Docker's, firewalld's,
+ * NixOS's): packets our forward chain accepts are still dropped there unless it accepts them
+ * too — the most common reason guests lose connectivity.
+ */
+export interface FirewallConflict { family: string; table: string; chain: string; priority?: number }
+
+async function forwardDropChains(h: Handle, ours: string): Promise<FirewallConflict[]> {
+  const out: FirewallConflict[] = [];
+  for (const c of await h.nft.listChains()) {
+    if (c.hook !== 'forward' || c.policy !== 'drop' || !['ip', 'ip6', 'inet'].includes(c.family)) continue;
+    if (c.table === ours) continue;
+    out.push({ family: c.family, table: c.table, chain: c.name, ...(c.priority !== undefined ? { priority: c.priority } : {}) });
+  }
+  return out;
+}
+
+interface CtTuple { proto?: number; src?: Uint8Array; dst?: Uint8Array; sport?: number; dport?: number }
+interface CtEntry { orig?: CtTuple; reply?: CtTuple; id?: number; zone?: number }
+
+/**
+ * Deletes the conntrack entries of one port forward's connections (native ctnetlink: a dump,
+ * then IPCTNL_MSG_CT_DELETE by original tuple and id): original destination port hostPort
+ * (and address, when given), reply from the guest's port.
+ */
+async function deleteConntrack(h: Handle, f: { proto: 'tcp' | 'udp'; hostPort: number; hostAddress?: string; guest: string; guestPort: number }): Promise<number> {
+  const op = 'network.forwardPort.remove';
+  const AF_INET = 2;
+  const pnum = f.proto === 'tcp' ? 6 : 17;
+  const ip = (b?: Uint8Array) => (b && b.length === 4 ? [...b].join('.') : '');
+  const entries = await h._call<CtEntry[]>(op, { family: AF_INET }, 'ct.list');
+  const mine = entries.filter((e) => e.orig?.proto === pnum && e.orig.dport === f.hostPort && (!f.hostAddress || ip(e.orig.dst) === f.hostAddress) &&
+    ip(e.reply?.src) === f.guest && e.reply?.sport === f.guestPort);
+  if (!mine.length) return 0;
+  const tuples = mine.map((e) => ({ ...e.orig, ...(e.id !== undefined ? { id: e.id } : {}) }));
+  return (await h._call<{ deleted: number }>(op, { family: AF_INET, tuples }, 'ct.delete')).deleted;
+}
+
 async function otherNetworks(h: Handle, name: string): Promise<boolean> {
   return (await h.link.list({ kind: 'bridge' })).some((l) => l.alias?.startsWith(TAG) && l.alias !== TAG + name);
 }
@@ -735,6 +806,13 @@ export class Network {
     this.#destroyed = Promise.resolve();
     live.delete(this.stateDir);
   }
+
+  /**
+   * Other tables' forward-hook base chains with policy drop, found when the network was
+   * created (see {@link FirewallConflict}): while one is listed, guests' forwarded traffic is
+   * dropped there unless that firewall accepts it. Empty when there are none.
+   */
+  firewallConflicts: FirewallConflict[] = [];
 
   /** The running dnsmasq's pid (it changes when the watcher restarts it). */
   get dnsmasqPid(): number | undefined { return this.#dnsmasq?.pid; }
@@ -792,7 +870,7 @@ export class Network {
     const op = 'network.forwardPort';
     this.#alive(op);
     const s = v.object(op, 'spec', spec);
-    v.knownKeys(op, '', s, ['proto', 'hostPort', 'guest', 'guestPort', 'hostAddress']);
+    v.knownKeys(op, '', s, ['proto', 'hostPort', 'guest', 'guestPort', 'hostAddress', 'localhost']);
     const proto = v.oneOf(op, 'proto', s.proto, ['tcp', 'udp'] as const);
     const hostPort = v.uint(op, 'hostPort', s.hostPort, 1, 65535);
     const guestPort = s.guestPort === undefined ? hostPort : v.uint(op, 'guestPort', s.guestPort, 1, 65535);
@@ -805,15 +883,22 @@ export class Network {
       if (ha.family !== 'inet') throw v.rangeError(op, 'hostAddress', 'must be an IPv4 address');
       hostAddress = ha.address;
     }
+    const localhost = s.localhost === undefined ? false : v.bool(op, 'localhost', s.localhost);
+    if (localhost && hostAddress) throw v.rangeError(op, 'localhost', 'forwards 127.0.0.1, which a hostAddress excludes: give one or the other');
     const key = `${proto}:${hostAddress ?? '*'}:${hostPort}`;
     if (this.#forwards.has(key)) throw new NetlinkError(op, 17 /* EEXIST */, `${proto} port ${hostPort} is already forwarded`);
     const { match, stmt } = nftExpr;
     const T = { family: 'ip' as const, table: this.table };
     const comment = `vnetlink:pf:${key}`;
+    // Loopback-sourced packets may leave through the bridge only with route_localnet there.
+    if (localhost) await this.#h.sysctl.set(`net/ipv4/conf/${this.bridge}/route_localnet`, '1');
+    const toHost = hostAddress ? match.addr('ip', 'daddr', hostAddress) : daddrLocal();
+    const dnat = [...match.l4proto(proto), ...match.dport(hostPort), stmt.counter(), ...stmt.dnat('ip', g.address, guestPort)];
     const created = await new NftTransaction(this.#h, op)
-      .addRule({ ...T, chain: 'prerouting', comment, exprs: [
-        ...match.iifname(this.bridge, 'neq'), ...(hostAddress ? match.addr('ip', 'daddr', hostAddress) : []),
-        ...match.l4proto(proto), ...match.dport(hostPort), stmt.counter(), ...stmt.dnat('ip', g.address, guestPort)] })
+      // From the outside and from guests (hairpin), to the host's address(es).
+      .addRule({ ...T, chain: 'prerouting', comment, exprs: [...toHost, ...dnat] })
+      // From the host itself; 127.0.0.1 only when asked.
+      .addRule({ ...T, chain: 'output', comment, exprs: [...toHost, ...(localhost || hostAddress ? [] : match.addr('ip', 'daddr', '127.0.0.0/8', 'neq')), ...dnat] })
       // Ahead of the guards' reject: new connections to this guest port may come in.
       .addRule({ ...T, chain: 'forward', comment, insert: true, exprs: [
         ...match.oifname(this.bridge), ...match.addr('ip', 'daddr', `${g.address}/32`),
@@ -823,7 +908,7 @@ export class Network {
     const entry: { handles: typeof handles; removing?: Promise<void> } = { handles };
     this.#forwards.set(key, entry);
     const out: PortForward = {
-      proto, hostPort, guest: g.address, guestPort,
+      proto, hostPort, guest: g.address, guestPort, localhost,
       remove: async () => {
         // Only this forward's own entry (not a later one for the same port), and forgotten only
         // once its rules are gone: after a failed commit remove() can be tried again.
@@ -833,6 +918,8 @@ export class Network {
           for (const x of entry.handles) tx.delRule({ ...T, chain: x.chain, handle: x.handle });
           try {
             await tx.commit();
+            // Connections already made keep their mapping in conntrack: end them too.
+            await deleteConntrack(this.#h, { proto, hostPort, hostAddress, guest: g.address, guestPort });
           } catch (e) {
             entry.removing = undefined;
             throw e;

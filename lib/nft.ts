@@ -36,6 +36,10 @@ const VERDICT: Record<NftVerdict, number> = { drop: 0, accept: 1, continue: -1, 
 const VERDICT_NAME = new Map(Object.entries(VERDICT).map(([k, n]) => [n, k as NftVerdict]));
 export type NftNatFlag = 'map-ips' | 'proto-specified' | 'random' | 'persistent' | 'fully-random';
 const NAT_FLAG: Record<NftNatFlag, number> = { 'map-ips': 1, 'proto-specified': 2, random: 4, persistent: 8, 'fully-random': 16 };
+export type NftFibResult = 'oif' | 'oifname' | 'type';
+const FIB_RESULT: Record<NftFibResult, number> = { oif: 1, oifname: 2, type: 3 };
+export type NftFibFlag = 'saddr' | 'daddr' | 'mark' | 'iif' | 'oif';
+const FIB_FLAG: Record<NftFibFlag, number> = { saddr: 1, daddr: 2, mark: 4, iif: 8, oif: 16 };
 export type NftRejectType = 'icmp' | 'tcp reset' | 'icmpx';
 const REJECT: NftRejectType[] = ['icmp', 'tcp reset', 'icmpx'];
 /** ct state bits (`ct state established,related`). */
@@ -60,7 +64,9 @@ export type NftExpr =
   | { type: 'masq'; flags?: NftNatFlag[]; protoMin?: number; protoMax?: number }
   | { type: 'nat'; nat: 'snat' | 'dnat'; family: 'ip' | 'ip6'; addrMin?: number; addrMax?: number; protoMin?: number; protoMax?: number; flags?: NftNatFlag[] }
   | { type: 'counter'; packets?: number; bytes?: number }
-  | { type: 'reject'; with: NftRejectType; code?: number };
+  | { type: 'reject'; with: NftRejectType; code?: number }
+  /** A route lookup (`fib daddr type`: the address type, e.g. local, loaded into `dreg`). */
+  | { type: 'fib'; result: NftFibResult; flags: NftFibFlag[]; dreg?: number };
 
 /** An expression as listed: data as hex, and unknown expressions with their raw attributes. */
 export type NftListedExpr = NftExpr | { type: string; raw: string };
@@ -305,6 +311,12 @@ function normExpr(op: string, f: string, e: unknown): Record<string, unknown> {
       if (x.bytes !== undefined) o.bytes = v.uint(op, `${f}.bytes`, x.bytes, 0, Number.MAX_SAFE_INTEGER);
       return o;
     }
+    case 'fib': {
+      keys(['result', 'flags', 'dreg']);
+      if (!Array.isArray(x.flags) || !x.flags.length) throw v.typeError(op, `${f}.flags`, 'must be a non-empty array of fib flags');
+      const flags = x.flags.reduce((a: number, w, i) => a | FIB_FLAG[v.oneOf(op, `${f}.flags[${i}]`, w, Object.keys(FIB_FLAG) as NftFibFlag[])], 0);
+      return { name: 'fib', result: FIB_RESULT[v.oneOf(op, `${f}.result`, x.result, Object.keys(FIB_RESULT) as NftFibResult[])], flags, dreg: reg(op, `${f}.dreg`, x.dreg, 1) };
+    }
     case 'reject': {
       keys(['with', 'code']);
       const o: Record<string, unknown> = { name: 'reject', type: REJECT.indexOf(v.oneOf(op, `${f}.with`, x.with, REJECT)) };
@@ -338,6 +350,8 @@ function listedExpr(n: any): NftListedExpr {
     }
     case 'counter': return strip({ type: 'counter', packets: n.packets, bytes: n.bytes });
     case 'reject': return strip({ type: 'reject', with: REJECT[n.type] ?? n.type, code: n.code });
+    case 'fib': return strip({ type: 'fib', result: (Object.keys(FIB_RESULT) as NftFibResult[]).find((k) => FIB_RESULT[k] === n.result) ?? n.result,
+      flags: (Object.keys(FIB_FLAG) as NftFibFlag[]).filter((k) => n.flags & FIB_FLAG[k]), dreg: n.dreg });
     default: return { type: name, raw: hex(n.raw) ?? '' };
   }
 }

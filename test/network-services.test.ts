@@ -170,3 +170,140 @@ describe.skipIf(skip)('NAT network services', () => {
     }
   });
 });
+
+/** A TCP service in a guest: greets each connection with who it saw, and keeps it open. */
+const SERVICE = `
+require('node:net').createServer((s) => { s.write('guest saw ' + s.remoteAddress + '\\n'); s.on('error', () => {}); }).listen(22, '0.0.0.0', () => console.log('ready'));`;
+/** Connects, prints the greeting, and holds the connection for holdMs (0: closes at once). */
+const CLIENT = (host: string, port: number, holdMs = 0) => `
+const s = require('node:net').connect({ host: '${host}', port: ${port} });
+s.setTimeout(3000, () => { console.log('timeout'); process.exit(2); });
+s.on('data', (d) => { process.stdout.write(String(d)); s.setTimeout(0); setTimeout(() => process.exit(0), ${holdMs}); });
+s.on('error', (e) => { console.log('error ' + e.code); process.exit(1); });`;
+
+describe.skipIf(skip)('port forwards from anywhere', () => {
+  const nss = new Namespaces();
+  let H: Netns, G: Netns, O: Netns, G2: Netns;
+  let h: Handle, g: Handle, o: Handle, g2: Handle;
+  let net: Network;
+  let service: NsProc | undefined;
+
+  beforeAll(async () => {
+    [H, G, O, G2] = await Promise.all([nss.create('pfh'), nss.create('pfg'), nss.create('pfo'), nss.create('pfq')]);
+    [h, g, o, g2] = await Promise.all([open({ netns: H }), open({ netns: G }), open({ netns: O }), open({ netns: G2 })]);
+    await h.link.add({ kind: 'veth', name: 'h1', peer: { name: 'o0', netns: O }, up: true });
+    await h.addr.add('h1', '203.0.113.1/24');
+    await o.link.set('o0', { up: true });
+    await o.addr.add('o0', '203.0.113.2/24');
+    await h.link.set('lo', { up: true });
+    net = await h.network.create({ name: 'pf', bridge: 'virbr0', address: '192.168.122.1/24', stp: false, dhcp: false, dns: false });
+    // Two guests with fixed addresses, default route through the gateway.
+    for (const [hh, ns, port, ip] of [[g, G, 'vnet0', '192.168.122.50'], [g2, G2, 'vnet1', '192.168.122.51']] as const) {
+      await h.link.add({ kind: 'veth', name: port, peer: { name: 'eth0', netns: ns } });
+      await net.attach(port);
+      await hh.link.set('lo', { up: true });
+      await hh.link.set('eth0', { up: true });
+      await hh.addr.add('eth0', `${ip}/24`);
+      await hh.route.add({ dst: 'default', via: '192.168.122.1' });
+    }
+    service = new NsProc(G, SERVICE);
+    await service.line(/^ready$/, 'the guest service');
+  });
+  afterAll(async () => {
+    service?.stop();
+    await net?.destroy().catch(() => {});
+    await Promise.all([h?.close(), g?.close(), o?.close(), g2?.close()]);
+    await nss.cleanup();
+  });
+
+  const connect = async (ns: Netns, host: string, port: number) => (await nsRun(ns, process.execPath, ['-e', CLIENT(host, port)], 10_000)).stdout.trim();
+
+  it('reaches the guest from the outside, from the host (its own address and 127.0.0.1 with localhost: true) and from another guest via the host\'s address', async () => {
+    const pf = await net.forwardPort({ proto: 'tcp', hostPort: 2222, guest: '192.168.122.50', guestPort: 22, localhost: true });
+    try {
+      expect(await connect(O, '203.0.113.1', 2222)).toBe('guest saw 203.0.113.2');
+      expect(await connect(H, '203.0.113.1', 2222)).toBe('guest saw 203.0.113.1');
+      // Loopback-sourced: masqueraded to the gateway on the way out of the bridge.
+      expect(await connect(H, '127.0.0.1', 2222)).toBe('guest saw 192.168.122.1');
+      expect(await h.sysctl.get('net/ipv4/conf/virbr0/route_localnet')).toBe('1');
+      expect(await h.sysctl.get('net/ipv4/conf/h1/route_localnet')).toBe('0');
+      // Hairpin: the second guest's connection comes back through the host, from the gateway.
+      expect(await connect(G2, '203.0.113.1', 2222)).toBe('guest saw 192.168.122.1');
+      expect(await connect(G2, '192.168.122.1', 2222)).toBe('guest saw 192.168.122.1');
+    } finally {
+      await pf.remove();
+    }
+    // Gone: nothing answers on 2222 any more, from anywhere.
+    expect(await connect(O, '203.0.113.1', 2222)).toMatch(/^error|^timeout/);
+    expect(await connect(H, '127.0.0.1', 2222)).toMatch(/^error|^timeout/);
+  });
+
+  it('without localhost, 127.0.0.1 is not forwarded while the host\'s own address is', async () => {
+    const pf = await net.forwardPort({ proto: 'tcp', hostPort: 2223, guest: '192.168.122.50', guestPort: 22 });
+    try {
+      expect(await connect(H, '203.0.113.1', 2223)).toBe('guest saw 203.0.113.1');
+      expect(await connect(H, '127.0.0.1', 2223)).toBe('error ECONNREFUSED');
+    } finally {
+      await pf.remove();
+    }
+  });
+
+  it('remove() deletes the conntrack entries of existing flows (seen with the conntrack CLI)', async () => {
+    expect(hasTool('conntrack')).toBe(true);
+    const pf = await net.forwardPort({ proto: 'tcp', hostPort: 2224, guest: '192.168.122.50', guestPort: 22 });
+    const flows = () => nsExec(H, 'conntrack', ['-L', '-p', 'tcp', '--dport', '2224']).catch((e) => String(e.stdout ?? ''));
+    // A flow held open from the outside.
+    const holder = new NsProc(O, CLIENT('203.0.113.1', 2224, 60_000));
+    try {
+      await holder.line(/guest saw 203\.0\.113\.2/, 'the held connection');
+      const before = await flows();
+      expect(before).toMatch(/dst=203\.0\.113\.1 sport=\d+ dport=2224 src=192\.168\.122\.50/);
+      expect(before).toContain('ESTABLISHED');
+      // An unrelated flow stays.
+      const other = await net.forwardPort({ proto: 'tcp', hostPort: 2225, guest: '192.168.122.50', guestPort: 22 });
+      const keep = new NsProc(O, CLIENT('203.0.113.1', 2225, 60_000));
+      try {
+        await keep.line(/guest saw/, 'the other connection');
+        await pf.remove();
+        expect(await flows()).not.toMatch(/dport=2224/);
+        expect(await nsExec(H, 'conntrack', ['-L', '-p', 'tcp', '--dport', '2225'])).toMatch(/dport=2225 src=192\.168\.122\.50/);
+      } finally {
+        keep.stop();
+        await other.remove();
+      }
+    } finally {
+      holder.stop();
+      await pf.remove();
+    }
+  });
+});
+
+describe.skipIf(skip)('firewall coexistence', () => {
+  const nss = new Namespaces();
+  let H: Netns;
+  let h: Handle;
+  beforeAll(async () => {
+    H = await nss.create('fwc');
+    h = await open({ netns: H });
+  });
+  afterAll(async () => {
+    await h?.close();
+    await nss.cleanup();
+  });
+
+  it('reports another table\'s drop-policy forward base chain (Docker-style) in create\'s result, and none when there is none', async () => {
+    expect(hasTool('nft')).toBe(true);
+    const clean = await h.network.create({ name: 'fwc0', bridge: 'virbr0', address: '192.168.122.1/24', stp: false, dhcp: false, dns: false });
+    expect(clean.firewallConflicts).toEqual([]);
+    await clean.destroy();
+    await nsExec(H, 'nft', ['add table ip filter; add chain ip filter FORWARD { type filter hook forward priority filter; policy drop; }; add table inet other; add chain inet other pass { type filter hook forward priority 10; policy accept; }']);
+    const net = await h.network.create({ name: 'fwc1', bridge: 'virbr0', address: '192.168.122.1/24', stp: false, dhcp: false, dns: false });
+    try {
+      // The accepting chain is no problem; the dropping one is.
+      expect(net.firewallConflicts).toEqual([{ family: 'ip', table: 'filter', chain: 'FORWARD', priority: 0 }]);
+    } finally {
+      await net.destroy();
+      await nsExec(H, 'nft', ['flush ruleset']);
+    }
+  });
+});

@@ -83,6 +83,10 @@ void putBody(MsgBuilder& m, const std::string& name, const Value& e) {
       m.putBe64(NFTA_COUNTER_BYTES, static_cast<uint64_t>(e.num("bytes", 0)));
       m.putBe64(NFTA_COUNTER_PACKETS, static_cast<uint64_t>(e.num("packets", 0)));
     }
+  } else if (name == "fib") {
+    m.putBe32(NFTA_FIB_DREG, e.u32("dreg"));
+    m.putBe32(NFTA_FIB_RESULT, e.u32("result"));
+    m.putBe32(NFTA_FIB_FLAGS, e.u32("flags"));
   } else if (name == "reject") {
     m.putBe32(NFTA_REJECT_TYPE, e.u32("type"));
     if (const Value* c = e.get("code")) m.putU8(NFTA_REJECT_ICMP_CODE, static_cast<uint8_t>(c->number()));
@@ -165,6 +169,11 @@ Value decodeExpr(const Attr& elem) {
         if (vt[NFTA_VERDICT_CHAIN]) out.set("chain", vt[NFTA_VERDICT_CHAIN]->str());
       }
     }
+  } else if (name == "fib") {
+    AttrTable t(d, NFTA_FIB_MAX);
+    setBe32(out, "dreg", t, NFTA_FIB_DREG);
+    setBe32(out, "result", t, NFTA_FIB_RESULT);
+    setBe32(out, "flags", t, NFTA_FIB_FLAGS);
   } else if (name == "masq") {
     AttrTable t(d, NFTA_MASQ_MAX);
     setBe32(out, "flags", t, NFTA_MASQ_FLAGS);
