@@ -162,8 +162,14 @@ export class Monitor extends EventEmitter implements AsyncIterable<MonitorEvent>
         if (it.waiter) { const w = it.waiter; it.waiter = undefined; w.resolve({ value: ev, done: false }); }
         else it.queue.push(ev);
       }
-      this.emit('event', ev);
-      this.emit(ev.type, ev);
+      try {
+        this.emit('event', ev);
+        this.emit(ev.type, ev);
+      } catch (e) {
+        // A listener's throw inside the native callback would be swallowed with a warning (or,
+        // in a worker being stopped, lost): rethrow it where it is an ordinary uncaught exception.
+        process.nextTick(() => { throw e; });
+      }
     }
   }
 

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "napi/convert.h"
+#include "napi/guard.h"
 #include "napi/handle.h"
 #include "ops/ops.h"
 
@@ -55,6 +56,8 @@ class Handle : public Napi::ObjectWrap<Handle> {
   void run();
   void complete(Job* j);
   void drain(Napi::Env env);
+  void hold(Napi::Env env);
+  void release(Napi::Env env);
 
   std::string nsPath_;
   int nsFd_ = -1;
@@ -72,6 +75,7 @@ class Handle : public Napi::ObjectWrap<Handle> {
   Napi::ThreadSafeFunction tsfn_;
   size_t pending_ = 0;     // JS thread only
   bool refed_ = false;
+  bool held_ = false;      // a strong reference to the JS object while calls are pending
   std::set<Handle*>* registry_ = nullptr;
 };
 
@@ -120,16 +124,25 @@ Handle::~Handle() {
   if (registry_) registry_->erase(this);
 }
 
+// Only at env teardown or when the handle was collected (so nothing was pending): jobs not
+// yet started are dropped, never run; a kernel change nobody can learn about is not made.
 void Handle::shutdown() {
+  std::deque<Job*> unstarted;
   {
     std::lock_guard<std::mutex> lk(mu_);
     stop_ = true;
+    unstarted.swap(queue_);
   }
   cv_.notify_all();
+  for (Job* j : unstarted) delete j;  // their promises can no longer be settled
   if (thread_.joinable()) thread_.join();
   if (!joined_) {
     joined_ = true;
     tsfn_.Abort();
+    // An aborted TSFN never runs the queued drain: the results it would have settled go here.
+    std::lock_guard<std::mutex> lk(doneMu_);
+    for (Job* j : done_) delete j;
+    done_.clear();
   }
 }
 
@@ -209,7 +222,7 @@ void Handle::complete(Job* j) {
     if (!scheduled_) { scheduled_ = true; schedule = true; }
   }
   if (schedule) {
-    tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function) { drain(env); });
+    tsfn_.NonBlockingCall([this](Napi::Env env, Napi::Function) { callGuarded(env, [&] { drain(env); }); });
   }
 }
 
@@ -239,17 +252,29 @@ void Handle::drain(Napi::Env env) {
         if (!j->extack.empty()) e.Set("extack", Napi::String::New(env, j->extack));
         j->deferred.Reject(e.Value());
       }
-    } catch (const Napi::Error&) {
+    } catch (...) {
     }
   }
   if (closed && thread_.joinable()) {
     thread_.join();  // the thread returned right after completing close
     joined_ = true;
     tsfn_.Release();
-  } else if (pending_ == 0 && refed_ && !joined_) {
-    refed_ = false;
-    tsfn_.Unref(env);
   }
+  if (pending_ == 0) release(env);
+}
+
+// While a call is pending the JS object is held strongly (so a handle dropped with a call in
+// flight, `await h.close()` included, is not collected and its promise still settles) and the
+// TSFN keeps the event loop alive until the result is back.
+void Handle::hold(Napi::Env env) {
+  if (pending_++ != 0) return;
+  if (!held_) { held_ = true; Ref(); }
+  if (!refed_ && !joined_) { refed_ = true; tsfn_.Ref(env); }
+}
+
+void Handle::release(Napi::Env env) {
+  if (refed_ && !joined_) { refed_ = false; tsfn_.Unref(env); }
+  if (held_) { held_ = false; Unref(); }
 }
 
 // call(op: string, args: object): Promise<any>
@@ -271,7 +296,7 @@ Napi::Value Handle::Call(const Napi::CallbackInfo& info) {
     return p;
   }
   j->args = std::move(args);
-  if (pending_++ == 0 && !refed_) { refed_ = true; tsfn_.Ref(env); }
+  hold(env);
   {
     std::lock_guard<std::mutex> lk(mu_);
     queue_.push_back(j);
@@ -292,7 +317,7 @@ Napi::Value Handle::Close(const Napi::CallbackInfo& info) {
   closing_ = true;
   j->close = true;
   j->op = "close";
-  if (pending_++ == 0 && !refed_) { refed_ = true; tsfn_.Ref(env); }
+  hold(env);
   {
     std::lock_guard<std::mutex> lk(mu_);
     queue_.push_back(j);

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "napi/convert.h"
+#include "napi/guard.h"
 #include "ops/rtnl_decode.h"
 
 namespace vnl {
@@ -318,10 +319,13 @@ void Reader::deliver(std::vector<Value>& batch) {
       }
       core->cv.notify_all();
       if (evs.empty()) return;
-      Napi::HandleScope scope(env);
-      Napi::Array a = Napi::Array::New(env, evs.size());
-      for (size_t i = 0; i < evs.size(); i++) a.Set(static_cast<uint32_t>(i), toJs(env, evs[i]));
-      cb.Call({a});
+      // A worker being terminated fails every call below with a Napi::Error.
+      callGuarded(env, [&] {
+        Napi::HandleScope scope(env);
+        Napi::Array a = Napi::Array::New(env, evs.size());
+        for (size_t i = 0; i < evs.size(); i++) a.Set(static_cast<uint32_t>(i), toJs(env, evs[i]));
+        cb.Call({a});
+      });
     });
   }
 }
