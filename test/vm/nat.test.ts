@@ -1,8 +1,8 @@
 // Scenario 1, the seed's NAT network with a real guest: network.create (virbr0, dnsmasq, NAT)
 // plus a vnet-header tap with offloads whose fd QEMU's virtio-net-pci uses. The guest leases,
-// pings the gateway, reaches an outside server that sees the host's address, and moves several
-// MB each way with the payload checked. The tap is closed by us right after QEMU starts: QEMU's
-// copy of the fd keeps it alive until QEMU exits.
+// pings the gateway, resolves a host record through it, reaches an outside server that sees the
+// host's address, and moves several MB each way with the payload checked. The tap is closed by
+// us right after QEMU starts: QEMU's copy of the fd keeps it alive until QEMU exits.
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, qemuNetdev, type Handle, type Netns, type Network, type Tap } from '../../lib/index.js';
@@ -43,9 +43,10 @@ describe.skipIf(skip)('a QEMU guest on the NAT network, through a vnet-header ta
     await nss.cleanup();
   });
 
-  it('leases from .2–.254, pings the gateway, is seen outside as the host, and moves MBs both ways intact', async () => {
+  it('leases from .2–.254, pings the gateway, resolves a name through it, is seen outside as the host, and moves MBs both ways intact', async () => {
     net = await h.network.create({ name: 'default', bridge: 'virbr0', stp: true, address: '192.168.122.1/24',
-      dhcp: { start: '192.168.122.2', end: '192.168.122.254', ping: false } });
+      dhcp: { start: '192.168.122.2', end: '192.168.122.254', ping: false },
+      dns: { domain: 'lan', localOnly: true, hosts: [{ ip: '203.0.113.2', names: ['outside'] }] } });
     tap = await h.tap.create({ name: 'vnet%d', vnetHdr: true, offloads: { csum: true, tso4: true, tso6: true }, master: 'virbr0', up: true });
     const { args, stdio } = qemuNetdev(tap, { id: 'n0', mac: GUEST_MAC });
     expect(args).toEqual(['-netdev', 'tap,id=n0,fd=3,vhost=off', '-device', `virtio-net-pci,netdev=n0,mac=${GUEST_MAC}`]);
@@ -71,6 +72,9 @@ describe.skipIf(skip)('a QEMU guest on the NAT network, through a vnet-header ta
     await waitFor(async () => (await net!.leases()).some((x) => x.mac === GUEST_MAC && x.ip === lease.lease), 'the lease in net.leases()', 10_000);
 
     expect((await vm.cmd('ping 192.168.122.1 3 20')).ping).toBe('0');
+    // The gateway answers DNS: the lease named it, and it resolves the network's host record.
+    expect(lease.dns).toBe('192.168.122.1');
+    expect((await vm.cmd('nslookup outside.lan 192.168.122.1')).resolved).toBe('203.0.113.2');
 
     // QEMU renegotiated the tap's offloads from what the guest's driver accepted (TUNSETOFFLOAD):
     // the host may now send the guest whole TSO frames with partial checksums.

@@ -7,8 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, type Handle, type Netns } from '../../lib/index.js';
 import { Namespaces, ipLinks, privilegedSkipReason, waitFor } from '../helpers.js';
-import { helperBinary } from './image.js';
-import { Vm, killAll, vmSkipReason } from './vm.js';
+import { Vm, helperBinary, killAll, vmSkipReason } from './vm.js';
 
 const skip = privilegedSkipReason() ?? vmSkipReason();
 const OWNER = 64123;

@@ -1,4 +1,4 @@
-// A small static helper for the VM tests (built with gcc -static by test/vm/image.ts).
+// A small static helper for the VM tests (built with gcc -static by examples/vm/image.js).
 //   In the guest (busybox has no ethtool):
 //     vmhelper channels IFACE N   ETHTOOL_SCHANNELS combined=N, then prints "combined=N max=M"
 //     vmhelper stats IFACE        the driver's per-queue counters (ETHTOOL_GSTATS), "name=value" lines

@@ -1,4 +1,4 @@
-// The guest the VM tests boot: Debian's cloud kernel and busybox-static, fetched with
+// The guest the VM tests and the demo boot: Debian's cloud kernel and busybox-static, fetched with
 // `apt-get download` and unpacked with `dpkg-deb -x` (never installed on the host), the virtio
 // modules the kernel does not have built in, a static C helper, and our /init, packed into an
 // initramfs. Everything is cached under one directory keyed by the package versions (and the
@@ -16,25 +16,18 @@ export const KERNEL_META = 'linux-image-cloud-amd64';
 /** What the guest's NICs need, in the kernel's module names; their dependencies come from each .ko. */
 const WANTED_MODULES = ['virtio_pci', 'virtio_net'];
 
-export interface GuestImage {
-  kernel: string;
-  initrd: string;
-  /** The key the cache is under: the two packages' names and versions. */
-  key: string;
-}
-
-const run = (cmd: string, args: string[], cwd?: string): string =>
+const run = (cmd, args, cwd) =>
   execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
 
 /** The candidate version apt would fetch, from `apt-cache policy`. */
-function candidate(pkg: string): string {
+function candidate(pkg) {
   const m = /Candidate: (\S+)/.exec(run('apt-cache', ['policy', pkg]));
   if (!m || m[1] === '(none)') throw new Error(`${pkg}: apt knows no version of it (run apt-get update)`);
   return m[1];
 }
 
 /** The versioned kernel package the meta package depends on (`linux-image-6.1.0-NN-cloud-amd64`). */
-function kernelPackage(): string {
+function kernelPackage() {
   const out = run('apt-cache', ['show', '--no-all-versions', KERNEL_META]);
   const m = /^Depends:.*?\b(linux-image-[0-9][^\s,]*)/m.exec(out);
   if (!m) throw new Error(`${KERNEL_META}: no versioned linux-image dependency in apt-cache show`);
@@ -42,7 +35,7 @@ function kernelPackage(): string {
 }
 
 /** Downloads a .deb into dir and unpacks it into dir/root; returns the root. */
-function unpack(pkg: string, dir: string): string {
+function unpack(pkg, dir) {
   fs.mkdirSync(dir, { recursive: true });
   fs.chmodSync(dir, 0o777);  // apt's _apt user writes the download
   run('apt-get', ['download', '-q', pkg], dir);
@@ -54,7 +47,7 @@ function unpack(pkg: string, dir: string): string {
 }
 
 /** A module's dependencies, from the `depends=` string in its .modinfo section. */
-export function moduleDepends(ko: Buffer): string[] {
+export function moduleDepends(ko) {
   const tag = Buffer.from('\0depends=');
   const at = ko.indexOf(tag);
   if (at < 0) return [];
@@ -68,11 +61,11 @@ export function moduleDepends(ko: Buffer): string[] {
  * The .ko files the wanted modules need, dependencies first (the order insmod needs), skipping
  * any that modules.builtin says are built in.
  */
-function moduleOrder(modRoot: string): { name: string; file: string }[] {
+function moduleOrder(modRoot) {
   const builtin = new Set(fs.readFileSync(path.join(modRoot, 'modules.builtin'), 'utf8').split('\n')
     .filter(Boolean).map((l) => path.basename(l).replace(/\.ko.*$/, '').replace(/-/g, '_')));
-  const files = new Map<string, string>();
-  const walk = (d: string): void => {
+  const files = new Map();
+  const walk = (d) => {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
@@ -80,9 +73,9 @@ function moduleOrder(modRoot: string): { name: string; file: string }[] {
     }
   };
   walk(path.join(modRoot, 'kernel'));
-  const out: { name: string; file: string }[] = [];
-  const seen = new Set<string>();
-  const visit = (name: string, depth: number): void => {
+  const out = [];
+  const seen = new Set();
+  const visit = (name, depth) => {
     if (seen.has(name) || builtin.has(name)) return;
     if (depth > 32) throw new Error(`module dependencies of ${name} nest too deep`);
     const file = files.get(name);
@@ -96,12 +89,13 @@ function moduleOrder(modRoot: string): { name: string; file: string }[] {
 }
 
 /** A newc cpio archive (what the kernel unpacks as an initramfs) of the given entries. */
-export function cpioNewc(entries: { name: string; mode: number; data?: Buffer }[]): Buffer {
-  const parts: Buffer[] = [];
+/** @param {{ name: string, mode: number, data?: Buffer }[]} entries */
+export function cpioNewc(entries) {
+  const parts = [];
   let ino = 1;
-  const pad4 = (n: number) => Buffer.alloc((4 - (n % 4)) % 4);
-  const add = (name: string, mode: number, data: Buffer) => {
-    const hex = (n: number) => n.toString(16).padStart(8, '0');
+  const pad4 = (n) => Buffer.alloc((4 - (n % 4)) % 4);
+  const add = (name, mode, data) => {
+    const hex = (n) => n.toString(16).padStart(8, '0');
     const nameBuf = Buffer.from(name + '\0');
     const hdr = '070701' + [ino++, mode, 0, 0, 1, 0, data.length, 0, 0, 0, 0, nameBuf.length, 0].map(hex).join('');
     parts.push(Buffer.from(hdr, 'latin1'), nameBuf, pad4(110 + nameBuf.length), data, pad4(data.length));
@@ -112,7 +106,7 @@ export function cpioNewc(entries: { name: string; mode: number; data?: Buffer }[
 }
 
 /** Builds (or finds in the cache) the pieces that depend only on the packages. */
-function basePieces(): { dir: string; key: string } {
+function basePieces() {
   const kpkg = kernelPackage();
   const key = `${kpkg}_${candidate(kpkg)}+busybox-static_${candidate('busybox-static')}`.replace(/[^A-Za-z0-9._+-]/g, '_');
   const dir = path.join(CACHE_DIR, key);
@@ -137,7 +131,7 @@ function basePieces(): { dir: string; key: string } {
     fs.writeFileSync(path.join(out, 'done'), key + '\n');
     try {
       fs.renameSync(out, dir);
-    } catch (e: any) {
+    } catch (e) {
       if (e.code !== 'ENOTEMPTY' && e.code !== 'EEXIST') throw e;  // another builder won
     }
   } finally {
@@ -146,8 +140,8 @@ function basePieces(): { dir: string; key: string } {
   return { dir, key };
 }
 
-/** Compiles test/vm/vmhelper.c statically (cached by its source's hash). */
-export function helperBinary(): string {
+/** Compiles examples/vm/vmhelper.c statically (cached by its source's hash). */
+export function helperBinary() {
   const src = fs.readFileSync(path.join(here, 'vmhelper.c'));
   const hash = crypto.createHash('sha256').update(src).digest('hex').slice(0, 16);
   const bin = path.join(CACHE_DIR, `vmhelper-${hash}`);
@@ -159,16 +153,17 @@ export function helperBinary(): string {
   return bin;
 }
 
-let cached: GuestImage | undefined;
+/** @type {{ kernel: string, initrd: string, key: string } | undefined} */
+let cached;
 
 /** The kernel and initramfs to boot, built on first use. */
-export function guestImage(): GuestImage {
+export function guestImage() {
   if (cached) return cached;
   const { dir, key } = basePieces();
   const helper = fs.readFileSync(helperBinary());
   const init = fs.readFileSync(path.join(here, 'init.sh'));
   const order = fs.readFileSync(path.join(dir, 'modules/order'), 'utf8').split('\n').filter(Boolean);
-  const entries: { name: string; mode: number; data?: Buffer }[] = [
+  const entries = [
     ...['bin', 'dev', 'proc', 'sys', 'tmp', 'etc', 'modules', 'www'].map((d) => ({ name: d, mode: 0o40755 })),
     { name: 'bin/busybox', mode: 0o100755, data: fs.readFileSync(path.join(dir, 'busybox')) },
     { name: 'bin/sh', mode: 0o120777, data: Buffer.from('busybox') },

@@ -59,8 +59,9 @@ run() {
     route) ip route replace default via "$1" || return 1 ;;
     ping) ping -c "${2:-2}" -w "${3:-10}" "$1" >/dev/null 2>&1; say "$id ping=$?" ;;
     nslookup)
-      out=$(nslookup "$1" "$2" 2>&1) || { say "$id resolved=none"; return 0; }
-      say "$id resolved=$(echo "$out" | sed -n '/^Name:/,$ s/^Address[^:]*: *//p' | head -n 1)" ;;
+      # The A record only; the answer's "Address:" lines come after "Name:" (the server's before).
+      a=$(nslookup -type=a "$1" "$2" 2>&1 | sed -n '/^Name:/,$ s/^Address[^:]*: *//p' | head -n 1)
+      say "$id resolved=${a:-none}" ;;
     get)
       rm -f /tmp/get
       wget -q -O /tmp/get "$1" || return 1
