@@ -29,6 +29,9 @@ while [ ! -e /sys/class/net/eth0 ]; do
   i=$((i + 1)); [ $i -gt 200 ] && die "no-eth0"
   sleep 0.05
 done
+# IPv4 only: no router solicitations or MLD reports, so the NIC's counters move only with the
+# scenario's own traffic.
+for f in /proc/sys/net/ipv6/conf/*/disable_ipv6; do echo 1 > "$f"; done
 ip link set lo up
 ip link set eth0 up || die "eth0-up"
 
@@ -78,6 +81,7 @@ run() {
       httpd -p 80 -h /www || return 1
       say "$id sha=$(sha /www/blob)" ;;
     mac) say "$id mac=$(cat /sys/class/net/eth0/address)" ;;
+    counters) say "$id rx_packets=$(cat /sys/class/net/eth0/statistics/rx_packets) tx_packets=$(cat /sys/class/net/eth0/statistics/tx_packets)" ;;
     channels) out=$(vmhelper channels eth0 "$1") || return 1; say "$id $out" ;;
     noxps) for f in /sys/class/net/eth0/queues/tx-*/xps_cpus; do echo 0 > "$f" || return 1; done ;;
     queues) say "$id rx=$(ls -d /sys/class/net/eth0/queues/rx-* | wc -l) tx=$(ls -d /sys/class/net/eth0/queues/tx-* | wc -l)" ;;
