@@ -18,7 +18,10 @@ export interface ForwarderOptions {
   threads?: number;
   /** Spin on epoll for this long after the last frame before sleeping (lower latency, more CPU). Default 0. */
   busyPollUs?: number;
-  /** Frames read from one queue before the next queue gets its turn. Default 64. */
+  /**
+   * Work done for one queue before the next queue gets its turn, counted in writes: a frame
+   * read costs one, and a frame segmented or flooded costs every write it caused. Default 64.
+   */
   batch?: number;
   /** MAC table entries (switch mode; rounded up to a power of two). Default 4096. */
   fdbSize?: number;
@@ -44,6 +47,33 @@ export interface ForwarderPortOptions {
   vnetHdrSize?: number;
   /** Sets TUNSETOFFLOAD on the port's queues (taps with vnet header only). Unset: left as is. */
   offloads?: ForwarderOffloads;
+  /**
+   * Switch mode: the most source MACs the MAC table learns from this port at once (1 to 4096,
+   * default 64), so that one guest cannot fill the table and evict every other station.
+   * A frame from a further new MAC is dropped (`drops.macLimit`) until one of the port's
+   * stations ages out, moves or is evicted.
+   */
+  maxMacs?: number;
+  /**
+   * Locks the port to these source MACs (up to 64; both modes): any other source is dropped
+   * (`drops.srcMac`). Give the guest's own MAC to stop it from spoofing other stations.
+   */
+  allowedMacs?: string[];
+}
+
+/** Options of `Forwarder.socketpair()`. */
+export interface ForwarderSocketpairOptions {
+  /**
+   * 'seqpacket' (default; QEMU: `-netdev dgram,id=n0,local.type=fd,local.str=FD`, QEMU 7.2 and
+   * later) or 'dgram' (also QEMU's older `-netdev socket,id=n0,fd=FD`, which refuses seqpacket).
+   */
+  type?: 'seqpacket' | 'dgram';
+  /**
+   * Send (and receive) buffer of each end in bytes, set with SO_SNDBUFFORCE when the process
+   * has CAP_NET_ADMIN (else SO_SNDBUF, capped by net.core.wmem_max). Default 4 MiB: with the
+   * kernel's ~208 KB default QEMU's send path can stall for good.
+   */
+  sndbuf?: number;
 }
 
 /** Counters of one port, readable while the forwarder runs. */
@@ -62,8 +92,22 @@ export interface ForwarderPortStats {
     rxError: number;
     /** A GSO frame that could not go to this port (no vnet header and not segmentable, or gsoToPlain 'drop'). */
     gso: number;
-    /** Too short, or a bad checksum-offload header. */
+    /**
+     * Too short (an empty frame included), or a vnet header that contradicts the frame:
+     * checksum offsets outside it, an unknown GSO type, IP lengths that disagree with it.
+     */
     malformed: number;
+    /** Larger than the forwarder's 69,632-byte read buffer (it would have been cut short). */
+    oversize: number;
+    /**
+     * A GSO frame outside the forwarder's limits: gso_size below 88, more than 128 segments,
+     * or a segment whose IP length would not fit 16 bits.
+     */
+    gsoLimit: number;
+    /** Source MAC not a station address (switch mode: multicast or zero) or not in `allowedMacs`. */
+    srcMac: number;
+    /** A new source MAC on a port that already holds `maxMacs` learned stations (switch mode). */
+    macLimit: number;
     /** Nowhere to send it (wire mode with one port; a switch with one port). */
     noRoute: number;
     /** Copies for frames()/capture() that were dropped (the data path never waits for them). */
@@ -107,6 +151,8 @@ const OFFLOAD_BITS: Record<keyof ForwarderOffloads, number> = {
 const MAX_PORTS = 64;
 const MAX_QUEUES = 16;
 const MAX_HDR = 32;  // kMaxHdrLen in native/fwd/engine.h
+const MAX_PORT_MACS = 4096;    // kMaxPortMacs
+const MAX_ALLOWED_MACS = 64;   // kMaxAllowedMacs
 
 interface Sink {
   push(f: ForwardedFrame): void;
@@ -182,14 +228,26 @@ export class Forwarder {
   }
 
   /**
-   * A connected pair of non-blocking AF_UNIX SOCK_SEQPACKET fds carrying one frame per message: give one end
-   * to `add()` and read or write frames on the other (tests, injectors). The caller owns both.
+   * A connected pair of non-blocking, close-on-exec AF_UNIX fds carrying one frame per message:
+   * give one end to `add()` and the other to a VM (or read and write frames on it). The caller
+   * owns both. SOCK_SEQPACKET by default; `type: 'dgram'` for QEMU's `-netdev socket,fd=`.
+   *
+   * @example
+   * const [vm, port] = Forwarder.socketpair({ type: 'dgram' });
+   * fw.add('vm1', port);
+   * spawn('qemu-system-x86_64', [..., '-netdev', 'socket,id=n0,fd=3', '-device', 'virtio-net-pci,netdev=n0'],
+   *   { stdio: ['inherit', 'inherit', 'inherit', vm] });
    */
-  static socketpair(): [number, number] {
+  static socketpair(options: ForwarderSocketpairOptions = {}): [number, number] {
+    const op = 'forwarder.socketpair';
+    v.object(op, 'options', options);
+    v.knownKeys(op, 'options', options as Record<string, unknown>, ['type', 'sndbuf']);
+    const type = options.type === undefined ? 'seqpacket' : v.oneOf(op, 'type', options.type, ['seqpacket', 'dgram'] as const);
+    const sndbuf = options.sndbuf === undefined ? 4 << 20 : v.uint(op, 'sndbuf', options.sndbuf, 4096, 1 << 30);
     try {
-      return native.Forwarder.socketpair();
+      return native.Forwarder.socketpair(type, sndbuf);
     } catch (e) {
-      throw fromNative('forwarder.socketpair', e);
+      throw fromNative(op, e);
     }
   }
 
@@ -231,7 +289,7 @@ export class Forwarder {
     if (pname.length === 0) throw v.typeError(op, 'name', 'must be a non-empty string');
     if (this.#ports.has(pname)) throw v.rangeError(op, 'name', `a port named ${JSON.stringify(pname)} exists`);
     v.object(op, 'options', options);
-    v.knownKeys(op, 'options', options as Record<string, unknown>, ['vnetHdr', 'vnetHdrSize', 'offloads']);
+    v.knownKeys(op, 'options', options as Record<string, unknown>, ['vnetHdr', 'vnetHdrSize', 'offloads', 'maxMacs', 'allowedMacs']);
     const list = Array.isArray(fds) ? fds : [fds];
     if (list.length === 0 || list.length > MAX_QUEUES) throw v.rangeError(op, 'fds', `must hold 1 to ${MAX_QUEUES} fds`);
     list.forEach((fd, i) => {
@@ -265,9 +323,17 @@ export class Forwarder {
       bits = 0;
       for (const [k, b] of Object.entries(OFFLOAD_BITS)) if (o[k] !== undefined && v.bool(op, `offloads.${k}`, o[k])) bits |= b;
     }
+    const maxMacs = options.maxMacs === undefined ? 64 : v.uint(op, 'maxMacs', options.maxMacs, 1, MAX_PORT_MACS);
+    let allowed: number[] = [];
+    if (options.allowedMacs !== undefined) {
+      if (!Array.isArray(options.allowedMacs)) throw v.typeError(op, 'allowedMacs', 'must be an array of MAC addresses');
+      if (options.allowedMacs.length === 0 || options.allowedMacs.length > MAX_ALLOWED_MACS)
+        throw v.rangeError(op, 'allowedMacs', `must hold 1 to ${MAX_ALLOWED_MACS} MACs`);
+      allowed = options.allowedMacs.map((m, i) => parseInt(v.mac(op, `allowedMacs[${i}]`, m).replace(/:/g, ''), 16));
+    }
     let slot: number, gen: number;
     try {
-      ({ slot, gen } = this.#n.addPort(list, hdrLen, bits));
+      ({ slot, gen } = this.#n.addPort(list, hdrLen, bits, maxMacs, allowed));
     } catch (e) {
       throw fromNative(op, e);
     }
@@ -336,7 +402,8 @@ export class Forwarder {
       const p = this.#bySlot.get(e.port);
       const age = Math.max(0, mono - e.seen);
       // Entries of a removed port, or aged out, are dead even if the slot still holds them.
-      if (!p || p.gen !== e.gen || age > this.#ageingSec) continue;
+      // The table keeps the low 8 bits of the generation (a removed port's entries are purged).
+      if (!p || (p.gen & 0xff) !== e.gen || age > this.#ageingSec) continue;
       out.push({ mac: macString(e.mac), port: p.name, ageSec: age });
     }
     return out;

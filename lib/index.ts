@@ -20,7 +20,7 @@ export type { BridgeSpec, BridgeChanges, BridgePort, BridgePortChanges, BridgeSu
 export { Tap, type TapSpec, type TapOffloads } from './tap.js';
 export type { VxlanSpec } from './kinds/vxlan.js';
 export { macvlanModes, macvlanFlags, type MacvlanMode, type MacvlanFlag, type MacvlanSpec, type MacvtapSpec, type MacvlanInfo, type MacvtapOpenOptions, type MacvtapQueues, type MacvtapOffloads } from './macvtap.js';
-export { Forwarder, type ForwarderOptions, type ForwarderPortOptions, type ForwarderPortStats, type ForwardedFrame, type ForwarderCapture, type ForwarderOffloads } from './forwarder.js';
+export { Forwarder, type ForwarderOptions, type ForwarderPortOptions, type ForwarderSocketpairOptions, type ForwarderPortStats, type ForwardedFrame, type ForwarderCapture, type ForwarderOffloads } from './forwarder.js';
 export { TcOps, TcQdiscOps, TcClassOps, TcFilterOps } from './tc.js';
 export type { QdiscSpec, QdiscKind, HtbQdiscSpec, TbfQdiscSpec, NetemQdiscSpec, FqCodelQdiscSpec, ClsactQdiscSpec, IngressQdiscSpec, ClassSpec, HtbClassSpec, FilterSpec, U32FilterSpec, MatchallFilterSpec, U32Match, TcAction, MirredAction, PoliceAction, CsumAction, GactAction, TcControl, TcParent, Qdisc, TcClass, TcFilter, TcStats, ShapeOptions, ShapeResult, Rate, Size, Time, Protocol } from './tc.js';
 export type { IfbSpec } from './kinds/ifb.js';

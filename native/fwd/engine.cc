@@ -1,11 +1,16 @@
 #include "fwd/engine.h"
 
 #include <fcntl.h>
+#include <linux/sockios.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,7 +25,8 @@ namespace vnl::fwd {
 static constexpr uint64_t kEventTag = ~uint64_t(0);
 
 const char* dropName(int d) {
-  static const char* names[kDropCount] = {"txFull", "txError", "rxError", "gso", "malformed", "noRoute", "copies"};
+  static const char* names[kDropCount] = {"txFull", "txError", "rxError", "gso", "malformed", "noRoute", "copies",
+                                          "oversize", "gsoLimit", "srcMac", "macLimit"};
   return d >= 0 && d < kDropCount ? names[d] : "?";
 }
 
@@ -98,6 +104,29 @@ int Fdb::lookup(uint64_t mac, uint32_t now, uint32_t ageing) const {
   return -1;
 }
 
+bool Fdb::refresh(uint64_t mac, int slot, uint8_t gen, uint32_t now) {
+  uint64_t want = mac << 16 | uint64_t(slot) << 8 | gen;
+  uint32_t h = macHash(mac);
+  for (int i = 0; i < kProbe; i++) {
+    uint32_t k = (h + i) & mask_;
+    uint64_t w = word_[k].load(std::memory_order_relaxed);
+    if (w == want) {
+      if (seen_[k].load(std::memory_order_relaxed) != now) seen_[k].store(now, std::memory_order_relaxed);
+      return true;
+    }
+    if (w && (w >> 16) == mac) return false;  // learned elsewhere: the caller decides
+  }
+  return false;
+}
+
+void Fdb::purge(int slot) {
+  for (uint32_t i = 0; i <= mask_; i++) {
+    uint64_t w = word_[i].load(std::memory_order_relaxed);
+    // A worker may be replacing this very entry with another station: then it is not ours.
+    if (w && int((w >> 8) & 0xff) == slot) word_[i].compare_exchange_strong(w, 0, std::memory_order_relaxed);
+  }
+}
+
 void Fdb::learn(uint64_t mac, int slot, uint8_t gen, uint32_t now, uint32_t ageing) {
   uint64_t want = mac << 16 | uint64_t(slot) << 8 | gen;
   uint32_t h = macHash(mac);
@@ -124,7 +153,8 @@ void Fdb::learn(uint64_t mac, int slot, uint8_t gen, uint32_t now, uint32_t agei
 // ---- worker ------------------------------------------------------------------------------------
 
 Worker::Worker(Engine* e, int i)
-    : eng(e), index(i), buf(new uint8_t[kBufLen]), seg(new uint8_t[kBufLen]), ring(e->opt.copyRingBytes) {
+    // One byte more than the largest frame taken: a read that fills it was cut short.
+    : eng(e), index(i), buf(new uint8_t[kBufLen + 1]), seg(new uint8_t[kSegScratch]), ring(e->opt.copyRingBytes) {
   cmds.reserve(kMaxPorts * 4);
   scratchCmds.reserve(kMaxPorts * 4);
   ep = epoll_create1(EPOLL_CLOEXEC);
@@ -258,13 +288,35 @@ void Worker::disableQueue(int slot, int q, int err) {
   p.lastErrno.store(err);
 }
 
+// Whether a read of 0 bytes was the end of the queue's file, or an empty frame (which any
+// guest may send and which must not take the queue out of service).
+bool Worker::zeroIsEof(const Port& p, int q) const {
+  switch (p.zero[q]) {
+    case ZeroRead::Frame: return false;
+    case ZeroRead::Eof: return true;
+    case ZeroRead::CheckHup: break;
+  }
+  // A seqpacket read returns 0 both for an empty message and once the peer has gone (or shut
+  // down its sending side). Only the latter raises POLLRDHUP; messages queued before it still
+  // count (SIOCINQ: bytes queued), so an empty message followed by others is not an end.
+  pollfd pfd{p.fds[q], POLLRDHUP, 0};
+  if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & (POLLRDHUP | POLLHUP))) return false;
+  int queued = 0;
+  return !(ioctl(p.fds[q], SIOCINQ, &queued) == 0 && queued > 0);
+}
+
 void Worker::pollQueue(int slot, int q) {
-  if (slot >= kMaxPorts || !active[slot]) return;  // a stale event for a port just removed
+  if (slot < 0 || slot >= kMaxPorts || !active[slot]) return;  // a stale event for a port just removed
   Port& p = eng->ports[slot];
+  if (q >= p.nq) return;
   int fd = p.fds[q];
   uint8_t* b = buf.get();
-  for (int i = 0; i < eng->opt.batch; i++) {
-    ssize_t n = read(fd, b, kBufLen);
+  // The turn ends after `batch` writes' worth of work, not `batch` frames: a frame that is
+  // segmented or flooded costs every write it caused, so one queue cannot hold the others up.
+  long budget = eng->opt.batch;
+  while (budget > 0) {
+    ssize_t n = read(fd, b, kBufLen + 1);
+    budget--;
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       if (errno == EINTR) continue;
@@ -272,12 +324,24 @@ void Worker::pollQueue(int slot, int q) {
       disableQueue(slot, q, errno);
       return;
     }
-    if (n == 0) {  // end of file (a socketpair's peer went away)
-      bump(counters[slot].drops[kDropRxError]);
-      disableQueue(slot, q, EPIPE);
-      return;
+    if (n == 0) {
+      if (zeroIsEof(p, q)) {  // end of file (a socketpair's peer went away)
+        bump(counters[slot].drops[kDropRxError]);
+        disableQueue(slot, q, EPIPE);
+        return;
+      }
+      bump(counters[slot].drops[kDropMalformed]);  // an empty frame
+      continue;
     }
+    // Cut short: a datagram larger than the buffer loses its tail, and a tap read returns the
+    // frame's full length even when fewer bytes were copied. Either way it is not forwarded.
+    if (static_cast<size_t>(n) > kBufLen) {
+      bump(counters[slot].drops[kDropOversize]);
+      continue;
+    }
+    writes = 0;
     handle(slot, b, static_cast<size_t>(n));
+    if (writes > 1) budget -= writes - 1;
     if (!active[slot]) return;
   }
 }
@@ -298,6 +362,34 @@ void Worker::copy(int slot, int dir, const uint8_t* frame, size_t len) {
   if (!ring.push(r, frame)) bump(counters[slot].drops[kDropCopies]);
 }
 
+// Charges a new source MAC to its port's limit. True when the port may learn it: it is charged
+// already, or a free or stale entry (the table no longer maps that MAC to this port) takes it.
+bool Worker::charge(Port& p, int in, uint64_t mac) {
+  uint32_t n = p.maxMacs;
+  int free = -1;
+  for (uint32_t i = 0; i < n; i++) {
+    uint64_t m = p.macs[i].load(std::memory_order_relaxed);
+    if (m == mac) return true;
+    if (!m && free < 0) free = static_cast<int>(i);
+  }
+  uint8_t g = static_cast<uint8_t>(gen[in]);
+  for (int attempt = 0; attempt < 2; attempt++) {
+    if (free < 0) {
+      // Full: the slow path of a port at its limit (a guest cycling through source MACs).
+      for (uint32_t i = 0; i < n && free < 0; i++) {
+        uint64_t m = p.macs[i].load(std::memory_order_relaxed);
+        int e = m ? eng->fdb_.lookup(m, nowSec, eng->opt.ageingSec) : -1;
+        if (!m || e < 0 || (e >> 8) != in || uint8_t(e & 0xff) != g) free = static_cast<int>(i);
+      }
+      if (free < 0) return false;
+    }
+    uint64_t old = p.macs[free].load(std::memory_order_relaxed);
+    if (p.macs[free].compare_exchange_strong(old, mac, std::memory_order_relaxed)) return true;
+    free = -1;  // another worker took it: look again once
+  }
+  return false;
+}
+
 void Worker::handle(int in, uint8_t* b, size_t n) {
   Port& p = eng->ports[in];
   size_t hl = static_cast<size_t>(p.hdrLen);
@@ -305,6 +397,33 @@ void Worker::handle(int in, uint8_t* b, size_t n) {
   if (n < hl + 14) { bump(c.drops[kDropMalformed]); return; }
   const uint8_t* frame = b + hl;
   size_t flen = n - hl;
+  if (hl) {
+    // The header is the guest's word: checked once here, so no port is handed (or cut up for)
+    // a frame it describes wrongly.
+    VnetHdr h;
+    std::memcpy(&h, b, sizeof h);
+    Verdict v = checkVnetHdr(frame, flen, h);
+    if (v != Verdict::Ok) { bump(c.drops[v == Verdict::GsoLimit ? kDropGsoLimit : kDropMalformed]); return; }
+  }
+  const uint8_t* dst = frame;
+  const uint8_t* src = frame + 6;
+  uint64_t smac = macAt(src);
+  if (p.nAllowed) {
+    bool ok = false;
+    for (int i = 0; i < p.nAllowed && !ok; i++) ok = p.allowed[i] == smac;
+    if (!ok) { bump(c.drops[kDropSrcMac]); return; }
+  }
+  if (eng->opt.switchMode) {
+    // As the kernel bridge: a multicast or all-zero source is no station (and is not learned).
+    if ((src[0] & 1) || !smac) { bump(c.drops[kDropSrcMac]); return; }
+    uint8_t g = static_cast<uint8_t>(gen[in]);
+    if (!eng->fdb_.refresh(smac, in, g, nowSec)) {
+      // A new (or moved, or aged) station: within the port's limit, so that one guest cannot
+      // fill the table and evict everyone else's stations.
+      if (p.maxMacs && !charge(p, in, smac)) { bump(c.drops[kDropMacLimit]); return; }
+      eng->fdb_.learn(smac, in, g, nowSec, eng->opt.ageingSec);
+    }
+  }
   bump(c.rxPackets);
   bump(c.rxBytes, flen);
   if (p.monitor.load(std::memory_order_relaxed)) copy(in, 0, frame, flen);
@@ -315,15 +434,11 @@ void Worker::handle(int in, uint8_t* b, size_t n) {
     bump(c.drops[kDropNoRoute]);
     return;
   }
-  const uint8_t* dst = frame;
-  const uint8_t* src = frame + 6;
-  uint64_t smac = macAt(src);
-  if (!(src[0] & 1) && smac) eng->fdb_.learn(smac, in, gen[in], nowSec, eng->opt.ageingSec);
   if (!(dst[0] & 1)) {
     int e = eng->fdb_.lookup(macAt(dst), nowSec, eng->opt.ageingSec);
     if (e >= 0) {
       int out = e >> 8;
-      if (out < kMaxPorts && active[out] && gen[out] == uint8_t(e & 0xff)) {
+      if (out < kMaxPorts && active[out] && uint8_t(gen[out]) == uint8_t(e & 0xff)) {
         if (out != in) emit(in, out, b, n);  // never reflected to where it came from
         return;
       }
@@ -338,6 +453,7 @@ void Worker::handle(int in, uint8_t* b, size_t n) {
 
 void Worker::writeOne(int out, int fd, const iovec* iov, int iovcnt, size_t frameLen, const uint8_t* frame) {
   Counters& c = counters[out];
+  writes++;
   for (;;) {
     ssize_t w = iovcnt == 1 ? write(fd, iov[0].iov_base, iov[0].iov_len) : writev(fd, iov, iovcnt);
     if (w >= 0) break;
@@ -371,12 +487,14 @@ void Worker::emit(int in, int out, uint8_t* b, size_t n) {
     if (h.gsoType != kGsoNone) {
       int segs = -1;
       if (eng->opt.segment) {
-        segs = segment(frame, flen, h, seg.get(), kBufLen, [&](const uint8_t* s, size_t len) {
+        segs = segment(frame, flen, h, seg.get(), kSegScratch, [&](const uint8_t* s, size_t len) {
           iovec v{const_cast<uint8_t*>(s), len};
           writeOne(out, fd, &v, 1, len, s);
         });
       }
-      if (segs < 0) bump(counters[out].drops[kDropGso]);
+      // Limits and lengths were checked on the way in (checkVnetHdr): what is left is a frame
+      // this port cannot take (VLAN tag, UFO, extension headers, or gsoToPlain 'drop').
+      if (segs < 0) bump(counters[out].drops[segs == -3 ? kDropGsoLimit : kDropGso]);
       return;
     }
     if (h.flags & kHdrNeedsCsum) {
@@ -435,7 +553,21 @@ void Engine::post(const Cmd& c, bool wait) {
   }
 }
 
-int Engine::addPort(const int* fds, int nfds, int hdrLen, const std::function<void(const int*, int)>& prepare) {
+// What a read of 0 bytes means on this fd; refuses fds the forwarder cannot frame.
+static ZeroRead zeroReadOf(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) throwErrno("forwarder.add: fstat fd " + std::to_string(fd));
+  if (S_ISCHR(st.st_mode)) return ZeroRead::Frame;  // tap/macvtap: a read never means end of file
+  if (!S_ISSOCK(st.st_mode)) return ZeroRead::Eof;
+  int type = 0;
+  socklen_t l = sizeof type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) < 0) throwErrno("forwarder.add: SO_TYPE of fd " + std::to_string(fd));
+  if (type == SOCK_STREAM) throw SysError(EPROTOTYPE, "forwarder.add: fd " + std::to_string(fd) + " is a stream socket (no frame boundaries)");
+  return type == SOCK_SEQPACKET ? ZeroRead::CheckHup : ZeroRead::Frame;  // datagrams have no end of file
+}
+
+int Engine::addPort(const int* fds, int nfds, const PortSpec& spec, const std::function<void(const int*, int)>& prepare) {
+  int hdrLen = spec.hdrLen;
   int slot = -1;
   for (int i = 0; i < kMaxPorts; i++)
     if (!ports[i].used) { slot = i; break; }
@@ -443,7 +575,11 @@ int Engine::addPort(const int* fds, int nfds, int hdrLen, const std::function<vo
   if (nfds < 1 || nfds > kMaxQueues) throw SysError(EINVAL, "forwarder.add: queue count");
   // Headers are built in kMaxHdrLen-byte buffers: a longer one would be read past their end.
   if (hdrLen < 0 || hdrLen > kMaxHdrLen) throw SysError(EINVAL, "forwarder.add: vnet header size");
+  if (spec.maxMacs > kMaxPortMacs) throw SysError(EINVAL, "forwarder.add: maxMacs");
+  if (spec.allowedMacs.size() > size_t(kMaxAllowedMacs)) throw SysError(EINVAL, "forwarder.add: allowedMacs");
   Port& p = ports[slot];
+  ZeroRead zero[kMaxQueues];
+  for (int q = 0; q < nfds; q++) zero[q] = zeroReadOf(fds[q]);
   int own[kMaxQueues];
   for (int q = 0; q < nfds; q++) {
     // Our own reference to the open file: the caller may close its number without pulling the
@@ -471,8 +607,14 @@ int Engine::addPort(const int* fds, int nfds, int hdrLen, const std::function<vo
   for (int q = 0; q < nfds; q++) {
     p.fds[q] = own[q];
     p.owner[q] = rr_++ % opt.threads;
+    p.zero[q] = zero[q];
   }
-  p.gen = static_cast<uint8_t>(p.gen + 1);
+  p.maxMacs = spec.maxMacs;
+  p.macs.reset(spec.maxMacs ? new std::atomic<uint64_t>[spec.maxMacs] : nullptr);
+  for (uint32_t i = 0; i < spec.maxMacs; i++) p.macs[i].store(0, std::memory_order_relaxed);
+  p.nAllowed = static_cast<int>(spec.allowedMacs.size());
+  for (int i = 0; i < p.nAllowed; i++) p.allowed[i] = spec.allowedMacs[i];
+  p.gen++;
   p.monitor.store(false);
   p.downQueues.store(0);
   p.lastErrno.store(0);
@@ -488,9 +630,12 @@ void Engine::removePort(int slot) {
   Port& p = ports[slot];
   for (int q = 0; q < p.nq; q++) close(p.fds[q]);
   p.nq = 0;
+  // No worker has the port any more, so none learns for it: its stations go now, and the next
+  // port in this slot starts with none (the table's 8-bit generation alone would wrap).
+  fdb_.purge(slot);
   p.used = false;
   p.monitor.store(false);
-  p.gen = static_cast<uint8_t>(p.gen + 1);  // learned MACs pointing here are now stale
+  p.gen++;
 }
 
 void Engine::setMonitor(int slot, bool on) {

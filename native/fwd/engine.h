@@ -22,11 +22,20 @@ namespace vnl::fwd {
 constexpr int kMaxPorts = 64;
 constexpr int kMaxQueues = 16;
 constexpr int kMaxThreads = 16;
-constexpr size_t kBufLen = 65536 + 4096;  // a whole GSO frame plus headers
+constexpr size_t kBufLen = 65536 + 4096;  // the largest frame taken: a whole GSO frame plus headers
 constexpr int kMaxHdrLen = 32;            // the largest vnet header a port may use (header buffers)
+constexpr int kMaxAllowedMacs = 64;       // source MACs a port may be locked to
+constexpr uint32_t kMaxPortMacs = 4096;   // the largest per-port MAC limit
 
 // Why a frame was not delivered (counted on the port it was meant for, or read from).
-enum Drop { kDropTxFull, kDropTxError, kDropRxError, kDropGso, kDropMalformed, kDropNoRoute, kDropCopies, kDropCount };
+enum Drop {
+  kDropTxFull, kDropTxError, kDropRxError, kDropGso, kDropMalformed, kDropNoRoute, kDropCopies,
+  kDropOversize,  // larger than the read buffer (kBufLen): would have been cut short
+  kDropGsoLimit,  // a GSO frame outside the segmentation limits (packet.h)
+  kDropSrcMac,    // source MAC not a station address (switch mode) or not in the port's allowed list
+  kDropMacLimit,  // a new source MAC on a port that already holds its limit of learned MACs
+  kDropCount
+};
 const char* dropName(int d);
 
 // Written by exactly one thread (its owner), read by anyone: relaxed loads/stores, no RMW.
@@ -51,6 +60,20 @@ struct Options {
   bool segment = true;         // GSO towards a port without vnet header: segment (else drop)
 };
 
+// What a zero-length read means on a queue's fd.
+enum class ZeroRead : uint8_t {
+  Frame,     // an empty frame (taps, datagram sockets: neither has an end of file)
+  Eof,       // end of file (pipes and other files)
+  CheckHup,  // seqpacket: an empty message, unless the peer has shut down and nothing is queued
+};
+
+// What add() asks for a port besides its fds.
+struct PortSpec {
+  int hdrLen = 0;
+  uint32_t maxMacs = 64;                // switch mode: learned source MACs (0: only the table bounds them)
+  std::vector<uint64_t> allowedMacs;    // when not empty: the only source MACs taken from the port
+};
+
 // A port. Its fields change only while no worker has it active (commands order the hand-off).
 struct Port {
   bool used = false;
@@ -58,7 +81,16 @@ struct Port {
   int nq = 0;
   int fds[kMaxQueues] = {};
   int owner[kMaxQueues] = {};  // worker polling each queue
-  uint8_t gen = 0;
+  ZeroRead zero[kMaxQueues] = {};
+  // Bumped on every add and remove of the slot. Copies carry all 32 bits; the MAC table keeps
+  // the low 8, which is safe because removing a port purges its entries from the table.
+  uint32_t gen = 0;
+  uint32_t maxMacs = 0;
+  // The source MACs charged to this port (0: free), at most maxMacs; an entry whose MAC the
+  // table no longer maps here (aged, evicted, moved) may be reused. Written by CAS from any worker.
+  std::unique_ptr<std::atomic<uint64_t>[]> macs;
+  int nAllowed = 0;
+  uint64_t allowed[kMaxAllowedMacs] = {};
   std::atomic<bool> monitor{false};
   std::atomic<uint32_t> downQueues{0};
   std::atomic<int> lastErrno{0};
@@ -70,10 +102,11 @@ struct CopyRec {
   uint32_t origLen;
   uint16_t port;
   uint8_t dir;  // 0 rx (received from the port), 1 tx (sent to it)
-  uint8_t gen;
-  uint32_t pad;
+  uint8_t pad;
+  uint32_t gen;   // Port::gen when the copy was made
   uint64_t tsNs;  // CLOCK_REALTIME
 };
+static_assert(sizeof(CopyRec) == 24, "records are 8-byte aligned");
 
 // Single-producer (a worker) single-consumer (the JS thread) byte ring of CopyRec records.
 class CopyRing {
@@ -96,7 +129,11 @@ class Fdb {
   explicit Fdb(uint32_t size);
   // Returns slot << 8 | gen, or -1.
   int lookup(uint64_t mac, uint32_t now, uint32_t ageing) const;
+  // True when `mac` is already learned at (slot, gen): then only its last-seen time is updated.
+  bool refresh(uint64_t mac, int slot, uint8_t gen, uint32_t now);
   void learn(uint64_t mac, int slot, uint8_t gen, uint32_t now, uint32_t ageing);
+  // Forgets every entry pointing at a slot (its port is gone; no worker learns for it any more).
+  void purge(int slot);
   template <class Fn> void each(Fn&& fn) const {
     for (uint32_t i = 0; i <= mask_; i++) {
       uint64_t w = word_[i].load(std::memory_order_relaxed);
@@ -137,7 +174,7 @@ class Worker {
 
   // Local view of the port table, changed only by apply().
   bool active[kMaxPorts] = {};
-  uint8_t gen[kMaxPorts] = {};
+  uint32_t gen[kMaxPorts] = {};
   int activeList[kMaxPorts] = {};
   int nActive = 0;
 
@@ -146,10 +183,13 @@ class Worker {
   CopyRing ring;
   bool stopping = false;
   uint32_t nowSec = 0;
+  uint32_t writes = 0;  // writes made for the frame being handled (the fairness budget)
 
  private:
   void pollQueue(int slot, int q);
   void disableQueue(int slot, int q, int err);
+  bool zeroIsEof(const Port& p, int q) const;
+  bool charge(Port& p, int in, uint64_t mac);
   void handle(int in, uint8_t* b, size_t n);
   void emit(int in, int out, uint8_t* b, size_t n);
   void writeOne(int out, int fd, const iovec* iov, int iovcnt, size_t frameLen, const uint8_t* frame);
@@ -165,7 +205,7 @@ class Engine {
   // Control side (one thread: the JS thread). Throws std::system_error-like SysError.
   // `prepare` runs on the engine's own copies of the fds once every check passed and before
   // the port goes live; if it throws, nothing is added.
-  int addPort(const int* fds, int nfds, int hdrLen, const std::function<void(const int* own, int n)>& prepare = nullptr);
+  int addPort(const int* fds, int nfds, const PortSpec& spec, const std::function<void(const int* own, int n)>& prepare = nullptr);
   void removePort(int slot);
   void start();
   void stop();
@@ -174,7 +214,7 @@ class Engine {
   void setMonitor(int slot, bool on);
   // Writes one frame (without vnet header) to a port from the control thread. 0, or errno.
   int send(int slot, const uint8_t* frame, size_t len);
-  // Sum of every thread's counters for a port.
+  // Sum of every thread's counters for a port (slot must be in range: callers check).
   void stats(int slot, uint64_t out[4 + kDropCount]) const;
   std::vector<uint64_t> cpuNs() const;
   template <class Fn> size_t drain(size_t max, Fn&& fn) {

@@ -23,6 +23,20 @@ Napi::Error sysErr(Napi::Env env, const SysError& e) {
   return err;
 }
 
+// An integer argument in [min, max], or a RangeError: this glue indexes fixed arrays with
+// what it is given, and TypeScript is not the only possible caller.
+int64_t intArg(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t min, int64_t max) {
+  Napi::Value v = info[i];
+  double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1e300;
+  if (!(d >= double(min) && d <= double(max)) || d != static_cast<double>(static_cast<int64_t>(d)))
+    throw Napi::RangeError::New(info.Env(), std::string("forwarder: ") + what + " must be an integer from " +
+                                                std::to_string(min) + " to " + std::to_string(max));
+  return static_cast<int64_t>(d);
+}
+int slotArg(const Napi::CallbackInfo& info, size_t i = 0) {
+  return static_cast<int>(intArg(info, i, "port slot", 0, fwd::kMaxPorts - 1));
+}
+
 class Forwarder : public Napi::ObjectWrap<Forwarder> {
  public:
   static Napi::Function Init(Napi::Env env) {
@@ -103,7 +117,7 @@ class Forwarder : public Napi::ObjectWrap<Forwarder> {
   // probe(fd) -> { tun: bool, vnetHdr: bool, hdrLen: number }
   static Napi::Value Probe(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    int fd = info[0].As<Napi::Number>().Int32Value();
+    int fd = static_cast<int>(intArg(info, 0, "fd", 0, 0x7fffffff));
     auto r = Napi::Object::New(env);
     struct ifreq ifr{};
     bool tun = ioctl(fd, TUNGETIFF, &ifr) == 0;
@@ -117,15 +131,21 @@ class Forwarder : public Napi::ObjectWrap<Forwarder> {
     return r;
   }
 
-  // socketpair() -> [fd, fd]: AF_UNIX SOCK_SEQPACKET, non-blocking, close-on-exec; one frame per message.
+  // socketpair(type: 'seqpacket' | 'dgram', sndbuf) -> [fd, fd]: AF_UNIX, non-blocking,
+  // close-on-exec; one frame per message.
   static Napi::Value SocketPair(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    bool dgram = info.Length() > 0 && info[0].IsString() && info[0].As<Napi::String>().Utf8Value() == "dgram";
+    int sz = info.Length() > 1 ? static_cast<int>(intArg(info, 1, "sndbuf", 4096, 1 << 30)) : 4 << 20;
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0) throw sysErr(env, SysError(errno, "socketpair"));
-    int sz = 1 << 20;
+    if (socketpair(AF_UNIX, (dgram ? SOCK_DGRAM : SOCK_SEQPACKET) | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
+      throw sysErr(env, SysError(errno, "socketpair"));
     for (int fd : sv) {
-      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
-      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+      // A unix socket's send buffer bounds what is queued towards its peer (the receive buffer
+      // plays no part). SO_SNDBUF is capped at net.core.wmem_max; SO_SNDBUFFORCE (CAP_NET_ADMIN)
+      // is not, so try it first.
+      if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) < 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+      if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof sz) < 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
     }
     auto a = Napi::Array::New(env);
     a.Set(0u, sv[0]);
@@ -133,21 +153,38 @@ class Forwarder : public Napi::ObjectWrap<Forwarder> {
     return a;
   }
 
-  // addPort(fds: number[], hdrLen: number, offloadBits: number (-1: leave)) -> { slot, gen }
+  // addPort(fds: number[], hdrLen: number, offloadBits: number (-1: leave), maxMacs: number,
+  //         allowedMacs: number[] (48-bit values)) -> { slot, gen }
   Napi::Value AddPort(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto& e = engine(env);
+    if (!info[0].IsArray()) throw Napi::TypeError::New(env, "forwarder: fds must be an array");
     auto arr = info[0].As<Napi::Array>();
     int fds[fwd::kMaxQueues];
-    int n = static_cast<int>(arr.Length());
-    if (n > fwd::kMaxQueues) n = fwd::kMaxQueues + 1;
-    for (int i = 0; i < n && i < fwd::kMaxQueues; i++) fds[i] = arr.Get(uint32_t(i)).As<Napi::Number>().Int32Value();
-    int hdrLen = info[1].As<Napi::Number>().Int32Value();
-    int bits = info[2].As<Napi::Number>().Int32Value();
+    int n = static_cast<int>(arr.Length() > uint32_t(fwd::kMaxQueues) ? fwd::kMaxQueues + 1 : arr.Length());
+    for (int i = 0; i < n && i < fwd::kMaxQueues; i++) {
+      Napi::Value v = arr.Get(uint32_t(i));
+      if (!v.IsNumber()) throw Napi::TypeError::New(env, "forwarder: fds must hold numbers");
+      fds[i] = v.As<Napi::Number>().Int32Value();
+    }
+    fwd::PortSpec spec;
+    spec.hdrLen = static_cast<int>(intArg(info, 1, "vnet header size", 0, fwd::kMaxHdrLen));
+    int bits = static_cast<int>(intArg(info, 2, "offload bits", -1, 0xffff));
+    if (info.Length() > 3) spec.maxMacs = static_cast<uint32_t>(intArg(info, 3, "maxMacs", 0, fwd::kMaxPortMacs));
+    if (info.Length() > 4 && info[4].IsArray()) {
+      auto macs = info[4].As<Napi::Array>();
+      if (macs.Length() > uint32_t(fwd::kMaxAllowedMacs)) throw Napi::RangeError::New(env, "forwarder: too many allowedMacs");
+      for (uint32_t i = 0; i < macs.Length(); i++) {
+        Napi::Value v = macs.Get(i);
+        double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+        if (!(d >= 1 && d < 281474976710656.0)) throw Napi::RangeError::New(env, "forwarder: allowedMacs must hold 48-bit MACs");
+        spec.allowedMacs.push_back(static_cast<uint64_t>(d));
+      }
+    }
     try {
       // Offloads change the caller's device: only once the port is sure to be added (there is
       // no TUNGETOFFLOAD to restore them from).
-      int slot = e.addPort(fds, n, hdrLen, [bits](const int* own, int nq) {
+      int slot = e.addPort(fds, n, spec, [bits](const int* own, int nq) {
         if (bits >= 0)
           for (int i = 0; i < nq; i++) tunApplyOffloads(own[i], unsigned(bits), "forwarder.add");
       });
@@ -161,7 +198,7 @@ class Forwarder : public Napi::ObjectWrap<Forwarder> {
   }
 
   Napi::Value RemovePort(const Napi::CallbackInfo& info) {
-    engine(info.Env()).removePort(info[0].As<Napi::Number>().Int32Value());
+    engine(info.Env()).removePort(slotArg(info));
     return info.Env().Undefined();
   }
   Napi::Value Start(const Napi::CallbackInfo& info) {
@@ -185,7 +222,7 @@ class Forwarder : public Napi::ObjectWrap<Forwarder> {
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto& e = engine(env);
-    int slot = info[0].As<Napi::Number>().Int32Value();
+    int slot = slotArg(info);
     uint64_t v[4 + fwd::kDropCount];
     e.stats(slot, v);
     auto o = Napi::Object::New(env);
@@ -205,12 +242,14 @@ class Forwarder : public Napi::ObjectWrap<Forwarder> {
   Napi::Value Send(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     auto& e = engine(env);
+    int slot = slotArg(info);
+    if (!info[1].IsBuffer()) throw Napi::TypeError::New(env, "forwarder: frame must be a Buffer");
     auto b = info[1].As<Napi::Buffer<uint8_t>>();
-    return Napi::Number::New(env, e.send(info[0].As<Napi::Number>().Int32Value(), b.Data(), b.Length()));
+    return Napi::Number::New(env, e.send(slot, b.Data(), b.Length()));
   }
 
   Napi::Value Monitor(const Napi::CallbackInfo& info) {
-    engine(info.Env()).setMonitor(info[0].As<Napi::Number>().Int32Value(), info[1].ToBoolean());
+    engine(info.Env()).setMonitor(slotArg(info), info[1].ToBoolean());
     return info.Env().Undefined();
   }
 
@@ -219,7 +258,7 @@ class Forwarder : public Napi::ObjectWrap<Forwarder> {
     Napi::Env env = info.Env();
     auto out = Napi::Array::New(env);
     if (!eng_) return out;
-    size_t max = info.Length() > 0 ? info[0].As<Napi::Number>().Uint32Value() : 1024;
+    size_t max = info.Length() > 0 ? static_cast<size_t>(intArg(info, 0, "max", 0, 1 << 20)) : 1024;
     uint32_t i = 0;
     eng_->drain(max, [&](const fwd::CopyRec& r, const uint8_t* data) {
       auto o = Napi::Object::New(env);

@@ -40,50 +40,97 @@ uint16_t csumFold(uint32_t sum) {
   return static_cast<uint16_t>(sum);
 }
 
-bool completeChecksum(uint8_t* frame, size_t len, const VnetHdr& h) {
+// The kernel's rule (skb_partial_csum_set): the 2-byte field lies inside the frame.
+static inline bool csumInFrame(size_t len, const VnetHdr& h) {
   size_t start = h.csumStart, at = size_t(h.csumStart) + h.csumOffset;
-  if (start >= len || at + 2 > len) return false;
+  return start < len && at + 2 <= len;
+}
+
+bool completeChecksum(uint8_t* frame, size_t len, const VnetHdr& h) {
+  if (!csumInFrame(len, h)) return false;
+  size_t start = h.csumStart, at = start + h.csumOffset;
   uint16_t c = static_cast<uint16_t>(~csumFold(csumAdd(0, frame + start, len - start)));
   // 0 and 0xffff verify alike; 0xffff keeps UDP from reading as "no checksum".
   wr16(frame + at, c ? c : 0xffff);
   return true;
 }
 
-bool segLayout(const uint8_t* f, size_t len, const VnetHdr& h, SegLayout& L) {
+Verdict checkVnetHdr(const uint8_t* frame, size_t len, const VnetHdr& h) {
+  if ((h.flags & kHdrNeedsCsum) && !csumInFrame(len, h)) return Verdict::Malformed;
+  if (h.gsoType == kGsoNone) return Verdict::Ok;
   uint8_t type = h.gsoType & ~kGsoEcn;
-  if (type != kGsoTcp4 && type != kGsoTcp6 && type != kGsoUdpL4) return false;
-  if (len < 14) return false;
+  // As virtio_net_hdr_to_skb: a known type (ECN alone is not one), and no gso_size the
+  // kernel would refuse.
+  if (type != kGsoTcp4 && type != kGsoUdp && type != kGsoTcp6 && type != kGsoUdpL4) return Verdict::Malformed;
+  if (h.gsoSize == 0 || h.gsoSize == kGsoByFrags) return Verdict::Malformed;
+  if (h.gsoSize < kMinGsoSize) return Verdict::GsoLimit;
+  SegLayout L;
+  Verdict v = segLayout(frame, len, h, L);
+  return v == Verdict::Unsupported ? Verdict::Ok : v;
+}
+
+Verdict segLayout(const uint8_t* f, size_t len, const VnetHdr& h, SegLayout& L) {
+  uint8_t type = h.gsoType & ~kGsoEcn;
+  if (type != kGsoTcp4 && type != kGsoTcp6 && type != kGsoUdpL4) return Verdict::Unsupported;
+  if (h.gsoSize == 0 || h.gsoSize == kGsoByFrags) return Verdict::Malformed;
+  if (h.gsoSize < kMinGsoSize) return Verdict::GsoLimit;
+  if (len < 14) return Verdict::Malformed;
   uint16_t et = rd16(f + 12);
   L.l3 = 14;
+  uint8_t proto;
+  size_t ipLen;  // what the IP header says follows it (total length / payload length); 0: unset
   if (et == 0x0800) {
-    if (len < L.l3 + 20) return false;
+    if (type == kGsoTcp6) return Verdict::Malformed;
+    if (len < L.l3 + 20) return Verdict::Malformed;
+    if ((f[L.l3] >> 4) != 4) return Verdict::Malformed;
     size_t ihl = size_t(f[L.l3] & 0x0f) * 4;
-    if (ihl < 20 || len < L.l3 + ihl) return false;
-    uint8_t proto = f[L.l3 + 9];
+    if (ihl < 20 || len < L.l3 + ihl) return Verdict::Malformed;
+    if (rd16(f + L.l3 + 6) & 0x3fff) return Verdict::Malformed;  // a fragment is never a GSO frame
+    proto = f[L.l3 + 9];
     L.v6 = false;
     L.l4 = L.l3 + ihl;
-    L.udp = proto == 17;
-    if (proto != 6 && proto != 17) return false;
+    size_t tot = rd16(f + L.l3 + 2);
+    if (tot && tot <= ihl) return Verdict::Malformed;
+    ipLen = tot ? tot - ihl : 0;  // what follows the IP header
   } else if (et == 0x86dd) {
-    if (len < L.l3 + 40) return false;
-    uint8_t nh = f[L.l3 + 6];
+    if (type == kGsoTcp4) return Verdict::Malformed;
+    if (len < L.l3 + 40) return Verdict::Malformed;
+    if ((f[L.l3] >> 4) != 6) return Verdict::Malformed;
+    proto = f[L.l3 + 6];
     L.v6 = true;
     L.l4 = L.l3 + 40;
-    L.udp = nh == 17;
-    if (nh != 6 && nh != 17) return false;  // extension headers: not segmented here
+    ipLen = rd16(f + L.l3 + 4);
   } else {
-    return false;
+    return Verdict::Unsupported;  // VLAN tags and the rest: passed whole, never cut here
   }
-  if (L.udp != (type == kGsoUdpL4)) return false;
+  if (proto != 6 && proto != 17) return Verdict::Unsupported;  // IPv6 extension headers among them
+  L.udp = proto == 17;
+  if (L.udp != (type == kGsoUdpL4)) return Verdict::Malformed;
+  // The IP header must describe this very frame: a shorter length would make us cut trailing
+  // bytes into segments, a longer one means the frame was cut short. 0 is the kernel's "as long
+  // as the frame" for TCP GSO (BIG TCP); the segments below still get lengths that fit.
+  if (ipLen ? ipLen != len - L.l4 : L.udp) return Verdict::Malformed;
   if (L.udp) {
+    if (len < L.l4 + 8) return Verdict::Malformed;
     L.payload = L.l4 + 8;
   } else {
-    if (len < L.l4 + 20) return false;
+    if (len < L.l4 + 20) return Verdict::Malformed;
     size_t doff = size_t(f[L.l4 + 12] >> 4) * 4;
-    if (doff < 20) return false;
+    if (doff < 20) return Verdict::Malformed;
     L.payload = L.l4 + doff;
   }
-  return L.payload <= len;
+  if (L.payload > len) return Verdict::Malformed;
+  // Where the guest asked for checksum offload, it must name this L4 header's checksum field
+  // (the kernel refuses anything else on a GSO frame).
+  if ((h.flags & kHdrNeedsCsum) && (h.csumStart != L.l4 || h.csumOffset != (L.udp ? 6 : 16))) return Verdict::Malformed;
+  size_t mss = h.gsoSize, total = len - L.payload;
+  L.segs = total == 0 ? 1 : (total + mss - 1) / mss;
+  if (L.segs > kMaxGsoSegs) return Verdict::GsoLimit;
+  // The largest segment's IP length must fit its 16-bit field (65535 + headers would wrap).
+  size_t biggest = total < mss ? total : mss;
+  size_t segIpLen = L.payload - (L.v6 ? L.l4 : L.l3) + biggest;
+  if (segIpLen > kMaxIpLen) return Verdict::GsoLimit;
+  return Verdict::Ok;
 }
 
 size_t buildSegment(const uint8_t* f, const SegLayout& L, size_t off, size_t n, bool first, bool last,
@@ -97,7 +144,7 @@ size_t buildSegment(const uint8_t* f, const SegLayout& L, size_t off, size_t n, 
   uint8_t proto = L.udp ? 17 : 6;
   if (!L.v6) {
     wr16(ip + 2, static_cast<uint16_t>(L.l4 - L.l3 + l4len));
-    if (!L.udp) wr16(ip + 4, static_cast<uint16_t>(rd16(ip + 4) + index));
+    wr16(ip + 4, static_cast<uint16_t>(rd16(ip + 4) + index));  // one IP ID per segment, as the kernel's GSO
     wr16(ip + 10, 0);
     wr16(ip + 10, static_cast<uint16_t>(~csumFold(csumAdd(0, ip, L.l4 - L.l3))));
     pseudo = csumAdd(0, ip + 12, 8) + proto + static_cast<uint32_t>(l4len);
