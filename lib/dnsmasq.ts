@@ -7,12 +7,15 @@ import type { Handle } from './handle.js';
 import { NetlinkError } from './errors.js';
 import * as v from './validate.js';
 
-/** One DHCP lease as dnsmasq records it. */
+/** One DHCP lease as dnsmasq records it (DHCPv4, or DHCPv6 with `iaid`). */
 export interface Lease {
   /** When it expires (null: never). */
   expires: Date | null;
+  /** The client's MAC; '' for a DHCPv6 lease (identified by its DUID in `clientId`). */
   mac: string;
   ip: string;
+  /** DHCPv6 only: the identity association the address was leased to. */
+  iaid?: string;
   hostname?: string;
   clientId?: string;
 }
@@ -31,6 +34,8 @@ export interface DnsmasqConfig {
     hosts: Array<{ ip: string; names: string[] }> };
   /** No way out: no router offered, no upstream DNS, no default route in RAs (libvirt's isolated network). */
   isolated?: boolean;
+  /** IPv6 subnets (their /64 network address): RAs, and DHCPv6 where a range is given. */
+  v6?: Array<{ subnet: string; dhcp?: { start: string; end: string } }>;
   /** The network's MTU, offered to DHCP clients (option 26). */
   mtu?: number;
   /** Our state directory: conf, pid file, lease file, hosts files. */
@@ -102,6 +107,19 @@ export function dnsmasqConf(c: DnsmasqConfig): string {
     // Always, even when empty, so hosts can be added later with a SIGHUP.
     lines.push(`dhcp-hostsfile=${confValue('stateDir', f.hosts)}`);
   }
+  if (c.v6?.length) {
+    // Router advertisements for every IPv6 subnet: SLAAC (ra-only) or stateful DHCPv6.
+    lines.push('enable-ra');
+    c.v6.forEach((x, i) => {
+      const lease = c.dhcp?.leaseTime === undefined ? '' : `,${confValue('dhcp.leaseTime', c.dhcp.leaseTime)}`;
+      lines.push(x.dhcp
+        ? `dhcp-range=${confValue(`address6[${i}].dhcp.start`, x.dhcp.start)},${confValue(`address6[${i}].dhcp.end`, x.dhcp.end)},64${lease}`
+        : `dhcp-range=${confValue(`address6[${i}]`, x.subnet)},ra-only,64`);
+    });
+    // Isolated: advertise the prefix but no default route (router lifetime 0).
+    if (c.isolated) lines.push('ra-param=*,0,0');
+    if (!c.dhcp && c.v6.some((x) => x.dhcp)) lines.push(`dhcp-leasefile=${confValue('stateDir', f.leases)}`);
+  }
   return lines.join('\n') + '\n';
 }
 
@@ -123,11 +141,16 @@ export function readLeases(file: string): Lease[] {
   let text: string;
   try { text = fs.readFileSync(file, 'utf8'); } catch { return []; }
   const out: Lease[] = [];
+  // dnsmasq writes the DHCPv4 leases, then a "duid SERVER-DUID" line, then the DHCPv6 ones
+  // (EXPIRY IAID ADDRESS NAME CLIENT-DUID).
+  let v6 = false;
   for (const line of text.split('\n')) {
     const p = line.trim().split(/\s+/);
-    if (p.length < 4 || p[0] === 'duid' || !/^\d+$/.test(p[0])) continue;
+    if (p[0] === 'duid') { v6 = true; continue; }
+    if (p.length < 4 || !/^\d+$/.test(p[0])) continue;
     const exp = Number(p[0]);
-    const l: Lease = { expires: exp === 0 ? null : new Date(exp * 1000), mac: p[1], ip: p[2] };
+    const l: Lease = v6 ? { expires: exp === 0 ? null : new Date(exp * 1000), mac: '', ip: p[2], iaid: p[1] }
+      : { expires: exp === 0 ? null : new Date(exp * 1000), mac: p[1], ip: p[2] };
     if (p[3] !== '*') l.hostname = p[3];
     if (p[4] && p[4] !== '*') l.clientId = p[4];
     out.push(l);

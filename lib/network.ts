@@ -67,6 +67,14 @@ export interface NetworkDns {
   hosts?: Array<{ ip: string; names: string[] }>;
 }
 
+/** One IPv6 subnet of a network: its gateway address, and optionally a DHCPv6 range. */
+export interface NetworkIpv6 {
+  /** e.g. 'fd00:122::1/64'. */
+  address: string;
+  /** Stateful DHCPv6 range (dnsmasq `dhcp-range=START,END,64`); without it, SLAAC only (`ra-only`). */
+  dhcp?: { start: string; end: string };
+}
+
 export interface NetworkSpec {
   /** The network's name: letters, digits, '_' and '-', up to 32. Tags everything it creates. */
   name: string;
@@ -74,6 +82,16 @@ export interface NetworkSpec {
   bridge: string;
   /** The gateway address with the subnet's prefix, e.g. '192.168.122.1/24' (IPv4). */
   address: string;
+  /**
+   * IPv6 gateway address(es) with a /64 prefix, e.g. 'fd00:122::1/64' (libvirt: `<ip family='ipv6'
+   * address='fd00:122::1' prefix='64'>`), making a dual-stack network: dnsmasq sends router
+   * advertisements (`enable-ra`); guests configure themselves by SLAAC, or also take an address
+   * from `dhcp` (stateful DHCPv6, libvirt's `<dhcp><range>` inside that `<ip>`). IPv6 is
+   * routed (libvirt's default; the outside needs a route back) unless `nat.ipv6`. This sets
+   * `net.ipv6.conf.all.forwarding=1` (restored after the last network): an uplink that takes
+   * its own default route from RAs then needs accept_ra=2, as libvirt warns.
+   */
+  address6?: string | NetworkIpv6 | Array<string | NetworkIpv6>;
   /** The bridge's fixed MAC. Default: 52:54:00 plus three bytes derived from the name. */
   mac?: string;
   /** Spanning tree (default true, as the seed shows). */
@@ -93,7 +111,11 @@ export interface NetworkSpec {
    * interface, with TCP/UDP source ports mapped into `ports` (default [1024, 65535]).
    * `false` makes an isolated network: guests reach each other and the host only.
    */
-  nat?: boolean | { ports?: [number, number] | false; outInterface?: string };
+  nat?: boolean | {
+    ports?: [number, number] | false; outInterface?: string;
+    /** Masquerade the IPv6 subnets too (NAT66; libvirt `<nat ipv6='yes'/>`). Default false: routed. */
+    ipv6?: boolean;
+  };
   /** The dnsmasq binary. Default: the first `dnsmasq` in PATH, /usr/sbin, /sbin. */
   dnsmasq?: string;
   /** Where the conf, pid and lease files live. Default: /run/vnetlink/netns-DEV-INO/NAME. */
@@ -204,8 +226,73 @@ interface Norm {
   name: string; bridge: string; mac: string; stp: boolean; forwardDelay: number; mtu?: number;
   gateway: string; prefixLen: number; subnet: string; netmask: string;
   dhcp?: NormDhcp;
-  dns: NormDns; nat: false | { ports: [number, number] | false; outInterface?: string };
+  dns: NormDns; nat: false | { ports: [number, number] | false; outInterface?: string; ipv6: boolean };
+  v6: Array<{ address: string; prefixLen: number; subnet: string; dhcp?: { start: string; end: string } }>;
   dnsmasq?: string; stateDir?: string;
+}
+
+function normV6(op: string, x0: unknown): Norm['v6'] {
+  const list = Array.isArray(x0) ? x0 : [x0];
+  if (list.length === 0 || list.length > 16) throw v.rangeError(op, 'address6', 'must be 1-16 IPv6 addresses');
+  const out = list.map((x, i) => {
+    const f = Array.isArray(x0) ? `address6[${i}]` : 'address6';
+    const o = typeof x === 'string' ? { address: x } : v.object(op, f, x);
+    if (typeof x !== 'string') v.knownKeys(op, f, o, ['address', 'dhcp']);
+    const af = typeof x === 'string' ? f : `${f}.address`;
+    const c6 = v.cidr(op, af, o.address);
+    if (c6.family !== 'inet6') throw v.rangeError(op, af, 'must be an IPv6 address such as "fd00:122::1/64"');
+    // SLAAC and dnsmasq's RA need a /64 (libvirt requires it for DHCPv6 too).
+    if (c6.address.includes('.')) throw v.rangeError(op, af, 'must be written without an embedded IPv4 address');
+    if (c6.prefixLen !== 64) throw v.rangeError(op, af, `prefix length must be 64 (got /${c6.prefixLen})`);
+    const b = ip6Bytes(c6.address);
+    if (b[0] === 0xff) throw v.rangeError(op, af, 'must not be multicast');
+    if (b[0] === 0xfe && (b[1] & 0xc0) === 0x80) throw v.rangeError(op, af, 'must not be link-local');
+    if (b.subarray(8).every((y) => y === 0)) throw v.rangeError(op, af, `${c6.address} is the subnet's anycast address, not a usable gateway`);
+    const netAddr = ip6Str(Buffer.concat([b.subarray(0, 8), Buffer.alloc(8)]));
+    const r: Norm['v6'][number] = { address: c6.address, prefixLen: 64, subnet: `${netAddr}/64` };
+    if (o.dhcp !== undefined) {
+      const d = v.object(op, `${f}.dhcp`, o.dhcp);
+      v.knownKeys(op, `${f}.dhcp`, d, ['start', 'end']);
+      const in6 = (ff: string, a: unknown) => {
+        const y = v.ip(op, ff, a);
+        if (y.family !== 'inet6' || !ip6Bytes(y.address).subarray(0, 8).equals(b.subarray(0, 8))) throw v.rangeError(op, ff, `must be an address in ${netAddr}/64`);
+        return y.address;
+      };
+      const st = in6(`${f}.dhcp.start`, d.start), en = in6(`${f}.dhcp.end`, d.end);
+      if (Buffer.compare(ip6Bytes(st), ip6Bytes(en)) > 0) throw v.rangeError(op, `${f}.dhcp`, `start ${st} is after end ${en}`);
+      r.dhcp = { start: st, end: en };
+    }
+    return r;
+  });
+  for (let i = 0; i < out.length; i++)
+    for (let j = 0; j < i; j++)
+      if (out[i].subnet === out[j].subnet) throw v.rangeError(op, 'address6', `two addresses in ${out[i].subnet}`);
+  return out;
+}
+
+function ip6Bytes(a: string): Buffer {
+  const [head, tail] = a.includes('::') ? a.split('::') : [a, undefined];
+  const hh = head ? head.split(':') : [];
+  const tt = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? hh : [...hh, ...Array(8 - hh.length - tt.length).fill('0'), ...tt];
+  const b = Buffer.alloc(16);
+  groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16) || 0, i * 2));
+  return b;
+}
+
+/** 16 bytes as compressed text (the longest run of zero groups as "::"), as `ip` prints it. */
+function ip6Str(b: Buffer): string {
+  const g = Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2));
+  let best = -1, len = 0;
+  for (let i = 0; i < 8;) {
+    if (g[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > len && j - i > 1) { best = i; len = j - i; }
+    i = j;
+  }
+  const hex = g.map((x) => x.toString(16));
+  return best < 0 ? hex.join(':') : `${hex.slice(0, best).join(':')}::${hex.slice(best + len).join(':')}`;
 }
 
 const ip4 = (s: string) => s.split('.').reduce((a, o) => ((a << 8) | Number(o)) >>> 0, 0);
@@ -214,7 +301,7 @@ const mask4 = (len: number) => (len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0
 
 function normalize(op: string, spec: unknown): Norm {
   const s = v.object(op, 'spec', spec);
-  v.knownKeys(op, '', s, ['name', 'bridge', 'address', 'mac', 'stp', 'forwardDelay', 'mtu', 'dhcp', 'dns', 'nat', 'dnsmasq', 'stateDir']);
+  v.knownKeys(op, '', s, ['name', 'bridge', 'address', 'address6', 'mac', 'stp', 'forwardDelay', 'mtu', 'dhcp', 'dns', 'nat', 'dnsmasq', 'stateDir']);
   const name = v.str(op, 'name', s.name, 32);
   if (!/^[A-Za-z0-9_-]+$/.test(name)) throw v.rangeError(op, 'name', `must be 1-32 letters, digits, "_" or "-" (got ${JSON.stringify(name)})`);
   const bridge = netIfname(op, 'bridge', s.bridge);
@@ -230,7 +317,8 @@ function normalize(op: string, spec: unknown): Norm {
     stp: s.stp === undefined ? true : v.bool(op, 'stp', s.stp),
     forwardDelay: s.forwardDelay === undefined ? 0 : v.num(op, 'forwardDelay', s.forwardDelay, 0, 30),
     dns: normDns(op, s.dns, (f, a) => { const x = v.ip(op, f, a); if (x.family !== 'inet') throw v.rangeError(op, f, 'must be an IPv4 address'); return x.address; }),
-    nat: { ports: [1024, 65535] },
+    nat: { ports: [1024, 65535], ipv6: false },
+    v6: [],
   };
   if (s.mtu !== undefined) out.mtu = v.uint(op, 'mtu', s.mtu, 68, 65535);
   const inSubnet = (field: string, a: unknown): number => {
@@ -282,7 +370,7 @@ function normalize(op: string, spec: unknown): Norm {
     if (s.nat === false) out.nat = false;
     else if (s.nat !== true) {
       const n = v.object(op, 'nat', s.nat);
-      v.knownKeys(op, 'nat', n, ['ports', 'outInterface']);
+      v.knownKeys(op, 'nat', n, ['ports', 'outInterface', 'ipv6']);
       let ports: [number, number] | false = [1024, 65535];
       if (n.ports === false) ports = false;
       else if (n.ports !== undefined) {
@@ -291,10 +379,11 @@ function normalize(op: string, spec: unknown): Norm {
         if (lo > hi) throw v.rangeError(op, 'nat.ports', `min ${lo} is above max ${hi}`);
         ports = [lo, hi];
       }
-      out.nat = { ports };
+      out.nat = { ports, ipv6: n.ipv6 === undefined ? false : v.bool(op, 'nat.ipv6', n.ipv6) };
       if (n.outInterface !== undefined) out.nat.outInterface = netIfname(op, 'nat.outInterface', n.outInterface);
     }
   }
+  if (s.address6 !== undefined) out.v6 = normV6(op, s.address6);
   if (s.dnsmasq !== undefined) out.dnsmasq = v.str(op, 'dnsmasq', s.dnsmasq, 4096);
   if (s.stateDir !== undefined) out.stateDir = stateDirArg(op, s.stateDir);
   return out;
@@ -332,7 +421,8 @@ function stateDirArg(op: string, x: unknown): string {
 }
 
 function dnsmasqConfig(n: Norm, dir: string): DnsmasqConfig {
-  return { iface: n.bridge, netmask: n.netmask, dhcp: n.dhcp, dns: n.dns, dir, isolated: n.nat === false, ...(n.mtu ? { mtu: n.mtu } : {}) };
+  return { iface: n.bridge, netmask: n.netmask, dhcp: n.dhcp, dns: n.dns, dir, isolated: n.nat === false, ...(n.mtu ? { mtu: n.mtu } : {}),
+    v6: n.v6.map((x) => ({ subnet: x.subnet.split('/')[0], ...(x.dhcp ? { dhcp: x.dhcp } : {}) })) };
 }
 
 /** libvirt's 52:54:00 prefix and three bytes from the name, so a re-created network keeps its MAC. */
@@ -390,10 +480,39 @@ function firewall(tx: NftTransaction, n: Norm, table: string): NftTransaction {
     const m = { table, family: 'ip' as const, subnet: { address: n.subnet.split('/')[0], prefixLen: n.prefixLen, family: 'inet' as const }, ports: n.nat.ports, outInterface: n.nat.outInterface, chain: 'nat', priority: 100 };
     for (const r of masqueradeRules(m)) tx.addRule(r);
   }
+  if (n.v6.length) firewall6(tx, n, table);
   return tx;
 }
 
-interface Meta { name: string; bridge: string; table: string; ipForwardBefore?: string }
+/**
+ * The ip6 table of a dual-stack network, libvirt's IPv6 rules: guests to each other; routed
+ * (the default) both ways to and from the subnets; with NAT66 in only as replies, out
+ * masqueraded; isolated, nothing out.
+ */
+function firewall6(tx: NftTransaction, n: Norm, table: string): void {
+  const { match, stmt } = nftExpr;
+  const T = { family: 'ip6' as const, table };
+  replaceTable(tx, 'ip6', table);
+  tx.addChain({ ...T, name: 'forward', type: 'filter', hook: 'forward', priority: 'filter', policy: 'accept' });
+  const fwd = (exprs: NftExpr[]) => tx.addRule({ ...T, chain: 'forward', exprs });
+  fwd([...match.iifname(n.bridge), ...match.oifname(n.bridge), stmt.counter(), stmt.accept()]);
+  if (n.nat) {
+    for (const x of n.v6) {
+      fwd([...match.addr('ip6', 'daddr', x.subnet), ...match.oifname(n.bridge), ...(n.nat.ipv6 ? match.ctState(['established', 'related']) : []), stmt.counter(), stmt.accept()]);
+      fwd([...match.addr('ip6', 'saddr', x.subnet), ...match.iifname(n.bridge), stmt.counter(), stmt.accept()]);
+    }
+  }
+  fwd([...match.oifname(n.bridge), stmt.counter(), stmt.reject('ip6')]);
+  fwd([...match.iifname(n.bridge), stmt.counter(), stmt.reject('ip6')]);
+  if (n.nat && n.nat.ipv6) {
+    tx.addChain({ ...T, name: 'nat', type: 'nat', hook: 'postrouting', priority: 'srcnat' });
+    for (const x of n.v6)
+      tx.addRule({ ...T, chain: 'nat', exprs: [...match.addr('ip6', 'saddr', x.subnet), ...match.addr('ip6', 'daddr', x.subnet, 'neq'),
+        ...(n.nat.outInterface ? match.oifname(n.nat.outInterface) : []), stmt.counter(), ...stmt.masquerade()] });
+  }
+}
+
+interface Meta { name: string; bridge: string; table: string; ipForwardBefore?: string; ip6ForwardBefore?: string }
 
 /** Written into every state directory we create: a directory without it is not ours. */
 const MARKER = 'vnetlink-network';
@@ -527,7 +646,7 @@ export class NetworkOps {
     const op = 'network.create';
     const n = normalize(op, spec);
     let binary: string | undefined;
-    if (n.dhcp || n.dns.enable) {
+    if (n.dhcp || n.dns.enable || n.v6.length) {
       binary = findDnsmasq(n.dnsmasq);
       if (!binary) throw v.rangeError(op, 'dnsmasq', n.dnsmasq ? `${JSON.stringify(n.dnsmasq)} is not an executable file` : 'dnsmasq was not found in PATH, /usr/sbin or /sbin (install dnsmasq-base)');
     }
@@ -561,7 +680,8 @@ export class NetworkOps {
     const table = `vnetlink_${n.name}`;
 
     // Leftovers of ours from a crashed run go first; then the namespace must be free for us.
-    const carried = (await this.#cleanup(n.name, dir, table)).ipForwardBefore;
+    const left = await this.#cleanup(n.name, dir, table);
+    const carried = left.ipForwardBefore, carried6 = left.ip6ForwardBefore;
     const existing = await this.h.link.get(n.bridge).catch((e) => { if (e?.code === 'ENODEV') return undefined; throw e; });
     if (existing) throw v.rangeError(op, 'bridge', `${JSON.stringify(n.bridge)} already exists (a ${existing.kind}${existing.alias ? ` tagged ${JSON.stringify(existing.alias)}` : ''}) and is not this network's`);
     for (const a of await this.h.addr.list(undefined, { family: 'inet' })) {
@@ -597,12 +717,13 @@ export class NetworkOps {
       //    bridge of an IPv4-only network (libvirt's disable_ipv6=1: no link-local address a
       //    guest could reach the host by). The device's sysctls go away with the bridge, so
       //    deleting the bridge undoes this. The slash spelling keeps a "." in the name literal.
-      for (const k of ['accept_ra', 'autoconf', 'disable_ipv6'])
+      for (const k of n.v6.length ? ['accept_ra', 'autoconf'] : ['accept_ra', 'autoconf', 'disable_ipv6'])
         await this.h.sysctl.set(`net/ipv6/conf/${n.bridge}/${k}`, k === 'disable_ipv6' ? '1' : '0').catch(ignore('ENOENT'));
       done('ipv6');
 
       // 3. The firewall, one atomic batch.
       undo.push(() => this.h.nft.delTable('ip', table, { ifExists: true }));
+      if (n.v6.length) undo.push(() => this.h.nft.delTable('ip6', table, { ifExists: true }));
       await firewall(new NftTransaction(this.h, op), n, table).commit();
       done('firewall');
 
@@ -610,6 +731,8 @@ export class NetworkOps {
       const cidr = `${n.gateway}/${n.prefixLen}`;
       undo.push(() => this.h.addr.del(n.bridge, cidr).catch(ignore('ENODEV', 'EADDRNOTAVAIL')));
       await this.h.addr.add(n.bridge, cidr, { broadcast: true });
+      // No DAD wait: the bridge is new and ours, and dnsmasq's RA needs the address now.
+      for (const x of n.v6) await this.h.addr.add(n.bridge, `${x.address}/64`, { nodad: true });
       done('address');
 
       // 5. Up.
@@ -626,6 +749,16 @@ export class NetworkOps {
           await this.h.sysctl.set('net.ipv4.ip_forward', '1');
         }
         meta.ipForwardBefore = before;
+        saveMeta();
+      }
+      // IPv6 forwarding for the routed (or NAT66) subnets, remembered the same way.
+      if (n.nat && n.v6.length) {
+        const before6 = carried6 ?? siblingForwarding(dir, 'ip6ForwardBefore') ?? (await this.h.sysctl.get('net.ipv6.conf.all.forwarding'));
+        if (before6 !== '1') {
+          undo.push(() => this.h.sysctl.set('net.ipv6.conf.all.forwarding', before6));
+          await this.h.sysctl.set('net.ipv6.conf.all.forwarding', '1');
+        }
+        meta.ip6ForwardBefore = before6;
         saveMeta();
       }
       done('forwarding');
@@ -678,7 +811,7 @@ export class NetworkOps {
    * `removed`: whether anything of ours was there (a dnsmasq, the bridge, the table, our state
    * files); `ipForwardBefore`: the ip_forward value remembered by a crashed run, if any.
    */
-  async #cleanup(name: string, dir: string, table: string, restoreForwarding = false): Promise<{ removed: boolean; ipForwardBefore?: string }> {
+  async #cleanup(name: string, dir: string, table: string, restoreForwarding = false): Promise<{ removed: boolean; ipForwardBefore?: string; ip6ForwardBefore?: string }> {
     let meta: Meta | undefined;
     try { meta = JSON.parse(fs.readFileSync(path.join(dir, 'network.json'), 'utf8')); } catch { /* none */ }
     const files = dnsmasqFiles(dir);
@@ -693,21 +826,24 @@ export class NetworkOps {
       await this.h.link.del(l.name).catch((e) => { if (e?.code !== 'ENODEV') throw e; });
       removed = true;
     }
-    if ((await this.h.nft.listTables('ip')).some((t) => t.name === table)) {
-      await this.h.nft.delTable('ip', table, { ifExists: true });
+    for (const t of await this.h.nft.listTables()) {
+      if (t.name !== table || (t.family !== 'ip' && t.family !== 'ip6')) continue;
+      await this.h.nft.delTable(t.family, table, { ifExists: true });
       removed = true;
     }
     // Our files only; the directory, its marker and the lock stay with the caller, who holds it.
     for (const f of ownFiles(dir)) { try { fs.unlinkSync(f); } catch { /* not there */ } }
-    const before = meta?.ipForwardBefore;
-    if (restoreForwarding && before !== undefined && before !== '1' && !(await otherNetworks(this.h, name)))
-      await this.h.sysctl.set('net.ipv4.ip_forward', before);
-    return meta && before !== undefined ? { removed, ipForwardBefore: before } : { removed };
+    const before = meta?.ipForwardBefore, before6 = meta?.ip6ForwardBefore;
+    if (restoreForwarding && ((before !== undefined && before !== '1') || (before6 !== undefined && before6 !== '1')) && !(await otherNetworks(this.h, name))) {
+      if (before !== undefined && before !== '1') await this.h.sysctl.set('net.ipv4.ip_forward', before);
+      if (before6 !== undefined && before6 !== '1') await this.h.sysctl.set('net.ipv6.conf.all.forwarding', before6);
+    }
+    return { removed, ...(before !== undefined ? { ipForwardBefore: before } : {}), ...(before6 !== undefined ? { ip6ForwardBefore: before6 } : {}) };
   }
 }
 
 /** The ip_forward value another network in the same namespace (same parent state dir) found. */
-function siblingForwarding(dir: string): string | undefined {
+function siblingForwarding(dir: string, key: 'ipForwardBefore' | 'ip6ForwardBefore' = 'ipForwardBefore'): string | undefined {
   const parent = path.dirname(dir);
   let names: string[] = [];
   try { names = fs.readdirSync(parent); } catch { return undefined; }
@@ -715,7 +851,7 @@ function siblingForwarding(dir: string): string | undefined {
     if (path.join(parent, n) === dir) continue;
     try {
       const m = JSON.parse(fs.readFileSync(path.join(parent, n, 'network.json'), 'utf8')) as Meta;
-      if (m.ipForwardBefore !== undefined) return m.ipForwardBefore;
+      if (m[key] !== undefined) return m[key];
     } catch { /* not a network */ }
   }
   return undefined;
@@ -772,6 +908,8 @@ export class Network {
   readonly gateway: string;
   /** The subnet, e.g. '192.168.122.0/24'. */
   readonly subnet: string;
+  /** IPv6 gateway addresses with prefix (e.g. ['fd00:122::1/64']); empty for an IPv4-only network. */
+  readonly address6: readonly string[];
   readonly mac: string;
   /** The nftables table holding this network's rules (family ip). */
   readonly table: string;
@@ -796,6 +934,7 @@ export class Network {
     this.#h = h; this.#n = n; this.#dnsmasq = dnsmasq; this.#meta = meta; this.#lock = lock;
     this.name = n.name; this.bridge = n.bridge; this.gateway = n.gateway;
     this.address = `${n.gateway}/${n.prefixLen}`; this.subnet = n.subnet; this.mac = n.mac;
+    this.address6 = Object.freeze(n.v6.map((x) => `${x.address}/64`));
     this.table = table; this.stateDir = dir;
   }
 
@@ -954,12 +1093,17 @@ export class Network {
       step(async () => this.#dnsmasq?.stop()),
       (async () => {
         await step(() => this.#h.nft.delTable('ip', this.table).catch(gone));
+        if (this.#n.v6.length) await step(() => this.#h.nft.delTable('ip6', this.table).catch(gone));
         await step(() => this.#h.link.del(this.bridge).catch(gone));
       })(),
     ]);
-    const before = this.#meta.ipForwardBefore;
-    if (before !== undefined && before !== '1')
-      await step(async () => { if (!(await otherNetworks(this.#h, this.name))) await this.#h.sysctl.set('net.ipv4.ip_forward', before); });
+    const before = this.#meta.ipForwardBefore, before6 = this.#meta.ip6ForwardBefore;
+    if ((before !== undefined && before !== '1') || (before6 !== undefined && before6 !== '1'))
+      await step(async () => {
+        if (await otherNetworks(this.#h, this.name)) return;
+        if (before !== undefined && before !== '1') await this.#h.sysctl.set('net.ipv4.ip_forward', before);
+        if (before6 !== undefined && before6 !== '1') await this.#h.sysctl.set('net.ipv6.conf.all.forwarding', before6);
+      });
     await step(async () => removeStateDir(this.stateDir, this.name));
     this.#unlock();
     live.delete(this.stateDir);

@@ -307,3 +307,93 @@ describe.skipIf(skip)('firewall coexistence', () => {
     }
   });
 });
+
+/** Outside: prints who each TCP connection (port 7001) came from, over IPv4 or IPv6. */
+const WHO = `
+require('node:net').createServer((s) => { console.log('from ' + s.remoteAddress); s.end('pong\\n'); }).listen(7001, '::', () => console.log('ready'));`;
+
+describe.skipIf(skip)('dual-stack networks', () => {
+  const nss = new Namespaces();
+  let H: Netns, G: Netns, O: Netns;
+  let h: Handle, g: Handle, o: Handle;
+  let who: NsProc | undefined;
+
+  beforeAll(async () => {
+    [H, G, O] = await Promise.all([nss.create('v6h'), nss.create('v6g'), nss.create('v6o')]);
+    [h, g, o] = await Promise.all([open({ netns: H }), open({ netns: G }), open({ netns: O })]);
+    await h.link.add({ kind: 'veth', name: 'h1', peer: { name: 'o0', netns: O }, up: true });
+    await h.addr.add('h1', '203.0.113.1/24');
+    await h.addr.add('h1', '2001:db8:ff::1/64', { nodad: true });
+    await o.link.set('o0', { up: true });
+    await o.link.set('lo', { up: true });
+    await o.addr.add('o0', '203.0.113.2/24');
+    await o.addr.add('o0', '2001:db8:ff::2/64', { nodad: true });
+    await h.link.add({ kind: 'veth', name: 'vnet0', peer: { name: 'eth0', netns: G } });
+    await g.link.set('lo', { up: true });
+    who = new NsProc(O, WHO);
+    await who.line(/^ready$/, 'the outside server');
+  });
+  afterAll(async () => {
+    who?.stop();
+    await Promise.all([h?.close(), g?.close(), o?.close()]);
+    await nss.cleanup();
+  });
+
+  /** The guest's global IPv6 address in `prefix`, once SLAAC made it (and DAD finished). */
+  const slaac = (prefix: string) => waitFor(async () => (await ipAddrs(G, 'eth0')).flatMap((a: any) => a.addr_info)
+    .find((a: any) => a.family === 'inet6' && a.scope === 'global' && a.local.startsWith(prefix) && !a.tentative)?.local as string | undefined,
+  `a SLAAC address in ${prefix} on the guest`, 20_000);
+  const connect6 = async (host: string) => (await nsRun(G, process.execPath, ['-e', CLIENT(host, 7001)], 10_000)).stdout.trim();
+
+  it('the guest configures an address by RA (SLAAC), pings the gateway over IPv6 and reaches an IPv6 server outside through NAT66', async () => {
+    const fwdBefore = await h.sysctl.get('net.ipv6.conf.all.forwarding');
+    expect(fwdBefore).toBe('0');
+    const net = await h.network.create({ name: 'ds', bridge: 'virbr0', address: '192.168.122.1/24', address6: 'fd00:122::1/64', stp: false,
+      nat: { ipv6: true }, dhcp: { start: '192.168.122.2', end: '192.168.122.254' } });
+    try {
+      expect(net.address6).toEqual(['fd00:122::1/64']);
+      expect(await h.sysctl.get('net.ipv6.conf.all.forwarding')).toBe('1');
+      expect(await h.sysctl.get('net/ipv6/conf/virbr0/disable_ipv6')).toBe('0');
+      const conf = fs.readFileSync(path.join(net.stateDir, 'dnsmasq.conf'), 'utf8').split('\n');
+      expect(conf).toContain('enable-ra');
+      expect(conf).toContain('dhcp-range=fd00:122::,ra-only,64');
+      await net.attach('vnet0');
+      await g.link.set('eth0', { up: true });
+      const addr = await slaac('fd00:122:');
+      expect((await nsRun(G, 'ping', ['-6', '-c1', '-W3', 'fd00:122::1'])).code).toBe(0);
+      // The default route came with the RA; the outside sees the host's address (NAT66).
+      expect(await connect6('2001:db8:ff::2')).toBe('pong');
+      await who!.line(/^from 2001:db8:ff::1$/, 'the masqueraded IPv6 connection');
+      expect(await nsExec(H, 'nft', ['list', 'table', 'ip6', net.table])).toMatch(/ip6 saddr fd00:122::\/64 ip6 daddr != fd00:122::\/64 counter packets [1-9]\d* bytes \d+ masquerade/);
+      expect(addr).toMatch(/^fd00:122:/);
+    } finally {
+      await net.destroy();
+      for (const a of (await g.addr.list('eth0', { family: 'inet6' })).filter((x) => !x.cidr.startsWith('fe80'))) await g.addr.del('eth0', a.cidr).catch(() => {});
+      await g.link.set('eth0', { up: false });
+    }
+    // Forwarding back to what it was; the ip6 table gone.
+    expect(await h.sysctl.get('net.ipv6.conf.all.forwarding')).toBe('0');
+    expect(await nsExec(H, 'nft', ['list', 'tables'])).not.toContain('vnetlink_ds');
+  });
+
+  it('routed IPv6 (no NAT66): the outside host, given a route back, sees the guest\'s own address; a DHCPv6 range is written for dnsmasq', async () => {
+    await o.route.add({ dst: 'fd00:123::/64', via: '2001:db8:ff::1' });
+    const net = await h.network.create({ name: 'ds2', bridge: 'virbr1', address: '192.168.123.1/24', stp: false,
+      address6: [{ address: 'fd00:123::1/64' }, { address: 'fd00:124::1/64', dhcp: { start: 'fd00:124::100', end: 'fd00:124::1ff' } }] });
+    try {
+      const conf = fs.readFileSync(path.join(net.stateDir, 'dnsmasq.conf'), 'utf8').split('\n');
+      expect(conf).toContain('dhcp-range=fd00:124::100,fd00:124::1ff,64');
+      await net.attach('vnet0');
+      await g.link.set('eth0', { up: true });
+      const addr = await slaac('fd00:123:');
+      expect(await connect6('2001:db8:ff::2')).toBe('pong');
+      await who!.line(new RegExp(`^from ${addr}$`), 'the routed IPv6 connection');
+      const rules = await nsExec(H, 'nft', ['list', 'table', 'ip6', net.table]);
+      expect(rules).not.toContain('masquerade');
+      expect(rules).toContain('ip6 daddr fd00:123::/64 oifname "virbr1" counter');
+    } finally {
+      await net.destroy();
+      await o.route.del({ dst: 'fd00:123::/64', via: '2001:db8:ff::1' }).catch(() => {});
+    }
+  });
+});
