@@ -260,7 +260,7 @@ describe('dnsmasq watcher', () => {
       fs.writeFileSync(path.join(dir, 'dnsmasq.pid'), `${c.pid}\n`);
       return { pid: c.pid, code: 0, stderr: '' };
     } };
-    const d = new Dnsmasq(fake as any, '/bin/true', { iface: 'x', netmask: '255.255.255.0', dns: false, dir }, 20);
+    const d = new Dnsmasq(fake as any, '/bin/true', { iface: 'x', netmask: '255.255.255.0', dns: { enable: false, forwarders: [], localOnly: false, hosts: [] }, dir }, 20);
     try {
       await d.start();
       delay = 150;
@@ -297,7 +297,7 @@ describe('dnsmasq start failures (third review)', () => {
     it(`a launcher ${fail === 'timeout' ? 'timeout' : 'exit 0 with no pid file'}${writePid ? ' (pid file written)' : ''} leaves no daemon running`, async () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vnetlink-rv3-dm-'));
       const kids: number[] = [];
-      const d = new Dnsmasq(fakeHandle(dir, kids, fail, writePid) as any, '/bin/true', { iface: 'x', netmask: '255.255.255.0', dns: false, dir }, 20);
+      const d = new Dnsmasq(fakeHandle(dir, kids, fail, writePid) as any, '/bin/true', { iface: 'x', netmask: '255.255.255.0', dns: { enable: false, forwarders: [], localOnly: false, hosts: [] }, dir }, 20);
       try {
         await expect(d.start()).rejects.toThrow(fail === 'timeout' ? /did not finish starting/ : /no usable pid file/);
         expect(kids.length).toBe(1);

@@ -5,11 +5,11 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { open } from '../../dist/index.js';
 import { parseLease, udhcpc, udhcpcScript } from '../nat-helpers.js';
 
-export const title = 'NAT network (libvirt default): DHCP lease, ping out, masqueraded source seen outside';
+export const title = 'NAT network (libvirt default): DHCP lease, ping out, masqueraded source seen outside, DNS via the gateway, IPv6 by RA';
 
 const inNs = (ns, cmd, args, opts = {}) => execFileSync('ip', ['netns', 'exec', ns.name, cmd, ...args], { encoding: 'utf8', ...opts });
 
@@ -30,7 +30,8 @@ export async function run(ctx) {
 
   let t0 = performance.now();
   const net = await h.network.create({ name: 'default', bridge: 'virbr0', stp: true, address: '192.168.122.1/24',
-    dhcp: { start: '192.168.122.2', end: '192.168.122.254' } });
+    address6: 'fd00:122::1/64', dhcp: { start: '192.168.122.2', end: '192.168.122.254' },
+    dns: { domain: 'vm.test', hosts: [{ ip: '203.0.113.2', names: ['outside'] }] } });
   ctx.defer(() => net.destroy());
   ctx.say(`network.create: ${net.bridge} ${net.mac} ${net.address}, table ${net.table}, dnsmasq pid ${net.dnsmasqPid} (${(performance.now() - t0).toFixed(0)} ms)`);
 
@@ -56,6 +57,18 @@ export async function run(ctx) {
   const ping = (dst) => inNs(guest, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', dst]).split('\n').find((l) => /packets/.test(l));
   ctx.say(`guest -> gateway 192.168.122.1: ${ping('192.168.122.1')}`);
   ctx.say(`guest -> outside 203.0.113.2:  ${ping('203.0.113.2')}`);
+
+  // DNS through the gateway (the network's own record), and IPv6 by router advertisement.
+  // (busybox nslookup exits 1 when the AAAA half finds nothing: read its output either way)
+  const ns = spawnSync('ip', ['netns', 'exec', guest.name, 'busybox', 'nslookup', 'outside.vm.test', '192.168.122.1'], { encoding: 'utf8' });
+  const answer = ns.stdout.split('\n').filter((l) => /Address/.test(l)).pop();
+  ctx.say(`guest: nslookup outside.vm.test 192.168.122.1 -> ${answer?.trim()}`);
+  let v6;
+  for (let i = 0; i < 100 && !v6; i++) {
+    v6 = JSON.parse(inNs(guest, 'ip', ['-j', '-6', 'addr', 'show', 'dev', 'eth0', 'scope', 'global']))[0]?.addr_info?.find((a) => !a.tentative)?.local;
+    if (!v6) await new Promise((r) => setTimeout(r, 100));
+  }
+  ctx.say(`guest SLAAC address ${v6}; ping -6 fd00:122::1: ${inNs(guest, 'ping', ['-6', '-c', '2', '-i', '0.2', '-W', '2', 'fd00:122::1']).split('\n').find((l) => /packets/.test(l))}`);
 
   // The outside host tells who talked to it: a UDP datagram sent by the guest from port 53.
   const server = spawn('ip', ['netns', 'exec', outside.name, process.execPath, '-e', `
