@@ -97,13 +97,17 @@ function ipBytes(address: string): Buffer {
   return b;
 }
 
-function ifnameBytes(name: string): Buffer {
+/** The 16-byte IFNAMSIZ buffer meta iifname/oifname compare with; the name is checked like any ifname. */
+function ifnameBytes(op: string, name: unknown): Buffer {
   const b = Buffer.alloc(16);
-  b.write(name, 'utf8');
+  b.write(v.ifname(op, 'name', name), 'utf8');
   return b;
 }
 
 const be16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16BE(n); return b; };
+const cmpEqNeq = (op: string, x: unknown) => v.oneOf(op, 'op', x, ['eq', 'neq'] as const);
+/** A port as nft takes it (1–65535 where 0 means nothing, as in a NAT target). */
+const port = (op: string, field: string, x: unknown, min = 0) => v.uint(op, field, x, min, 65535);
 
 /**
  * Builders for common matches and statements, producing the same expressions `nft` emits.
@@ -117,7 +121,11 @@ export const nftExpr = {
   match: {
     /** `ip saddr 192.168.122.0/24` (or daddr, ip6, `!=` with op 'neq'). */
     addr(family: 'ip' | 'ip6', field: 'saddr' | 'daddr', cidr: string, op: 'eq' | 'neq' = 'eq'): NftExpr[] {
-      const c = v.cidr('nftExpr.match.addr', 'cidr', cidr, false);
+      const o = 'nftExpr.match.addr';
+      v.oneOf(o, 'family', family, ['ip', 'ip6'] as const);
+      v.oneOf(o, 'field', field, ['saddr', 'daddr'] as const);
+      cmpEqNeq(o, op);
+      const c = v.cidr(o, 'cidr', cidr, false);
       const v6 = c.family === 'inet6';
       if (v6 !== (family === 'ip6')) throw v.rangeError('nftExpr.match.addr', 'cidr', `is not an ${family} address`);
       const offset = v6 ? (field === 'saddr' ? 8 : 24) : (field === 'saddr' ? 12 : 16);
@@ -150,29 +158,35 @@ export const nftExpr = {
     },
     /** `meta nfproto ipv4` (needed before address matches in an inet table). */
     nfproto(p: 'ipv4' | 'ipv6'): NftExpr[] {
+      v.oneOf('nftExpr.match.nfproto', 'proto', p, ['ipv4', 'ipv6'] as const);
       return [{ type: 'meta', key: 'nfproto', dreg: 1 }, { type: 'cmp', op: 'eq', data: Buffer.from([p === 'ipv4' ? 2 : 10]), sreg: 1 }];
     },
     /** `th dport 8080` (after an l4proto match): the transport header's destination port. */
-    dport(port: number): NftExpr[] {
-      v.uint('nftExpr.match.dport', 'port', port, 0, 65535);
-      return [{ type: 'payload', base: 'transport', offset: 2, len: 2, dreg: 1 }, { type: 'cmp', op: 'eq', data: be16(port), sreg: 1 }];
+    dport(p: number): NftExpr[] {
+      port('nftExpr.match.dport', 'port', p);
+      return [{ type: 'payload', base: 'transport', offset: 2, len: 2, dreg: 1 }, { type: 'cmp', op: 'eq', data: be16(p), sreg: 1 }];
     },
     /** `th sport 53` (after an l4proto match): the transport header's source port. */
-    sport(port: number): NftExpr[] {
-      v.uint('nftExpr.match.sport', 'port', port, 0, 65535);
-      return [{ type: 'payload', base: 'transport', offset: 0, len: 2, dreg: 1 }, { type: 'cmp', op: 'eq', data: be16(port), sreg: 1 }];
+    sport(p: number): NftExpr[] {
+      port('nftExpr.match.sport', 'port', p);
+      return [{ type: 'payload', base: 'transport', offset: 0, len: 2, dreg: 1 }, { type: 'cmp', op: 'eq', data: be16(p), sreg: 1 }];
     },
     /** `iifname "virbr0"`. */
     iifname(name: string, op: 'eq' | 'neq' = 'eq'): NftExpr[] {
-      return [{ type: 'meta', key: 'iifname', dreg: 1 }, { type: 'cmp', op, data: ifnameBytes(name), sreg: 1 }];
+      const data = ifnameBytes('nftExpr.match.iifname', name);
+      return [{ type: 'meta', key: 'iifname', dreg: 1 }, { type: 'cmp', op: cmpEqNeq('nftExpr.match.iifname', op), data, sreg: 1 }];
     },
     /** `oifname "virbr0"`. */
     oifname(name: string, op: 'eq' | 'neq' = 'eq'): NftExpr[] {
-      return [{ type: 'meta', key: 'oifname', dreg: 1 }, { type: 'cmp', op, data: ifnameBytes(name), sreg: 1 }];
+      const data = ifnameBytes('nftExpr.match.oifname', name);
+      return [{ type: 'meta', key: 'oifname', dreg: 1 }, { type: 'cmp', op: cmpEqNeq('nftExpr.match.oifname', op), data, sreg: 1 }];
     },
     /** `ct state established,related`. */
     ctState(states: NftCtState[]): NftExpr[] {
-      const bits = states.reduce((a, s) => a | CT_STATE[s], 0);
+      const o = 'nftExpr.match.ctState';
+      if (!Array.isArray(states) || states.length === 0) throw v.typeError(o, 'states', `must be a non-empty array of ${Object.keys(CT_STATE).join(', ')}`);
+      // An unknown word would add no bit: a mask of 0 never matches.
+      const bits = states.reduce((a: number, s, i) => a | CT_STATE[v.oneOf(o, `states[${i}]`, s, Object.keys(CT_STATE) as NftCtState[])], 0);
       const le = Buffer.alloc(4); le.writeUInt32LE(bits);  // ct state is host-endian
       return [
         { type: 'ct', key: 'state', dreg: 1 },
@@ -186,13 +200,22 @@ export const nftExpr = {
     accept(): NftExpr { return { type: 'immediate', verdict: 'accept' }; },
     drop(): NftExpr { return { type: 'immediate', verdict: 'drop' }; },
     return(): NftExpr { return { type: 'immediate', verdict: 'return' }; },
-    jump(chain: string): NftExpr { return { type: 'immediate', verdict: 'jump', chain }; },
+    jump(chain: string): NftExpr { return { type: 'immediate', verdict: 'jump', chain: objName('nftExpr.stmt.jump', 'chain', chain) }; },
     /** `reject` (ICMP port unreachable for ip, icmpx for inet, like nft's default). */
     reject(family: 'ip' | 'ip6' | 'inet' = 'ip'): NftExpr {
+      v.oneOf('nftExpr.stmt.reject', 'family', family, ['ip', 'ip6', 'inet'] as const);
       return family === 'inet' ? { type: 'reject', with: 'icmpx', code: 1 } : { type: 'reject', with: 'icmp', code: family === 'ip6' ? 4 : 3 };
     },
     /** `masquerade [to :MIN-MAX] [random|fully-random|persistent]`. */
     masquerade(o: { ports?: [number, number]; random?: boolean; fullyRandom?: boolean; persistent?: boolean } = {}): NftExpr[] {
+      const op = 'nftExpr.stmt.masquerade';
+      v.knownKeys(op, 'options', v.object(op, 'options', o), ['ports', 'random', 'fullyRandom', 'persistent']);
+      if (o.ports !== undefined) {
+        if (!Array.isArray(o.ports) || o.ports.length !== 2) throw v.typeError(op, 'ports', 'must be [min, max]');
+        const lo = port(op, 'ports[0]', o.ports[0], 1), hi = port(op, 'ports[1]', o.ports[1], 1);
+        if (lo > hi) throw v.rangeError(op, 'ports', `min ${lo} is above max ${hi}`);
+      }
+      for (const k of ['random', 'fullyRandom', 'persistent'] as const) if (o[k] !== undefined) v.bool(op, k, o[k]);
       const flags: NftNatFlag[] = [];
       const out: NftExpr[] = [];
       if (o.ports) {
@@ -209,13 +232,19 @@ export const nftExpr = {
       return out;
     },
     /** `dnat to ADDR[:PORT]` (family 'ip' or 'ip6'). */
-    dnat(family: 'ip' | 'ip6', address: string, port?: number): NftExpr[] {
+    dnat(family: 'ip' | 'ip6', address: string, toPort?: number): NftExpr[] {
+      const op = 'nftExpr.stmt.dnat';
+      v.oneOf(op, 'family', family, ['ip', 'ip6'] as const);
+      const a = v.ip(op, 'address', address);
+      // An IPv6 address in an ip rule would load 16 bytes where the kernel reads 4.
+      if ((a.family === 'inet6') !== (family === 'ip6')) throw v.rangeError(op, 'address', `${address} is not an ${family === 'ip' ? 'IPv4' : 'IPv6'} address (family ${family})`);
+      if (toPort !== undefined) port(op, 'port', toPort, 1);
       // The registers and flags nft sends for `dnat to ADDR:PORT` (the kernel fills in the
       // max registers and map-ips itself, which is what a listing shows).
-      const out: NftExpr[] = [{ type: 'immediate', data: ipBytes(address), dreg: 1 }];
+      const out: NftExpr[] = [{ type: 'immediate', data: ipBytes(a.address), dreg: 1 }];
       const n: NftExpr = { type: 'nat', nat: 'dnat', family, addrMin: 1 };
-      if (port !== undefined) {
-        out.push({ type: 'immediate', data: be16(port), dreg: 2 });
+      if (toPort !== undefined) {
+        out.push({ type: 'immediate', data: be16(toPort), dreg: 2 });
         n.protoMin = 2;
         n.flags = ['proto-specified'];
       }
@@ -281,7 +310,7 @@ function normExpr(op: string, f: string, e: unknown): Record<string, unknown> {
         keys(['verdict', 'chain']);
         const verdict = v.oneOf(op, `${f}.verdict`, x.verdict, Object.keys(VERDICT) as NftVerdict[]);
         const o: Record<string, unknown> = { name: 'immediate', dreg: 0, verdict: VERDICT[verdict] };
-        if (verdict === 'jump' || verdict === 'goto') o.chain = v.str(op, `${f}.chain`, x.chain, 255);
+        if (verdict === 'jump' || verdict === 'goto') o.chain = objName(op, `${f}.chain`, x.chain);
         else if (x.chain !== undefined) throw v.rangeError(op, `${f}.chain`, 'only jump and goto take a chain');
         return o;
       }
@@ -370,6 +399,19 @@ function listedChain(c: any): NftChain {
   if (c.policy !== undefined) out.policy = c.policy === 0 ? 'drop' : 'accept';
   if (c.use !== undefined) out.use = c.use;
   return out;
+}
+
+/**
+ * A rule comment as nft's grammar takes it: one quoted string of at most 127 bytes (the kernel's
+ * 128 with its NUL). A `"` would end the string in `nft list ruleset` output, so `nft -f` of
+ * that listing would read the rest as more of the rule (`a"; drop; #`); a backslash and control
+ * characters do not survive the round trip either.
+ */
+function comment(op: string, f: string, x: unknown): string {
+  const s = v.str(op, f, x, 127);
+  const bad = /["\\\x00-\x1f\x7f]/.exec(s);
+  if (bad) throw v.rangeError(op, f, `must not contain quotes, backslashes or control characters (got ${JSON.stringify(bad[0])} in ${JSON.stringify(s)})`);
+  return s;
 }
 
 const family = (op: string, f: string, x: unknown) => FAMILY[v.oneOf(op, f, x, Object.keys(FAMILY) as NftFamily[])];
@@ -492,7 +534,7 @@ export class NftTransaction {
     if (!Array.isArray(r.exprs) || r.exprs.length === 0) throw v.typeError(op, `${f}.exprs`, 'must be a non-empty array of expressions');
     const out: Record<string, unknown> = { cmd: 'addRule', family: family(op, `${f}.family`, r.family), table: objName(op, `${f}.table`, r.table),
       chain: objName(op, `${f}.chain`, r.chain), exprs: r.exprs.map((e, i) => normExpr(op, `${f}.exprs[${i}]`, e)) };
-    if (r.comment !== undefined) out.comment = v.str(op, `${f}.comment`, r.comment, 127);
+    if (r.comment !== undefined) out.comment = comment(op, `${f}.comment`, r.comment);
     if (r.insert !== undefined) out.insert = v.bool(op, `${f}.insert`, r.insert);
     if (r.position !== undefined) out.position = v.uint(op, `${f}.position`, r.position, 1, Number.MAX_SAFE_INTEGER);
     this.#cmds.push(out);
