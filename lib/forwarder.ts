@@ -282,7 +282,7 @@ export class Forwarder {
    * @example
    * fw.add('vm1', tap.fds, { offloads: { csum: true, tso4: true, tso6: true } });
    */
-  add(name: string, fds: number | number[], options: ForwarderPortOptions = {}): void {
+  add(name: string, fds: number | readonly number[], options: ForwarderPortOptions = {}): void {
     const op = 'forwarder.add';
     this.#live(op);
     const pname = v.str(op, 'name', name, 64);

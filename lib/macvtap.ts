@@ -3,7 +3,7 @@
 import { rootHandle, type Handle } from './handle.js';
 import { NetlinkError } from './errors.js';
 import { registerKind, registerSetField, type Link, type LinkBaseSpec } from './link.js';
-import { vnetOptions, type TapOffloads } from './tap.js';
+import { ownFds, stillOwned, vnetOptions, type TapOffloads } from './tap.js';
 import * as v from './validate.js';
 
 /**
@@ -143,8 +143,8 @@ export interface MacvtapQueues {
    * the macvtap only passes the guest's frames up, and frames down to it, for this address.
    */
   mac: string;
-  /** One fd per queue, owned by this object until `close()`. */
-  fds: number[];
+  /** One fd per queue (a read-only array), owned by this object until `close()`. */
+  readonly fds: readonly number[];
   /** The character device's major:minor, as the link's own namespace reports it. */
   device: string;
   vnetHdr: boolean;
@@ -152,7 +152,11 @@ export interface MacvtapQueues {
   multiQueue: boolean;
   /** The offloads that took effect (USO is dropped on kernels that refuse it). */
   offloads: Required<MacvtapOffloads>;
-  /** Closes every fd (on the handle's thread, or the process's own once that is closed). Safe to call twice. */
+  /**
+   * Closes every fd this object still owns (on the handle's thread, or the process's own once
+   * that is closed): one closed elsewhere whose number now names another file is left alone.
+   * Safe to call twice.
+   */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -180,18 +184,21 @@ export class MacvtapOps {
     v.knownKeys(op, 'options', o, ['queues', 'vnetHdr', 'vnetHdrSize', 'offloads']);
     args.queues = o.queues === undefined ? 1 : v.uint(op, 'queues', o.queues, 1, 256);
     Object.assign(args, vnetOptions(op, o, true));
-    const r = await this.h._call<Omit<MacvtapQueues, 'close' | typeof Symbol.asyncDispose>>(op, args);
+    const r = await this.h._call<Omit<MacvtapQueues, 'close' | typeof Symbol.asyncDispose> & { fds: number[] }>(op, args);
     const h = this.h;
+    const owned = ownFds(r.fds);
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> => {
       closing ??= (async () => {
-        const fds = r.fds.slice();
+        const fds = stillOwned(owned, r.name);
+        owned.length = 0;
         // Closing an fd needs no namespace: once our handle is closed, the process's own
         // handle's thread does it, so the event loop never waits on the kernel.
         await (h.closed ? rootHandle() : h)._call('macvtap.close', { fds }, 'fd.close');
       })();
       return closing;
     };
+    Object.defineProperty(r, 'fds', { value: Object.freeze([...r.fds]), writable: false, enumerable: true });
     return Object.assign(r, { close, [Symbol.asyncDispose]: close });
   }
 }

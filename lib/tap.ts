@@ -1,6 +1,44 @@
 // tun/tap devices with their queue fds (/dev/net/tun ioctls on the handle's namespace thread).
+import fs from 'node:fs';
 import { rootHandle, type Handle } from './handle.js';
+import { native } from './native.js';
 import * as v from './validate.js';
+
+/**
+ * @internal An fd this library opened, with what the number referred to then: an fd number is
+ * reused as soon as it is closed, so only a number that still names the same open file (and,
+ * for a tun/macvtap fd, the same device) is ours to close.
+ */
+export interface OwnedFd { fd: number; dev: bigint; ino: bigint; rdev: bigint }
+
+/** @internal Records the identity of fds just opened for us. */
+export function ownFds(fds: readonly number[]): OwnedFd[] {
+  return fds.map((fd) => {
+    const st = fs.fstatSync(fd, { bigint: true });
+    return { fd, dev: st.dev, ino: st.ino, rdev: st.rdev };
+  });
+}
+
+/**
+ * @internal The fds of `owned` that are still ours: open, the same file as when we got them,
+ * and attached to device `name`. A number closed behind our back and reused by another file
+ * (or another tap: every /dev/net/tun fd shares one inode, so the attached name tells them
+ * apart) is left alone. A queue detached with TUNSETQUEUE answers no name; its inode is all
+ * there is to check.
+ */
+export function stillOwned(owned: readonly OwnedFd[], name: string): number[] {
+  const out: number[] = [];
+  for (const o of owned) {
+    let st: fs.BigIntStats;
+    try { st = fs.fstatSync(o.fd, { bigint: true }); } catch { continue; }
+    if (st.dev !== o.dev || st.ino !== o.ino || st.rdev !== o.rdev) continue;
+    let probe: { tun: boolean; name?: string } | undefined;
+    try { probe = native.Forwarder.probe(o.fd); } catch { probe = undefined; }
+    if (probe?.tun && probe.name !== name) continue;
+    out.push(o.fd);
+  }
+  return out;
+}
 
 /** Offloads the fd reader promises to handle (TUNSETOFFLOAD), in the kernel's words. Needs `vnetHdr`. */
 export interface TapOffloads {
@@ -119,14 +157,18 @@ interface NativeTap {
  * `close()` is required: dropping the object does not close the fds, because `fds` are plain
  * numbers that may still be in use elsewhere (a stream or socket wrapping one) after this
  * object is unreachable, and closing them behind such a user could close a reused fd number.
+ *
+ * `fds` is read-only, and `close()` closes only the fds this object still owns: one that was
+ * closed elsewhere and whose number now names another file is left alone. (A tap renamed
+ * while open is not recognised as ours any more, and keeps its fds.)
  */
 export class Tap {
   /** The device name (a 'vnet%d' pattern resolved). */
   readonly name: string;
   readonly index: number;
   readonly mode: 'tap' | 'tun';
-  /** One fd per queue; a queue added with `addQueues` is appended. */
-  readonly fds: number[];
+  #fds: readonly number[];
+  #owned: OwnedFd[];
   /** Frames carry a virtio-net header of `vnetHdrSize` bytes. */
   readonly vnetHdr: boolean;
   /**
@@ -154,11 +196,17 @@ export class Tap {
     this.name = n.name;
     this.index = n.index;
     this.mode = n.mode;
-    this.fds = n.fds;
+    this.#fds = Object.freeze([...n.fds]);
+    this.#owned = ownFds(n.fds);
     this.vnetHdr = n.vnetHdr;
     this.vnetHdrSize = n.vnetHdrSize;
     this.offloads = n.offloads;
     this.created = n.created;
+  }
+
+  /** One fd per queue (a read-only array); a queue added with `addQueues` is appended. After close() it lists the numbers the tap had. */
+  get fds(): readonly number[] {
+    return this.#fds;
   }
 
   get closed(): boolean {
@@ -186,7 +234,8 @@ export class Tap {
     // The new fds join `fds` as soon as they exist, and close() waits for them, so a close
     // that overtakes this call still closes every queue.
     const p = this.#h._call<number[]>(op, { name: this.name, flags: this.#flags, count }).then((fds) => {
-      this.fds.push(...fds);
+      this.#owned.push(...ownFds(fds));
+      this.#fds = Object.freeze([...this.#fds, ...fds]);
       return fds;
     });
     this.#adding = Promise.all([this.#adding, p.catch(() => undefined)]).then(() => undefined);
@@ -200,7 +249,8 @@ export class Tap {
   close(): Promise<void> {
     if (!this.#closing) {
       this.#closing = (this.#adding ?? Promise.resolve()).then(() => {
-        const fds = this.fds.slice();
+        const fds = stillOwned(this.#owned, this.name);
+        this.#owned = [];
         // Closing an fd needs no namespace: once our handle is closed, the process's own
         // handle's thread takes the RCU wait instead of the event loop.
         const via = this.#h.closed ? rootHandle() : this.#h;
