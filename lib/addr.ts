@@ -60,6 +60,8 @@ export class AddrOps {
     if (o.label !== undefined) {
       if (c.family !== 'inet') throw v.rangeError(op, 'label', 'only IPv4 addresses have labels');
       const l = v.str(op, 'label', o.label, 15);
+      // The kernel stores any bytes; `ip addr` prints them and scripts parse that output.
+      if (/[\s\x00-\x1f\x7f]/.test(l)) throw v.rangeError(op, 'label', `must not contain whitespace or control characters (got ${JSON.stringify(l)})`);
       if (!l.startsWith(link)) throw v.rangeError(op, 'label', `must start with the link name ${JSON.stringify(link)} (got ${JSON.stringify(l)})`);
       args.label = l;
     }

@@ -3,6 +3,7 @@
 // RangeError (right kind, bad value).
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 
 export function typeError(op: string, field: string, msg: string): TypeError {
   return new TypeError(`${op}: ${field}: ${msg}`);
@@ -32,7 +33,7 @@ export function knownKeys(op: string, field: string, v: Record<string, unknown>,
 
 /**
  * An interface name as the kernel accepts it: 1–15 bytes, not "." or "..", no "/", ":" or
- * whitespace. With `pattern`, one "%d" is allowed and the result must still fit.
+ * whitespace (and, stricter than the kernel, no control characters). With `pattern`, one "%d" is allowed and the result must still fit.
  */
 export function ifname(op: string, field: string, v: unknown, pattern = false): string {
   if (typeof v !== 'string') throw typeError(op, field, `must be an interface name string (got ${show(v)})`);
@@ -45,6 +46,9 @@ export function ifname(op: string, field: string, v: unknown, pattern = false): 
   }
   if (v === '.' || v === '..') throw rangeError(op, field, `${show(v)} is not a valid interface name`);
   if (/[\s/:]/.test(v)) throw rangeError(op, field, `must not contain "/", ":" or whitespace (got ${show(v)})`);
+  // The kernel would take other control bytes, but a NUL cuts the name short in C and the rest
+  // end up in sysctl paths, nft rules and daemon configs.
+  if (/[\x00-\x1f\x7f]/.test(v)) throw rangeError(op, field, `must not contain control characters (got ${show(v)})`);
   const pct = v.split('%').length - 1;
   if (pct > 0) {
     if (!pattern) throw rangeError(op, field, `a name pattern (%d) is not accepted here (got ${show(v)})`);
@@ -132,7 +136,7 @@ export function oneOf<T extends string>(op: string, field: string, v: unknown, v
 /** A namespace name as `ip netns add` accepts it. */
 export function netnsName(op: string, field: string, v: unknown): string {
   if (typeof v !== 'string' || v.length === 0) throw typeError(op, field, `must be a namespace name (got ${show(v)})`);
-  if (v === '.' || v === '..' || v.includes('/') || /\s/.test(v) || v.includes('\0') || Buffer.byteLength(v) > 255)
+  if (v === '.' || v === '..' || v.includes('/') || /[\s\x00-\x1f\x7f]/.test(v) || Buffer.byteLength(v) > 255)
     throw rangeError(op, field, `${show(v)} is not a valid namespace name`);
   return v;
 }
@@ -158,6 +162,10 @@ export function netns(op: string, field: string, v: unknown): NetnsArg {
   }
   if (isObject(v) && typeof v.path === 'string') return netns(op, field, v.path);
   if (typeof v !== 'string') throw typeError(op, field, `must be a namespace name, a path or an fd (got ${show(v)})`);
+  // A path is taken only in its plain form (no "..", ".", "//" or trailing "/", no control
+  // characters), so what is opened is what a reader of the call sees.
+  if (v.startsWith('/') && (path.posix.resolve(v) !== v || /[\x00-\x1f\x7f]/.test(v)))
+    throw rangeError(op, field, `${show(v)} is not a plain absolute path (no "..", ".", "//", trailing "/" or control characters)`);
   const p = v.startsWith('/') ? v : `/run/netns/${netnsName(op, field, v)}`;
   if (!fs.existsSync(p)) throw rangeError(op, field, `no network namespace at ${p}`);
   return { netnsPath: p };
