@@ -11,6 +11,8 @@ export { OvsdbError } from './ovsdb/errors.js';
 
 const DB = 'Open_vSwitch';
 const MAX_RETRIES = 100;
+/** Most events a monitor holds for a consumer that does not keep up (a server can send without end). */
+export const MAX_MONITOR_QUEUE = 65_536;
 
 /** Options of {@link Ovsdb.connect}. */
 export interface OvsdbConnectOptions {
@@ -572,9 +574,15 @@ export class Ovsdb {
     let failure: Error | undefined;
     let done = false;
     const push = (updates: unknown, initial: boolean) => {
+      if (failure) return;
       for (const [u, ru] of rowUpdates(op, updates, 'Interface')) {
         if (ru.new) queue.push({ type: initial ? 'initial' : ru.old ? 'modify' : 'insert', interface: ifaceView({ ...ru.new, _uuid: uuid(u) }) });
         else if (ru.old) queue.push({ type: 'delete', interface: ifaceView({ ...ru.old, _uuid: uuid(u) }) });
+      }
+      if (queue.length > MAX_MONITOR_QUEUE) {
+        // Bounded memory whatever the server sends: the events so far are still delivered, then this error.
+        failure = new OvsdbError(op, 'overflow', `more than ${MAX_MONITOR_QUEUE} events are waiting to be read; the monitor stopped`);
+        this.monitors.delete(id);
       }
       wake?.();
     };

@@ -185,6 +185,35 @@ describe('a hostile OVSDB server', () => {
     } finally { srv.close(); }
   });
 
+  it('a server that sends monitor updates without end cannot grow the queue of a monitor nobody reads', async () => {
+    let ready!: () => void;
+    const flooded = new Promise<void>((r) => { ready = r; });
+    const srv = await fake((m, c) => {
+      if (m.method !== 'monitor') return;
+      reply(c, m.id, {});
+      // 70,000 row updates in batches of 1,000, more than the monitor holds.
+      const rows: Record<string, unknown> = {};
+      for (let i = 0; i < 1000; i++) rows[`u${i}`] = { new: { name: `p${i}` } };
+      const batch = JSON.stringify({ method: 'update', params: [m.params![1], { Interface: rows }], id: null });
+      for (let i = 0; i < 70; i++) c.write(batch);
+      c.write(JSON.stringify({ id: 'done', method: 'echo', params: [] }), () => ready());
+    });
+    try {
+      const ovs = await Ovsdb.connect(srv.path, { timeout: 5000 });
+      const it = ovs.monitor();
+      await settles(flooded);
+      await new Promise((r) => setTimeout(r, 200));
+      let n = 0;
+      let err: unknown;
+      try { for (;;) { const r = await settles(it.next()); if (r.done) break; n++; } } catch (e) { err = e; }
+      expect(err).toMatchObject({ name: 'OvsdbError', code: 'overflow', op: 'ovsdb.monitor' });
+      expect(n).toBeGreaterThan(60_000);
+      expect(n).toBeLessThanOrEqual(66_536);
+      // The connection itself is fine: the server did nothing wrong, the reader was slow.
+      await ovs.close();
+    } finally { srv.close(); }
+  }, 30_000);
+
   it('a server silent after list_dbs: calls time out (the connection\'s timeout by default, or their own)', async () => {
     const srv = await fake(() => undefined);
     try {

@@ -8,7 +8,8 @@
  * - 'ETIMEDOUT' (the call's deadline passed: the server did not answer, or ovs-vswitchd did not
  *   apply the change in time), 'closed' (the connection went away), 'protocol' (the server sent
  *   something that is not OVSDB JSON-RPC, a reply of the wrong shape, or flooded us without
- *   reading; the connection is closed then);
+ *   reading; the connection is closed then), 'overflow' (a monitor's consumer fell more than
+ *   65,536 events behind; the monitor stopped);
  * - Node's socket codes on connect: 'ENOENT' (no socket there), 'ECONNREFUSED' (no server behind it),
  *   'EACCES'.
  *
