@@ -269,7 +269,9 @@ export class Ovsdb {
     const call = new Call(op, timeout, signal);
     const rpc = await RpcConnection.connect(path, timeout, signal);
     try {
-      const dbs = await rpc.request('list_dbs', [], call.req());
+      const dbs = await rpc.request('list_dbs', [], call.req()).catch((e) => {
+        throw e instanceof OvsdbError && e.code === 'ETIMEDOUT' ? call.timedOut(`no answer to list_dbs from ${path}`) : e;
+      });
       if (!Array.isArray(dbs)) throw rpc.protocolError(op, `list_dbs answered ${preview(dbs)}`);
       if (!dbs.includes(DB)) {
         throw new OvsdbError(op, 'unknown-database', `${path} does not serve the ${DB} database (it has: ${preview(dbs)})`);
