@@ -12,7 +12,7 @@ Value decodeNeigh(Ctx& ctx, const nlmsghdr* h, const IndexNames* names) {
   if (!nd) throw CodecError("short RTM_NEWNEIGH message");
   const uint8_t* p;
   size_t len;
-  payloadAfter(h, sizeof(ndmsg), p, len);
+  if (!payloadAfter(h, sizeof(ndmsg), p, len)) throw CodecError("short RTM_NEWNEIGH message");
   AttrTable tb(p, len, NDA_MAX);
   Value n = Value::object();
   int fam = nd->ndm_family;

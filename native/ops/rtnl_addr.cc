@@ -26,7 +26,7 @@ Value decodeAddr(Ctx& ctx, const nlmsghdr* h, const std::map<uint32_t, std::stri
   if (!ifa) throw CodecError("short RTM_NEWADDR message");
   const uint8_t* p;
   size_t len;
-  payloadAfter(h, sizeof(ifaddrmsg), p, len);
+  if (!payloadAfter(h, sizeof(ifaddrmsg), p, len)) throw CodecError("short RTM_NEWADDR message");
   AttrTable tb(p, len, IFA_MAX);
   Value a = Value::object();
   int fam = ifa->ifa_family;
@@ -36,18 +36,23 @@ Value decodeAddr(Ctx& ctx, const nlmsghdr* h, const std::map<uint32_t, std::stri
   if (names) { auto it = names->find(ifa->ifa_index); if (it != names->end()) ln = it->second; }
   else ln = ctx.ifname(ifa->ifa_index);
   if (!ln.empty()) a.set("link", ln);
-  const Attr* local = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
-  size_t alen = fam == AF_INET ? 4 : 16;
-  if (local && local->len >= alen) {
+  // An address attribute is used only when it holds a whole address of the family; a short
+  // one is ignored as if absent (it was once compared over the other one's length).
+  const bool ip = fam == AF_INET || fam == AF_INET6;
+  const size_t alen = fam == AF_INET ? 4 : 16;
+  auto whole = [&](uint16_t t) -> const Attr* { return ip && tb[t] && tb[t]->len >= alen ? tb[t] : nullptr; };
+  const Attr* ifaLocal = whole(IFA_LOCAL);
+  const Attr* ifaAddress = whole(IFA_ADDRESS);
+  const Attr* local = ifaLocal ? ifaLocal : ifaAddress;
+  if (local) {
     std::string s = ipToString(fam, local->data);
     a.set("address", s);
     a.set("prefixLen", ifa->ifa_prefixlen);
     a.set("cidr", s + "/" + std::to_string(ifa->ifa_prefixlen));
   }
-  if (tb[IFA_LOCAL] && tb[IFA_ADDRESS] && tb[IFA_ADDRESS]->len >= alen &&
-      memcmp(tb[IFA_LOCAL]->data, tb[IFA_ADDRESS]->data, alen) != 0)
-    a.set("peer", ipToString(fam, tb[IFA_ADDRESS]->data));
-  if (tb[IFA_BROADCAST] && tb[IFA_BROADCAST]->len >= 4) a.set("broadcast", ipToString(AF_INET, tb[IFA_BROADCAST]->data));
+  if (ifaLocal && ifaAddress && memcmp(ifaLocal->data, ifaAddress->data, alen) != 0)
+    a.set("peer", ipToString(fam, ifaAddress->data));
+  if (fam == AF_INET && tb[IFA_BROADCAST] && tb[IFA_BROADCAST]->len >= 4) a.set("broadcast", ipToString(AF_INET, tb[IFA_BROADCAST]->data));
   if (tb[IFA_LABEL]) a.set("label", tb[IFA_LABEL]->str());
   a.set("scope", scopeName(ifa->ifa_scope));
   uint32_t flags = tb[IFA_FLAGS] ? tb[IFA_FLAGS]->u32() : ifa->ifa_flags;

@@ -82,7 +82,7 @@ Value decodeLink(Ctx& ctx, const nlmsghdr* h, const std::map<uint32_t, std::stri
   if (!ifi) throw CodecError("short RTM_NEWLINK message");
   const uint8_t* p;
   size_t len;
-  payloadAfter(h, sizeof(ifinfomsg), p, len);
+  if (!payloadAfter(h, sizeof(ifinfomsg), p, len)) throw CodecError("short RTM_NEWLINK message");
   AttrTable tb(p, len, IFLA_MAX);
   Value l = Value::object();
   l.set("index", ifi->ifi_index);

@@ -37,18 +37,21 @@ Value decodeRoute(Ctx& ctx, const nlmsghdr* h, const IndexNames* names) {
   if (!r) throw CodecError("short RTM_NEWROUTE message");
   const uint8_t* p;
   size_t len;
-  payloadAfter(h, sizeof(rtmsg), p, len);
+  if (!payloadAfter(h, sizeof(rtmsg), p, len)) throw CodecError("short RTM_NEWROUTE message");
   AttrTable tb(p, len, RTA_MAX);
   Value v = Value::object();
   int fam = r->rtm_family;
-  size_t alen = fam == AF_INET ? 4 : 16;
+  // Addresses are read only when the attribute holds a whole one of the route's family.
+  const bool ip = fam == AF_INET || fam == AF_INET6;
+  const size_t alen = fam == AF_INET ? 4 : 16;
+  auto whole = [&](uint16_t t) -> const Attr* { return ip && tb[t] && tb[t]->len >= alen ? tb[t] : nullptr; };
   v.set("family", fam == AF_INET ? "inet" : fam == AF_INET6 ? "inet6" : "other");
-  if (tb[RTA_DST] && tb[RTA_DST]->len >= alen)
-    v.set("dst", ipToString(fam, tb[RTA_DST]->data) + "/" + std::to_string(r->rtm_dst_len));
+  if (const Attr* d = whole(RTA_DST))
+    v.set("dst", ipToString(fam, d->data) + "/" + std::to_string(r->rtm_dst_len));
   else
     v.set("dst", r->rtm_dst_len == 0 ? "default" : "?");
-  if (tb[RTA_GATEWAY] && tb[RTA_GATEWAY]->len >= alen) v.set("via", ipToString(fam, tb[RTA_GATEWAY]->data));
-  if (tb[RTA_PREFSRC] && tb[RTA_PREFSRC]->len >= alen) v.set("src", ipToString(fam, tb[RTA_PREFSRC]->data));
+  if (const Attr* g = whole(RTA_GATEWAY)) v.set("via", ipToString(fam, g->data));
+  if (const Attr* s = whole(RTA_PREFSRC)) v.set("src", ipToString(fam, s->data));
   if (tb[RTA_OIF]) {
     uint32_t oif = tb[RTA_OIF]->u32();
     v.set("devIndex", oif);
