@@ -21,12 +21,16 @@ export interface NativeAddon {
   [k: string]: any;
 }
 
-export const native: NativeAddon = bindings({
-  bindings: 'vnetlink.node',
-  module_root: packageRoot,
-  platformArch: `${process.platform}-${process.arch}`,
-  try: [
-    ['module_root', 'prebuilds', 'platformArch', 'bindings'],
-    ['module_root', 'build', 'Release', 'bindings'],
-  ],
-}) as NativeAddon;
+// VNETLINK_ADDON names another build of the addon to load instead (the sanitizer build:
+// `npm run test:asan` points it at build-asan/).
+export const native: NativeAddon = (process.env.VNETLINK_ADDON
+  ? require(path.resolve(process.env.VNETLINK_ADDON))
+  : bindings({
+      bindings: 'vnetlink.node',
+      module_root: packageRoot,
+      platformArch: `${process.platform}-${process.arch}`,
+      try: [
+        ['module_root', 'prebuilds', 'platformArch', 'bindings'],
+        ['module_root', 'build', 'Release', 'bindings'],
+      ],
+    })) as NativeAddon;
