@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Captures real kernel replies as seed inputs for the fuzz harnesses: makes a throwaway
 # namespace, builds links (veth, bridge with a port, macvlan, vxlan, tap), IPv4/IPv6
-# addresses (one with a peer), routes, neighbours and an nftables table with NAT and filter
-# rules, dumps everything over raw netlink sockets inside it, writes each reply message to
-# fuzz/corpus/HARNESS/NAME.bin, and deletes the namespace. Needs root, iproute2 and nft.
+# addresses (one with a peer), routes, neighbours, tc qdiscs/classes/filters with actions and
+# an nftables table with NAT and filter rules, dumps everything over raw netlink sockets inside
+# it, writes each reply message to fuzz/corpus/HARNESS/NAME-NN.bin, and deletes the namespace.
+# Needs root, iproute2, tc and nft. Run again only to refresh the committed seeds.
 # Run again only to refresh the committed seeds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,17 @@ nsx ip route add 203.0.113.128/25 dev v0 table 100
 nsx ip -6 route add 2001:db8:1::/64 via 2001:db8::2 dev v0
 nsx ip neigh add 198.51.100.2 lladdr 52:54:00:00:00:02 dev v0 nud permanent
 nsx ip neigh add 2001:db8::2 lladdr 52:54:00:00:00:03 dev v0 nud stale
+# Traffic control: htb with classes, tbf, clsact and ingress, u32 filters with actions.
+nsx ip link add v2 type veth peer name v3
+nsx tc qdisc add dev v0 root handle 1: htb default 10
+nsx tc class add dev v0 parent 1: classid 1:10 htb rate 10mbit ceil 20mbit burst 15k
+nsx tc class add dev v0 parent 1: classid 1:20 htb rate 1mbit
+nsx tc filter add dev v0 parent 1: protocol ip prio 1 u32 match ip dst 203.0.113.0/24 flowid 1:20
+nsx tc qdisc add dev v2 root tbf rate 1mbit burst 32kbit latency 400ms
+nsx tc qdisc add dev v2 clsact
+nsx tc filter add dev v2 ingress protocol all prio 2 u32 match u32 0 0 action mirred egress redirect dev v3
+nsx tc qdisc add dev v3 ingress
+nsx tc filter add dev v3 parent ffff: protocol ip prio 3 u32 match ip protocol 17 0xff action mirred egress mirror dev v2
 nsx nft -f - <<'EOF'
 table ip seeds {
   chain post {
@@ -111,6 +123,22 @@ seq += 1  # a plain ack (error 0): lo set up again
 acks += [m for t, m in talk(r, 16, NLM_F_REQUEST | NLM_F_ACK, struct.pack("=BxHiII", 0, 0, 1, 1, 1), seq) if t == 2]
 save("ack_fuzz", "ack", acks)
 save("rtnl_fuzz", "ack", acks)
+
+# tc: qdiscs of every device, then the classes and the filters of each (by ifindex and parent).
+tcmsg = lambda ifi, parent: struct.pack("=BxxxiIII", 0, ifi, 0, parent, 0)
+seq += 1
+qd = [m for t, m in talk(r, 38, NLM_F_REQUEST | NLM_F_DUMP, tcmsg(0, 0), seq) if t == 36]
+save("tc_fuzz", "qdisc", qd)
+cls, flt = [], []
+for q in qd:
+    ifi, handle = struct.unpack_from("=iI", q, 20)
+    for parent in {handle, 0xfffffff2, 0xfffffff3, 0xffff0000}:
+        seq += 1
+        flt += [m for t, m in talk(r, 46, NLM_F_REQUEST | NLM_F_DUMP, tcmsg(ifi, parent), seq) if t == 44]
+    seq += 1
+    cls += [m for t, m in talk(r, 42, NLM_F_REQUEST | NLM_F_DUMP, tcmsg(ifi, 0), seq) if t == 40]
+save("tc_fuzz", "class", cls)
+save("tc_fuzz", "filter", flt)
 
 n = sock(12)  # NETLINK_NETFILTER
 for name, sub in [("table", 1), ("chain", 4), ("rule", 7)]:
