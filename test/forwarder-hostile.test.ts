@@ -5,8 +5,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Forwarder } from '../lib/index.js';
-import { waitFor } from './helpers.js';
+import { Forwarder, open, type Handle, type Tap } from '../lib/index.js';
+import { Namespaces, hasTool, nsExec, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
 import {
   BCAST, closeAll, ether, mac, pair, readAll, readFrame, sleep, tagOf, tcp4, tcp4Valid, tcp6, tcp6Valid, vnetHdr,
 } from './forwarder-frames.js';
@@ -300,5 +300,39 @@ describe('the native layer checks what it indexes with', () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe.skipIf(privilegedSkipReason())('a guest namespace behind a tap that changes its MAC', () => {
+  const nss = new Namespaces();
+  const held: { nl: Handle; tap: Tap }[] = [];
+  afterAll(async () => {
+    for (const h of held.splice(0)) { await h.tap.close().catch(() => {}); await h.nl.close().catch(() => {}); }
+    await nss.cleanup();
+  });
+
+  it('allowedMacs: the guest pings with its own MAC; spoofing another one gets it nowhere (drops.srcMac)', async () => {
+    hasTool('ping');
+    const guests = [];
+    for (const [i, m] of [[1, '02:00:00:00:01:01'], [2, '02:00:00:00:01:02']] as const) {
+      const ns = await nss.create('fwdh');
+      const nl = await open({ netns: ns });
+      const tap = await nl.tap.create({ name: 'tap0', vnetHdr: true, mac: m, up: true });
+      held.push({ nl, tap });
+      await nl.addr.add('tap0', `198.51.100.${i}/24`);
+      await nl.sysctl.set('net.ipv6.conf.tap0.disable_ipv6', '1');
+      guests.push({ ns, tap, mac: m });
+    }
+    const [a, b] = guests;
+    await using fw = new Forwarder({ mode: 'switch' });
+    fw.add('a', a.tap.fds, { allowedMacs: [a.mac] }); fw.add('b', b.tap.fds, { allowedMacs: [b.mac] });
+    fw.start();
+    const ping = () => nsRun(a.ns, 'ping', ['-c', '2', '-i', '0.1', '-W', '1', '198.51.100.2']);
+    expect((await ping()).stdout).toMatch(/2 packets transmitted, 2 received/);
+    expect(fw.stats().a.drops.srcMac).toBe(0);
+    await nsExec(a.ns, 'ip', ['link', 'set', 'tap0', 'address', '02:00:00:00:01:99']);
+    expect((await ping()).stdout).toMatch(/2 packets transmitted, 0 received/);
+    expect(fw.stats().a.drops.srcMac).toBeGreaterThanOrEqual(2);
+    expect(fw.fdb().map((e) => e.mac)).not.toContain('02:00:00:00:01:99');
   });
 });
