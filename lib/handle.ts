@@ -14,6 +14,8 @@ import './kinds/ifb.js';
 import { MacvtapOps } from './macvtap.js';
 import { Monitor, type MonitorOptions } from './monitor.js';
 import { TcOps } from './tc.js';
+import { NeighOps, FdbOps } from './neigh.js';
+import { RuleOps } from './rule.js';
 
 export interface OpenOptions {
   /**
@@ -53,6 +55,12 @@ export class Handle {
   readonly macvtap: MacvtapOps;
   /** Traffic control: `tc qdisc|class|filter`, and per-device bandwidth (`shape`). */
   readonly tc: TcOps;
+  /** Neighbours (ARP/NDP): `ip neigh`. */
+  readonly neigh: NeighOps;
+  /** The bridge and VXLAN forwarding database: `bridge fdb`. */
+  readonly fdb: FdbOps;
+  /** Policy routing rules: `ip rule`. */
+  readonly rule: RuleOps;
   /** The namespace this handle works in, as given to `open` (undefined: the caller's). */
   readonly netns: string | number | undefined;
 
@@ -75,6 +83,9 @@ export class Handle {
     this.tap = new TapOps(this);
     this.macvtap = new MacvtapOps(this);
     this.tc = new TcOps(this);
+    this.neigh = new NeighOps(this);
+    this.fdb = new FdbOps(this);
+    this.rule = new RuleOps(this);
   }
 
   /** True once `close()` was called. */

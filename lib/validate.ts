@@ -63,10 +63,16 @@ export function linkRef(op: string, field: string, v: unknown): { name?: string;
   return { name: ifname(op, field, v) };
 }
 
-export function mac(op: string, field: string, v: unknown): string {
+/** Any well-formed MAC (an FDB key may be multicast or all-zero: head-end replication). */
+export function macAddress(op: string, field: string, v: unknown): string {
   if (typeof v !== 'string' || !/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(v))
     throw typeError(op, field, `must be a MAC address like "52:54:00:82:32:7e" (got ${show(v)})`);
-  const m = v.toLowerCase();
+  return v.toLowerCase();
+}
+
+/** A MAC a link can have: unicast and not all-zero. */
+export function mac(op: string, field: string, v: unknown): string {
+  const m = macAddress(op, field, v);
   if (parseInt(m.slice(0, 2), 16) & 1) throw rangeError(op, field, `${m} is a multicast address; a link needs a unicast MAC`);
   if (m === '00:00:00:00:00:00') throw rangeError(op, field, 'the all-zero MAC is not a valid link address');
   return m;

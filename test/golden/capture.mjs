@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+// Captures the rtnetlink requests iproute2 sends (tc, ip, bridge), as golden bytes for
+// vnetlink's encoders. Runs each command under strace in a throwaway namespace (lo = ifindex 1,
+// ifb0 = 2, br0 = 3, vx0 = 4, vp1 = 5, vp0 = 6), so the kernel need not have the kind or accept the
+// request: iproute2 sends it before the kernel answers.
+// Usage (root; iproute2 + strace): node test/golden/capture.mjs tc|neigh > test/fixtures/SET-golden.json
+import { execFileSync, spawnSync } from 'node:child_process';
+
+const tcCommands = [
+  'tc qdisc add dev lo root handle 1: htb default 10',
+  'tc qdisc add dev lo root handle 1: htb default 10 r2q 5',
+  'tc qdisc replace dev lo root handle 1: htb default 1',
+  'tc qdisc add dev lo root handle 2: tbf rate 1mbit burst 32k latency 50ms',
+  'tc qdisc add dev lo root tbf rate 1mbit burst 32k limit 10000',
+  'tc qdisc add dev lo root tbf rate 1mbit burst 32k latency 50ms peakrate 2mbit mtu 1600',
+  'tc qdisc add dev lo root tbf rate 10gbit burst 1m latency 10ms',
+  'tc qdisc add dev lo root netem delay 50ms',
+  'tc qdisc add dev lo root netem delay 100ms 10ms loss 1% duplicate 2% reorder 25% rate 1mbit',
+  'tc qdisc add dev lo root netem limit 2000 delay 20ms loss 0.5%',
+  'tc qdisc add dev lo root fq_codel',
+  'tc qdisc add dev lo root fq_codel limit 1000 flows 512 target 5ms interval 100ms quantum 1514 ecn',
+  'tc qdisc add dev lo clsact',
+  'tc qdisc add dev lo ingress',
+  'tc qdisc add dev lo parent 1:10 handle 10: tbf rate 5mbit burst 10k latency 20ms',
+  'tc qdisc del dev lo root',
+  'tc qdisc del dev lo ingress',
+  'tc class add dev lo parent 1: classid 1:10 htb rate 100mbit',
+  'tc class add dev lo parent 1: classid 1:10 htb rate 100mbit ceil 200mbit burst 15k cburst 15k prio 1 quantum 1514',
+  'tc class add dev lo parent 1:1 classid 1:20 htb rate 10gbit ceil 20gbit',
+  'tc class change dev lo parent 1: classid 1:10 htb rate 50mbit',
+  'tc class replace dev lo parent 1: classid 1:10 htb rate 50mbit ceil 60mbit',
+  'tc class del dev lo classid 1:10',
+  'tc filter add dev lo parent ffff: protocol all prio 1 u32 match u32 0 0 action mirred egress redirect dev ifb0',
+  'tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip dst 192.168.122.0/24 flowid 1:10',
+  'tc filter add dev lo parent 1: protocol ip prio 2 u32 match ip protocol 6 0xff match ip dport 22 0xffff flowid 1:20',
+  'tc filter add dev lo parent 1: protocol ip prio 3 u32 match ip src 203.0.113.7/32 match ip sport 53 0xffff flowid 1:30',
+  'tc filter add dev lo parent ffff: protocol all prio 1 u32 match u32 0 0 police rate 1mbit burst 100k drop flowid :1',
+  'tc filter add dev lo parent ffff: protocol all prio 1 matchall action mirred egress mirror dev ifb0',
+  'tc filter add dev lo parent ffff: protocol ip prio 5 matchall action csum ip tcp udp',
+  'tc filter add dev lo parent ffff: protocol all prio 6 matchall action police rate 2mbit burst 64k conform-exceed drop',
+  'tc filter add dev lo ingress protocol all prio 1 u32 match u32 0 0 action mirred ingress redirect dev ifb0',
+  'tc filter add dev lo egress protocol ipv6 prio 2 matchall action mirred egress redirect dev ifb0',
+  'tc filter del dev lo parent ffff: protocol all prio 1',
+  'tc filter del dev lo parent 1:',
+];
+
+const neighCommands = [
+  'ip neigh add 192.0.2.7 lladdr 52:54:00:00:00:07 dev br0 nud permanent',
+  'ip neigh replace 2001:db8::7 lladdr 52:54:00:00:00:07 dev br0 nud reachable',
+  'ip neigh add 192.0.2.9 lladdr 52:54:00:00:00:09 dev br0 nud noarp',
+  'ip neigh add proxy 192.0.2.10 dev br0',
+  'ip neigh del 192.0.2.7 dev br0',
+  'bridge fdb append 00:00:00:00:00:00 dev vx0 dst 198.51.100.2',
+  'bridge fdb add 52:54:00:00:00:08 dev vx0 dst 198.51.100.3 self permanent',
+  'bridge fdb add 52:54:00:aa:bb:cc dev vp0 master static vlan 10',
+  'bridge fdb add 52:54:00:00:00:0a dev vx0 dst 198.51.100.4 port 4790 vni 100 self',
+  'bridge fdb del 00:00:00:00:00:00 dev vx0 dst 198.51.100.2',
+  'ip rule add priority 100 from 198.51.100.0/24 table 100',
+  'ip rule add priority 200 to 203.0.113.0/24 iif br0 fwmark 0x10/0xff table 200',
+  'ip -6 rule add priority 300 from 2001:db8::/32 oif vp0 table main suppress_prefixlength 0',
+  'ip rule add priority 400 l3mdev',
+  'ip rule add priority 500 from 198.51.100.7/32 table 1000',
+  'ip rule add priority 600 not from 203.0.113.0/24 prohibit',
+  'ip rule del priority 100',
+];
+
+// RTM_{NEW,DEL}{QDISC,TCLASS,TFILTER} = 36,37,40,41,44,45; RTM_{NEW,DEL}NEIGH 28,29; RTM_{NEW,DEL}RULE 32,33.
+const sets = {
+  tc: { commands: tcCommands, types: [36, 37, 40, 41, 44, 45], version: ['tc', '-V'] },
+  neigh: { commands: neighCommands, types: [28, 29, 32, 33], version: ['ip', '-V'] },
+};
+const set = sets[process.argv[2]];
+if (!set) { console.error(`usage: capture.mjs ${Object.keys(sets).join('|')}`); process.exit(2); }
+
+const ns = `vnlgold${process.pid}`;
+const sh = (...a) => execFileSync(a[0], a.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+sh('ip', 'netns', 'add', ns);
+const out = {};
+try {
+  const ipn = (...a) => sh('ip', '-n', ns, ...a);
+  ipn('link', 'set', 'lo', 'up');
+  ipn('link', 'add', 'dev', 'ifb0', 'type', 'ifb');
+  ipn('link', 'add', 'dev', 'br0', 'type', 'bridge');
+  ipn('link', 'add', 'dev', 'vx0', 'type', 'vxlan', 'id', '42', 'dstport', '4789', 'nolearning');
+  ipn('link', 'add', 'dev', 'vp0', 'type', 'veth', 'peer', 'name', 'vp1');
+  ipn('link', 'set', 'vp0', 'master', 'br0');
+  for (const c of set.commands) {
+    const r = spawnSync('ip', ['netns', 'exec', ns, 'strace', '-f', '-qq', '-e', 'trace=sendmsg', '-e', 'write=all',
+      '-s', '0', ...c.split(' ')], { encoding: 'utf8' });
+    const msgs = [];
+    let cur = null;
+    for (const line of r.stderr.split('\n')) {
+      if (/^(\[pid +\d+\] )?sendmsg\(/.test(line)) { cur = []; msgs.push(cur); continue; }
+      const m = /^ \| [0-9a-f]{5}  ((?:[0-9a-f]{2} {1,2})+)/.exec(line);
+      if (m && cur) cur.push(...m[1].trim().split(/\s+/));
+    }
+    // The one request that changes state (other sendmsgs are lookups such as RTM_GETLINK).
+    const want = msgs.map((b) => Buffer.from(b.join(''), 'hex')).filter((b) => b.length >= 16 && set.types.includes(b.readUInt16LE(4)));
+    if (want.length !== 1) throw new Error(`${c}: expected one change request, saw ${want.length}\n${r.stderr}`);
+    const b = want[0];
+    b.fill(0, 8, 16); // seq and port id vary per run
+    out[c] = b.toString('hex');
+  }
+} finally {
+  sh('ip', 'netns', 'del', ns);
+}
+process.stdout.write(JSON.stringify({ tool: sh(...set.version).toString().trim(), psched: sh('cat', '/proc/net/psched').toString().trim(), requests: out }, null, 1) + '\n');
