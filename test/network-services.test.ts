@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, type Handle, type Netns, type Network } from '../lib/index.js';
-import { Namespaces, hasTool, ipAddrs, nsExec, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
+import { Namespaces, hasTool, inCI, ipAddrs, nsExec, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
 import { execFile } from 'node:child_process';
 import { NsProc } from '../examples/nat-helpers.js';
 
@@ -376,7 +376,7 @@ describe.skipIf(skip)('dual-stack networks', () => {
     expect(await nsExec(H, 'nft', ['list', 'tables'])).not.toContain('vnetlink_ds');
   });
 
-  it('routed IPv6 (no NAT66): the outside host, given a route back, sees the guest\'s own address; a DHCPv6 range is written for dnsmasq', async () => {
+  it('routed IPv6 (no NAT66): the outside host, given a route back, sees the guest\'s own address; a DHCPv6 range gives dhclient -6 a lease', async () => {
     await o.route.add({ dst: 'fd00:123::/64', via: '2001:db8:ff::1' });
     const net = await h.network.create({ name: 'ds2', bridge: 'virbr1', address: '192.168.123.1/24', stp: false,
       address6: [{ address: 'fd00:123::1/64' }, { address: 'fd00:124::1/64', dhcp: { start: 'fd00:124::100', end: 'fd00:124::1ff' } }] });
@@ -388,6 +388,22 @@ describe.skipIf(skip)('dual-stack networks', () => {
       const addr = await slaac('fd00:123:');
       expect(await connect6('2001:db8:ff::2')).toBe('pong');
       await who!.line(new RegExp(`^from ${addr}$`), 'the routed IPv6 connection');
+      // Stateful DHCPv6 from the second subnet's range, seen in dnsmasq's lease file (dhclient
+      // configures nothing here: its script is /bin/true, its files are in a temp dir).
+      if (hasTool('dhclient') || inCI) {
+        const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vnetlink-dhc6-'));
+        try {
+          const r = await nsRun(G, 'dhclient', ['-6', '-1', '-v', '-sf', '/bin/true', '-lf', path.join(tmp, 'leases'), '-pf', path.join(tmp, 'pid'), 'eth0'], 30_000);
+          expect(r.code, r.stderr).toBe(0);
+          const v6 = await waitFor(async () => (await net.leases()).find((l) => l.iaid !== undefined), 'a DHCPv6 lease');
+          expect(v6.ip).toMatch(/^fd00:124::1[0-9a-f]{2}$/);
+          expect(v6.mac).toBe('');
+          expect(fs.readFileSync(path.join(tmp, 'leases'), 'utf8')).toContain(`iaaddr ${v6.ip}`);
+        } finally {
+          try { process.kill(Number(fs.readFileSync(path.join(tmp, 'pid'), 'utf8')), 'SIGKILL'); } catch { /* exited */ }
+          fs.rmSync(tmp, { recursive: true, force: true });
+        }
+      }
       const rules = await nsExec(H, 'nft', ['list', 'table', 'ip6', net.table]);
       expect(rules).not.toContain('masquerade');
       expect(rules).toContain('ip6 daddr fd00:123::/64 oifname "virbr1" counter');
