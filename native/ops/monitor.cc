@@ -118,30 +118,29 @@ void Reader::dump(uint16_t type, uint8_t family, std::vector<Value>& out) {
       throwErrno("monitor: dump (sendto)");
     }
     std::vector<std::vector<uint8_t>> parts;
-    bool done = false, intr = false;
-    while (!done) {
-      ssize_t n = recvOne();
-      if (n == -EAGAIN || n == -EWOULDBLOCK) { waitReadable(); continue; }
-      if (n == -ENOBUFS) { lost_ = true; continue; }  // events lost; our dump replies are not
-      if (n < 0) throw SysError(static_cast<int>(-n), "monitor: dump (recvmsg)");
-      MsgIter it(rx_.data(), static_cast<size_t>(n));
-      while (const nlmsghdr* h = it.next()) {
-        const uint8_t* b = reinterpret_cast<const uint8_t*>(h);
-        if (h->nlmsg_pid != c_->portid || h->nlmsg_seq != seq) {
-          if (h->nlmsg_pid != c_->portid) deferred_.emplace_back(b, b + h->nlmsg_len);  // an event
-          continue;
-        }
-        if (h->nlmsg_flags & NLM_F_DUMP_INTR) intr = true;
-        if (h->nlmsg_type == NLMSG_DONE) { done = true; break; }
-        if (h->nlmsg_type == NLMSG_ERROR) {
-          AckResult r = NlSocket::parseAck(h);
-          if (r.err) throw SysError(r.err, "monitor: dump", r.extack);
-          done = true;
-          break;
-        }
-        parts.emplace_back(b, b + h->nlmsg_len);
+    bool intr = false;
+    // The transport's receive loop, with this socket's events kept aside for after the dump
+    // and close() able to end the wait.
+    Exchange x;
+    x.op = "monitor: dump";
+    x.owns = [seq](uint32_t s) { return s == seq; };
+    x.onMsg = [&](const nlmsghdr* h, const AckResult* st) {
+      if (h->nlmsg_flags & NLM_F_DUMP_INTR) intr = true;
+      if (st) {
+        if (st->err) throw SysError(st->err, "monitor: dump", st->extack);
+        return true;
       }
-    }
+      const uint8_t* b = reinterpret_cast<const uint8_t*>(h);
+      parts.emplace_back(b, b + h->nlmsg_len);
+      return false;
+    };
+    x.onOther = [&](const nlmsghdr* h) {
+      const uint8_t* b = reinterpret_cast<const uint8_t*>(h);
+      if (h->nlmsg_pid != c_->portid) deferred_.emplace_back(b, b + h->nlmsg_len);  // an event
+    };
+    x.onLoss = [&] { lost_ = true; return true; };  // events were lost; our dump replies are not
+    x.wakeFd = c_->efd;
+    if (c_->stop.load() || !runExchange(c_->sock, c_->portid, rx_, x)) throw Stopped{};
     if (intr && attempt < 10) continue;
     for (auto& raw : parts) {
       const nlmsghdr* h = reinterpret_cast<const nlmsghdr*>(raw.data());

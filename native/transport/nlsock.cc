@@ -20,6 +20,44 @@ namespace vnl {
 #define NETLINK_CAP_ACK 10
 #endif
 
+namespace {
+
+int64_t nowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// Peeks at the next datagram's size first and grows the buffer to fit, so a large data reply
+// is never truncated (and lost). One more syscall: used only where data replies are expected;
+// acks (NETLINK_CAP_ACK) always fit.
+ssize_t nlRecvWhole(int fd, std::vector<uint8_t>& rx, int flags) {
+  for (;;) {
+    sockaddr_nl sa{};
+    iovec iov{rx.data(), 0};
+    msghdr mh{};
+    mh.msg_name = &sa;
+    mh.msg_namelen = sizeof sa;
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    // MSG_TRUNC makes netlink return the datagram's real length; MSG_PEEK leaves it queued.
+    ssize_t n = recvmsg(fd, &mh, flags | MSG_PEEK | MSG_TRUNC);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (static_cast<size_t>(n) > rx.size()) rx.resize(static_cast<size_t>(n));
+    if (sa.nl_pid != 0) {  // not the kernel: drop it here so nlRecv reads the datagram we sized for
+      recv(fd, rx.data(), 0, MSG_DONTWAIT | MSG_TRUNC);
+      continue;
+    }
+    // This thread alone reads the socket: the datagram we peeked at is the one read now.
+    return nlRecv(fd, rx, flags);
+  }
+}
+
+}  // namespace
+
 NlSocket::NlSocket(int protocol, int rcvbuf) : protocol_(protocol), rx_(128 * 1024) {
   fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
   if (fd_ < 0) throwErrno("socket(AF_NETLINK)");
@@ -49,7 +87,7 @@ NlSocket::~NlSocket() {
   if (fd_ >= 0) close(fd_);
 }
 
-void NlSocket::sendAll(const uint8_t* p, size_t len, const char* op) {
+void NlSocket::send(const uint8_t* p, size_t len, const char* op) {
   sockaddr_nl sa{};
   sa.nl_family = AF_NETLINK;
   for (;;) {
@@ -83,44 +121,72 @@ ssize_t nlRecv(int fd, std::vector<uint8_t>& buf, int flags, size_t grow) {
   }
 }
 
-ssize_t NlSocket::recvOnce(int flags) { return nlRecv(fd_, rx_, flags); }
-
-ssize_t NlSocket::recvWhole(int flags) {
-  for (;;) {
-    sockaddr_nl sa{};
-    iovec iov{rx_.data(), 0};
-    msghdr mh{};
-    mh.msg_name = &sa;
-    mh.msg_namelen = sizeof sa;
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    // MSG_TRUNC makes netlink return the datagram's real length; MSG_PEEK leaves it queued.
-    ssize_t n = recvmsg(fd_, &mh, flags | MSG_PEEK | MSG_TRUNC);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    if (static_cast<size_t>(n) > rx_.size()) rx_.resize(static_cast<size_t>(n));
-    if (sa.nl_pid != 0) {  // not the kernel: drop it here so nlRecv reads the datagram we sized for
-      recv(fd_, rx_.data(), 0, MSG_DONTWAIT | MSG_TRUNC);
+bool runExchange(int fd, uint32_t portid, std::vector<uint8_t>& rx, const Exchange& x) {
+  int64_t deadline = nowMs() + x.timeoutMs;
+  bool complete = false;
+  while (!complete) {
+    // Non-blocking reads, with the waiting done in poll: the deadline and the wake fd bound it.
+    ssize_t n = x.data ? nlRecvWhole(fd, rx, MSG_DONTWAIT) : nlRecv(fd, rx, MSG_DONTWAIT);
+    if (n == -EAGAIN || n == -EWOULDBLOCK) {
+      if (x.onIdle && x.onIdle()) return true;
+      int64_t left = deadline - nowMs();
+      if (left <= 0) {
+        if (x.onTimeout && x.onTimeout()) return true;
+        throw SysError(ETIMEDOUT, x.op, "no reply from the kernel within " + std::to_string(x.timeoutMs) + " ms");
+      }
+      pollfd p[2] = {{fd, POLLIN, 0}, {x.wakeFd, POLLIN, 0}};
+      int r = poll(p, x.wakeFd >= 0 ? 2 : 1, static_cast<int>(std::min<int64_t>(left, INT_MAX)));
+      if (r < 0 && errno != EINTR) throwErrno(std::string(x.op) + " (poll)");
+      if (r > 0 && x.wakeFd >= 0 && p[1].revents) return false;
       continue;
     }
-    // This thread alone reads the socket: the datagram we peeked at is the one read now.
-    return nlRecv(fd_, rx_, flags);
+    if (n == -ENOBUFS || n == -EMSGSIZE) {
+      // A request socket joins no groups: an overrun lost replies of ours, never waited for.
+      if (x.onLoss && x.onLoss()) continue;
+      throw SysError(ENOBUFS, x.op, "the reply was lost (receive buffer overrun); whether the request took effect is unknown");
+    }
+    if (n < 0) throw SysError(static_cast<int>(-n), std::string(x.op) + " (recvmsg)");
+    bool ours = false;
+    MsgIter it(rx.data(), static_cast<size_t>(n));
+    while (const nlmsghdr* h = it.next()) {
+      if (h->nlmsg_pid != portid || !x.owns(h->nlmsg_seq)) {
+        // Not a reply to this exchange: a stale reply to an earlier one, or an event.
+        if (x.onOther) x.onOther(h);
+        continue;
+      }
+      ours = true;
+      if (h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_DONE) {
+        AckResult r = NlSocket::parseAck(h);
+        if (x.onMsg(h, &r)) complete = true;
+      } else if (x.onMsg(h, nullptr)) {
+        complete = true;
+      }
+    }
+    if (ours) deadline = nowMs() + x.timeoutMs;  // the kernel is answering: wait on
   }
+  return true;
 }
 
 AckResult NlSocket::parseAck(const nlmsghdr* h) {
   AckResult r;
   r.seq = h->nlmsg_seq;
   if (h->nlmsg_len < NLMSG_HDRLEN + sizeof(int)) { r.err = EBADMSG; return r; }
-  const auto* e = reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(h));
+  int error;
+  memcpy(&error, NLMSG_DATA(h), sizeof error);
   // Negating INT_MIN is undefined; anything outside -4095..0 is not an errno the kernel sends.
-  r.err = (e->error <= 0 && e->error >= -4095) ? -e->error : EPROTO;
+  r.err = (error <= 0 && error >= -4095) ? -error : EPROTO;
   if (h->nlmsg_flags & NLM_F_ACK_TLVS) {
+    // ERROR: the int, the request it answers (its header alone when capped), then the TLVs.
+    // DONE: the int, then the TLVs (nothing is echoed).
     size_t off = NLMSG_HDRLEN + sizeof(int);
-    if (h->nlmsg_flags & NLM_F_CAPPED) off += sizeof(nlmsghdr);
-    else if (h->nlmsg_len >= NLMSG_HDRLEN + sizeof(nlmsgerr)) off += NLMSG_ALIGN(e->msg.nlmsg_len);
+    if (h->nlmsg_type == NLMSG_ERROR) {
+      if (h->nlmsg_flags & NLM_F_CAPPED) {
+        off += sizeof(nlmsghdr);
+      } else if (h->nlmsg_len >= NLMSG_HDRLEN + sizeof(nlmsgerr)) {
+        const auto* e = reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(h));
+        off += NLMSG_ALIGN(e->msg.nlmsg_len);
+      }
+    }
     if (off < h->nlmsg_len) {
       AttrIter it(reinterpret_cast<const uint8_t*>(h) + off, h->nlmsg_len - off);
       Attr a;
@@ -131,87 +197,56 @@ AckResult NlSocket::parseAck(const nlmsghdr* h) {
   return r;
 }
 
-void NlSocket::request(MsgBuilder& m, const char* op, const OnMsg& onMsg) {
+void NlSocket::request(MsgBuilder& m, const char* op, const OnMsg& onMsg, int timeoutMs) {
   uint32_t seq = nextSeq();
   m.setSeq(seq);
   m.addFlags(NLM_F_REQUEST | NLM_F_ACK);
-  sendAll(m.data(), m.size(), op);
-  // A truncated datagram is gone for good, so replies that carry data (GET, NLM_F_ECHO; they
-  // can exceed any fixed buffer) are sized with a peek first; ack-only requests pay nothing.
-  for (;;) {
-    ssize_t n = onMsg ? recvWhole() : recvOnce();
-    if (n == -ENOBUFS) continue;  // a request socket joins no groups; keep waiting for our ack
-    if (n < 0) throw SysError(static_cast<int>(-n), std::string(op) + " (recvmsg)");
-    MsgIter it(rx_.data(), static_cast<size_t>(n));
-    bool done = false;
-    while (const nlmsghdr* h = it.next()) {
-      if (h->nlmsg_seq != seq) continue;  // a stale reply to an earlier request
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        AckResult r = parseAck(h);
-        if (r.err) throw SysError(r.err, op, r.extack);
-        done = true;
-        break;
-      }
-      if (h->nlmsg_type == NLMSG_DONE) { done = true; break; }
+  send(m.data(), m.size(), op);
+  Exchange x;
+  x.op = op;
+  // Replies that carry data (GET, NLM_F_ECHO) can exceed any fixed buffer and a truncated
+  // datagram is gone for good, so they are sized with a peek first; ack-only requests pay nothing.
+  x.data = static_cast<bool>(onMsg);
+  x.timeoutMs = timeoutMs;
+  x.owns = [seq](uint32_t s) { return s == seq; };
+  x.onMsg = [&](const nlmsghdr* h, const AckResult* st) {
+    if (!st) {
       if (onMsg) onMsg(h);
+      return false;
     }
-    if (done) return;
-  }
+    if (st->err) throw SysError(st->err, op, st->extack);
+    return true;
+  };
+  exchange(x);
 }
 
-void NlSocket::dump(MsgBuilder& m, const char* op, const OnMsg& onMsg) {
+void NlSocket::dump(MsgBuilder& m, const char* op, const OnMsg& onMsg, int timeoutMs) {
   for (int attempt = 0;; attempt++) {
     uint32_t seq = nextSeq();
     m.setSeq(seq);
     m.addFlags(NLM_F_REQUEST | NLM_F_DUMP);
-    sendAll(m.data(), m.size(), op);
+    send(m.data(), m.size(), op);
     std::vector<std::vector<uint8_t>> parts;
     bool interrupted = false;
-    bool done = false;
-    while (!done) {
-      ssize_t n = recvOnce();
-      if (n == -ENOBUFS || n == -EMSGSIZE) { interrupted = true; break; }
-      if (n < 0) throw SysError(static_cast<int>(-n), std::string(op) + " (recvmsg)");
-      MsgIter it(rx_.data(), static_cast<size_t>(n));
-      while (const nlmsghdr* h = it.next()) {
-        if (h->nlmsg_seq != seq) continue;
-        if (h->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
-        if (h->nlmsg_type == NLMSG_DONE) {
-          // DONE carries an int error (and maybe extack TLVs) since 4.x.
-          if (h->nlmsg_len >= NLMSG_HDRLEN + sizeof(int)) {
-            int err;
-            memcpy(&err, NLMSG_DATA(h), sizeof err);
-            if (err < 0) {
-              AckResult r = parseAck(h);
-              throw SysError(-err, op, r.extack);
-            }
-          }
-          done = true;
-          break;
-        }
-        if (h->nlmsg_type == NLMSG_ERROR) {
-          AckResult r = parseAck(h);
-          if (r.err) throw SysError(r.err, op, r.extack);
-          done = true;
-          break;
-        }
-        const uint8_t* p = reinterpret_cast<const uint8_t*>(h);
-        parts.emplace_back(p, p + h->nlmsg_len);
+    Exchange x;
+    x.op = op;
+    x.timeoutMs = timeoutMs;
+    x.owns = [seq](uint32_t s) { return s == seq; };
+    x.onMsg = [&](const nlmsghdr* h, const AckResult* st) {
+      if (h->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
+      if (st) {
+        if (st->err) throw SysError(st->err, op, st->extack);
+        return true;
       }
-    }
+      const uint8_t* p = reinterpret_cast<const uint8_t*>(h);
+      parts.emplace_back(p, p + h->nlmsg_len);
+      return false;
+    };
+    // A datagram lost to an overrun (or truncated: the buffer has grown meanwhile) leaves a
+    // hole: read the broken dump to its end, then ask again.
+    x.onLoss = [&] { interrupted = true; return true; };
+    exchange(x);
     if (interrupted) {
-      if (!done) {
-        // Drain what is left of the broken dump before asking again.
-        for (;;) {
-          ssize_t n = recvOnce();
-          if (n < 0) break;
-          bool end = false;
-          MsgIter it(rx_.data(), static_cast<size_t>(n));
-          while (const nlmsghdr* h = it.next())
-            if (h->nlmsg_seq == seq && (h->nlmsg_type == NLMSG_DONE || h->nlmsg_type == NLMSG_ERROR)) end = true;
-          if (end) break;
-        }
-      }
       if (attempt < 10) continue;
       throw SysError(EINTR, std::string(op) + " (dump kept being interrupted)");
     }
@@ -235,7 +270,6 @@ std::vector<AckResult> NlSocket::requestMany(std::vector<MsgBuilder>& msgs,
   if (window == 0) window = 1;
   std::vector<AckResult> out(msgs.size());
   std::unordered_map<uint32_t, size_t> bySeq;
-  size_t pending = 0;
   const size_t kChunk = 64 * 1024;  // stay well inside the socket buffers
   size_t i = 0;
   std::vector<uint8_t> buf;
@@ -247,55 +281,61 @@ std::vector<AckResult> NlSocket::requestMany(std::vector<MsgBuilder>& msgs,
     growRcvbuf(std::min(window, msgs.size()) * (echo ? 8192 : 1024) + (64 << 10));
   }
   bool lost = false;
-  while (i < msgs.size() || pending) {
+  Exchange x;
+  x.op = "requestMany";
+  // Data replies (NLM_F_ECHO) are peeked at first so none is lost to truncation; see request().
+  x.data = static_cast<bool>(onMsg);
+  x.owns = [&](uint32_t s) { return bySeq.count(s) != 0; };
+  x.onMsg = [&](const nlmsghdr* h, const AckResult* st) {
+    auto f = bySeq.find(h->nlmsg_seq);
+    if (!st || h->nlmsg_type != NLMSG_ERROR) {
+      if (!st && onMsg) onMsg(f->second, h);
+      return false;
+    }
+    out[f->second] = *st;
+    bySeq.erase(f);
+    return true;  // after this datagram, refill the window
+  };
+  x.onLoss = [&] { lost = true; return true; };
+  x.onIdle = [&] {
+    if (!lost) return false;
+    // rtnetlink answers inside sendmsg, so every reply to what was sent is queued by now:
+    // the acks still missing were dropped with the overrun. Their outcome is unknown.
+    for (auto& [seq, k] : bySeq) {
+      out[k].err = ENOBUFS;
+      out[k].seq = seq;
+      out[k].extack = "the reply was lost (receive buffer overrun); whether the request took effect is unknown";
+    }
+    bySeq.clear();
+    lost = false;
+    return true;
+  };
+  // Every request gets a result: those the kernel never answered are ETIMEDOUT, not a throw
+  // that would lose the results already gathered.
+  x.onTimeout = [&] {
+    for (auto& [seq, k] : bySeq) {
+      out[k].err = ETIMEDOUT;
+      out[k].seq = seq;
+      out[k].extack = "no reply from the kernel within " + std::to_string(x.timeoutMs) + " ms; whether the request took effect is unknown";
+    }
+    bySeq.clear();
+    return true;
+  };
+  while (i < msgs.size() || !bySeq.empty()) {
     // Keep a bounded window in flight so acks never overflow our receive buffer.
-    if (i < msgs.size() && pending < window) {
+    if (i < msgs.size() && bySeq.size() < window) {
       buf.clear();
-      size_t first = i;
-      while (i < msgs.size() && pending < window && (buf.empty() || buf.size() + msgs[i].size() <= kChunk)) {
+      while (i < msgs.size() && bySeq.size() < window && (buf.empty() || buf.size() + msgs[i].size() <= kChunk)) {
         uint32_t seq = nextSeq();
         msgs[i].setSeq(seq);
         msgs[i].addFlags(NLM_F_REQUEST | NLM_F_ACK);
         bySeq[seq] = i;
         buf.insert(buf.end(), msgs[i].bytes().begin(), msgs[i].bytes().end());
         i++;
-        pending++;
       }
-      (void)first;
-      sendAll(buf.data(), buf.size(), "requestMany");
+      send(buf.data(), buf.size(), "requestMany");
     }
-    if (!pending) continue;
-    // Data replies (NLM_F_ECHO) are peeked at first so none is lost to truncation; see request().
-    int rflags = lost ? MSG_DONTWAIT : 0;
-    ssize_t n = onMsg ? recvWhole(rflags) : recvOnce(rflags);
-    if (n == -ENOBUFS) { lost = true; continue; }
-    if (lost && (n == -EAGAIN || n == -EWOULDBLOCK)) {
-      // rtnetlink answers inside sendmsg, so every reply to what was sent is queued by now:
-      // the acks still missing were dropped with the overrun. Waiting for them would block
-      // the handle's thread forever; their outcome is unknown.
-      for (auto& [seq, k] : bySeq) {
-        out[k].err = ENOBUFS;
-        out[k].seq = seq;
-        out[k].extack = "the reply was lost (receive buffer overrun); whether the request took effect is unknown";
-      }
-      bySeq.clear();
-      pending = 0;
-      lost = false;
-      continue;
-    }
-    if (n < 0) throw SysError(static_cast<int>(-n), "requestMany (recvmsg)");
-    MsgIter it(rx_.data(), static_cast<size_t>(n));
-    while (const nlmsghdr* h = it.next()) {
-      auto f = bySeq.find(h->nlmsg_seq);
-      if (f == bySeq.end()) continue;
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        out[f->second] = parseAck(h);
-        bySeq.erase(f);
-        pending--;
-      } else if (onMsg) {
-        onMsg(f->second, h);
-      }
-    }
+    if (!bySeq.empty()) exchange(x);
   }
   return out;
 }
@@ -320,42 +360,39 @@ AckResult NlSocket::sendRawAndAck(const std::vector<uint8_t>& bytes, const std::
     if (setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &want, sizeof want) < 0)
       setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &want, sizeof want);
   }
-  sendAll(bytes.data(), bytes.size(), "batch");
+  send(bytes.data(), bytes.size(), "batch");
 
   AckResult first;
   size_t firstPos = SIZE_MAX;
   bool lost = false;
   size_t missing = acked.size();
-  // Everything is normally queued already; the short poll only guards against a kernel that
-  // would answer later, and bounds the wait when it says nothing (a batch it found malformed).
-  for (int idle = 0; idle < 2;) {
-    ssize_t n = onMsg ? recvWhole(MSG_DONTWAIT) : recvOnce(MSG_DONTWAIT);
-    if (n == -EAGAIN || n == -EWOULDBLOCK) {
-      if (firstPos != SIZE_MAX || missing == 0) break;
-      pollfd p{fd_, POLLIN, 0};
-      int r = poll(&p, 1, 500);
-      if (r <= 0) idle++;
-      continue;
+  Exchange x;
+  x.op = "batch";
+  x.data = static_cast<bool>(onMsg);
+  // Everything is normally queued already; the short wait only guards against a kernel that
+  // would answer later, and bounds it when it says nothing (a batch it found malformed).
+  x.timeoutMs = 1000;
+  x.owns = [&](uint32_t s) { return pos.count(s) != 0; };
+  x.onMsg = [&](const nlmsghdr* h, const AckResult* st) {
+    if (!st) {
+      if (onMsg) onMsg(h);
+      return false;
     }
-    if (n == -ENOBUFS || n == -EMSGSIZE) { lost = true; continue; }
-    if (n < 0) throw SysError(static_cast<int>(-n), "batch (recvmsg)");
-    MsgIter it(rx_.data(), static_cast<size_t>(n));
-    while (const nlmsghdr* h = it.next()) {
-      auto p = pos.find(h->nlmsg_seq);
-      if (p == pos.end()) continue;  // a stale reply to something else
-      if (h->nlmsg_type != NLMSG_ERROR) {
-        if (onMsg) onMsg(h);
-        continue;
-      }
-      AckResult r = parseAck(h);
-      if (r.err) {
-        if (p->second < firstPos) { first = r; firstPos = p->second; }
-        continue;
-      }
-      auto a = acked.find(h->nlmsg_seq);
-      if (a != acked.end() && !a->second) { a->second = true; missing--; }
+    if (h->nlmsg_type != NLMSG_ERROR) return false;
+    if (st->err) {
+      size_t p = pos[h->nlmsg_seq];
+      if (p < firstPos) { first = *st; firstPos = p; }  // the first error in batch order wins
+      return false;
     }
-  }
+    auto a = acked.find(h->nlmsg_seq);
+    if (a != acked.end() && !a->second) { a->second = true; missing--; }
+    return false;
+  };
+  x.onLoss = [&] { lost = true; return true; };
+  // All that was queued has been read: the errors seen are all there will be.
+  x.onIdle = [&] { return firstPos != SIZE_MAX || missing == 0 || lost; };
+  x.onTimeout = [] { return true; };
+  exchange(x);
   if (firstPos != SIZE_MAX) return first;
   if (lost) {
     first.err = ENOBUFS;

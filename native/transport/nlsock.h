@@ -1,6 +1,7 @@
 // A netlink socket owned by one thread: sequence numbers matched to replies, acks with the
 // kernel's extended-ack text, multipart dumps (restarted when the kernel marks them
-// interrupted), and pipelined requests.
+// interrupted), pipelined requests and nftables batches. Every exchange runs through one
+// receive loop (NlSocket::exchange) with a deadline.
 #pragma once
 #include <functional>
 #include <string>
@@ -10,6 +11,10 @@
 #include "transport/error.h"
 
 namespace vnl {
+
+// How long one exchange with the kernel may take before it fails with ETIMEDOUT. The kernel
+// answers rtnetlink and nfnetlink inside sendmsg; only a lost reply makes us wait this long.
+constexpr int kExchangeTimeoutMs = 10000;
 
 struct AckResult {
   int err = 0;          // 0 or a positive errno
@@ -22,6 +27,37 @@ struct AckResult {
 // next time and -EMSGSIZE is returned.
 ssize_t nlRecv(int fd, std::vector<uint8_t>& buf, int flags, size_t grow = 4);
 
+// One exchange's view of the replies: the receive loop hands it only messages from the kernel
+// addressed to our port whose seq it owns, with NLMSG_ERROR and NLMSG_DONE already decoded.
+struct Exchange {
+  const char* op = "netlink";
+  bool data = false;          // replies carry data: size each datagram with a peek first
+  int timeoutMs = kExchangeTimeoutMs;
+  std::function<bool(uint32_t seq)> owns;
+  // A message of the exchange; `status` is set for NLMSG_ERROR and NLMSG_DONE. Returns true
+  // once the exchange is complete (the rest of that datagram is still read).
+  std::function<bool(const nlmsghdr*, const AckResult* status)> onMsg;
+  // Replies were lost (ENOBUFS, or a datagram truncated): true to read on, false to fail
+  // with ENOBUFS. Default: fail.
+  std::function<bool()> onLoss;
+  // Nothing is queued: true ends the exchange. Default: wait for more.
+  std::function<bool()> onIdle;
+  // The deadline passed: true ends the exchange quietly. Default: fail with ETIMEDOUT.
+  std::function<bool()> onTimeout;
+  // Messages that are not the exchange's (a monitor socket's events, kept for later).
+  std::function<void(const nlmsghdr*)> onOther;
+  // An eventfd that ends the wait early (a monitor being closed): exchange() returns false.
+  int wakeFd = -1;
+};
+
+// The one receive loop over a bound netlink socket (libmnl's callback-run shape): reads until
+// the exchange is complete (returns true) or wakeFd fired (false). Only datagrams from the
+// kernel are read; only messages addressed to `portid` with a seq the exchange owns reach
+// onMsg. Throws SysError ETIMEDOUT when the kernel stays silent for timeoutMs (each reply of
+// the exchange restarts the wait, so a long dump is not cut off), and ENOBUFS on lost replies
+// unless onLoss copes.
+bool runExchange(int fd, uint32_t portid, std::vector<uint8_t>& rx, const Exchange& x);
+
 class NlSocket {
  public:
   using OnMsg = std::function<void(const nlmsghdr*)>;
@@ -32,10 +68,11 @@ class NlSocket {
   NlSocket& operator=(const NlSocket&) = delete;
 
   // Sends one request with NLM_F_ACK and waits for its ack; replies that come before the
-  // ack (NLM_F_ECHO, GET) go to onMsg. Throws SysError(op) with the extack text on failure.
-  void request(MsgBuilder& m, const char* op, const OnMsg& onMsg = {});
+  // ack (NLM_F_ECHO, GET) go to onMsg. Throws SysError(op) with the extack text on failure,
+  // ETIMEDOUT when no ack came within timeoutMs.
+  void request(MsgBuilder& m, const char* op, const OnMsg& onMsg = {}, int timeoutMs = kExchangeTimeoutMs);
   // Dump request: every message of a complete, uninterrupted dump goes to onMsg.
-  void dump(MsgBuilder& m, const char* op, const OnMsg& onMsg);
+  void dump(MsgBuilder& m, const char* op, const OnMsg& onMsg, int timeoutMs = kExchangeTimeoutMs);
   // Sends all requests (NLM_F_ACK added) packed into few sendmsg calls and gathers one result
   // per request, in order. Replies other than acks go to onMsg with the request's index.
   // At most `window` requests are in flight at once.
@@ -51,25 +88,22 @@ class NlSocket {
   AckResult sendRawAndAck(const std::vector<uint8_t>& bytes, const std::vector<uint32_t>& ackSeqs,
                           const OnMsg& onMsg = {});
 
+  // Runs the receive loop on this socket (see runExchange).
+  void exchange(const Exchange& x) { runExchange(fd_, portid_, rx_, x); }
+  // Sends bytes to the kernel as one datagram.
+  void send(const uint8_t* p, size_t len, const char* op);
+
   uint32_t nextSeq() { return ++seq_; }
   // Grows the receive buffer to at least `bytes` (capped at 64 MiB) for many replies at once.
   void growRcvbuf(size_t bytes);
   uint32_t portId() const { return portid_; }
   int fd() const { return fd_; }
 
-  // Receives one datagram into the internal buffer; returns its length or -errno (ENOBUFS
-  // surfaces to the caller, EINTR is retried).
-  ssize_t recvOnce(int flags = 0);
-  const uint8_t* rxData() const { return rx_.data(); }
-
+  // The status an NLMSG_ERROR (an ack or an error, then the echoed request, then TLVs) or an
+  // NLMSG_DONE (an int error, then TLVs) carries.
   static AckResult parseAck(const nlmsghdr* h);
 
  private:
-  // Like recvOnce, but peeks at the datagram's size first and grows the buffer to fit, so a
-  // large data reply is never truncated (and lost). One more syscall: used only where data
-  // replies are expected; acks (NETLINK_CAP_ACK) always fit.
-  ssize_t recvWhole(int flags = 0);
-  void sendAll(const uint8_t* p, size_t len, const char* op);
   int fd_ = -1;
   int protocol_;
   uint32_t portid_ = 0;
