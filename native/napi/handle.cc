@@ -1,15 +1,19 @@
 // The N-API side of a handle: one native thread per handle that enters the handle's network
 // namespace once and runs every operation of that handle there, in order. Results come back
 // through one ThreadSafeFunction and settle promises on the JS thread. libuv's pool is never
-// used, so no shared thread ever changes namespace.
+// used, so no shared thread ever changes namespace. The slow tail of an operation (a daemon's
+// launcher, see ops/offthread.h) runs on a waiter thread of the handle, so the queue goes on.
 #include <fcntl.h>
 #include <napi.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <condition_variable>
+#include <atomic>
 #include <deque>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -18,6 +22,7 @@
 #include "napi/convert.h"
 #include "napi/guard.h"
 #include "napi/handle.h"
+#include "ops/offthread.h"
 #include "ops/ops.h"
 
 namespace vnl {
@@ -38,6 +43,37 @@ struct Job {
   explicit Job(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
 };
 
+// Runs f and records its result or its failure in the job, as the JS side expects them.
+template <typename F>
+void settle(Job* j, F&& f) {
+  j->ok = false;  // a waiter settles a job whose quick part already succeeded
+  try {
+    j->result = f();
+    j->ok = true;
+  } catch (const SysError& e) {
+    j->err = e.err();
+    j->where = e.where();
+    j->extack = e.extack();
+  } catch (const std::invalid_argument& e) {
+    j->err = EINVAL;
+    j->where = j->op + ": bad argument: " + e.what();
+  } catch (const CodecError& e) {
+    j->err = EMSGSIZE;
+    j->where = j->op + ": " + e.what();
+  } catch (const std::exception& e) {
+    j->err = EIO;
+    j->where = j->op + ": " + e.what();
+  } catch (...) {
+    j->err = EIO;
+    j->where = j->op + ": unknown failure";
+  }
+}
+
+struct Waiter {
+  std::thread thread;
+  std::atomic<bool> finished{false};
+};
+
 }  // namespace
 
 class Handle : public Napi::ObjectWrap<Handle> {
@@ -54,6 +90,9 @@ class Handle : public Napi::ObjectWrap<Handle> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Pending(const Napi::CallbackInfo& info);
   void run();
+  void startWaiter(Job* j, OffThreadRest rest);
+  void stopWaiters();
+  void closeCancelFd();
   void complete(Job* j);
   void drain(Napi::Env env);
   void hold(Napi::Env env);
@@ -77,6 +116,8 @@ class Handle : public Napi::ObjectWrap<Handle> {
   bool refed_ = false;
   bool held_ = false;      // a strong reference to the JS object while calls are pending
   std::set<Handle*>* registry_ = nullptr;
+  std::list<Waiter> waiters_;  // the handle thread's; slow tails of operations
+  int cancelFd_ = -1;          // an eventfd: readable once waiters must give up
 };
 
 static void keepLive(Napi::Env, std::set<Handle*>*) {}
@@ -111,6 +152,8 @@ Handle::Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info) 
       }
     }
   }
+  cancelFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (cancelFd_ < 0) throw Napi::Error::New(env, std::string("open: eventfd: ") + strerror(errno));
   tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
                                         "vnetlink.handle", 0, 1);
   tsfn_.Unref(env);
@@ -122,6 +165,12 @@ Handle::Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info) 
 Handle::~Handle() {
   shutdown();
   if (registry_) registry_->erase(this);
+  closeCancelFd();
+}
+
+// Once the handle's thread is joined (it joined its waiters first), nothing reads the eventfd.
+void Handle::closeCancelFd() {
+  if (cancelFd_ >= 0) { close(cancelFd_); cancelFd_ = -1; }
 }
 
 // Only at env teardown or when the handle was collected (so nothing was pending): jobs not
@@ -136,6 +185,7 @@ void Handle::shutdown() {
   cv_.notify_all();
   for (Job* j : unstarted) delete j;  // their promises can no longer be settled
   if (thread_.joinable()) thread_.join();
+  closeCancelFd();
   if (!joined_) {
     joined_ = true;
     tsfn_.Abort();
@@ -175,6 +225,7 @@ void Handle::run() {
       queue_.pop_front();
     }
     if (j->close) {
+      stopWaiters();
       ctx.reset();  // closes this handle's sockets and mounts, on the thread that made them
       j->ok = true;
       complete(j);
@@ -192,26 +243,43 @@ void Handle::run() {
       j->err = startErr;
       j->where = startWhere;
     } else {
-      try {
-        j->result = j->fn(*ctx, j->args);
-        j->ok = true;
-      } catch (const SysError& e) {
-        j->err = e.err();
-        j->where = e.where();
-        j->extack = e.extack();
-      } catch (const std::invalid_argument& e) {
-        j->err = EINVAL;
-        j->where = j->op + ": bad argument: " + e.what();
-      } catch (const CodecError& e) {
-        j->err = EMSGSIZE;
-        j->where = j->op + ": " + e.what();
-      } catch (const std::exception& e) {
-        j->err = EIO;
-        j->where = j->op + ": " + e.what();
+      settle(j, [&] { return j->fn(*ctx, j->args); });
+      OffThreadRest rest = std::exchange(offThreadSlot(), nullptr);
+      if (j->ok && rest) {
+        startWaiter(j, std::move(rest));
+        continue;
       }
     }
     complete(j);
   }
+  stopWaiters();
+}
+
+// Handle thread only: waiters are started, reaped and joined here.
+void Handle::startWaiter(Job* j, OffThreadRest rest) {
+  for (auto it = waiters_.begin(); it != waiters_.end();) {
+    if (it->finished.load()) { it->thread.join(); it = waiters_.erase(it); }
+    else ++it;
+  }
+  Waiter& w = waiters_.emplace_back();
+  w.thread = std::thread([this, j, rest = std::move(rest), &w] {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    settle(j, [&] { return rest(cancelFd_); });
+    complete(j);
+    w.finished.store(true);
+  });
+}
+
+// Before the handle's sockets close (close) or its thread ends (teardown): every wait still
+// running is cancelled and its call settled first.
+void Handle::stopWaiters() {
+  if (waiters_.empty()) return;
+  uint64_t one = 1;
+  if (cancelFd_ >= 0 && write(cancelFd_, &one, sizeof one) < 0) { /* nothing more to do */ }
+  for (Waiter& w : waiters_) w.thread.join();
+  waiters_.clear();
 }
 
 void Handle::complete(Job* j) {
@@ -257,6 +325,7 @@ void Handle::drain(Napi::Env env) {
   }
   if (closed && thread_.joinable()) {
     thread_.join();  // the thread returned right after completing close
+    closeCancelFd();
     joined_ = true;
     tsfn_.Release();
   }

@@ -1,8 +1,9 @@
 // Starting a helper daemon inside the handle's namespace. A process inherits the network
 // namespace of the thread that creates it, so posix_spawn on the handle's thread puts the
-// daemon in the right namespace with no setns and no `ip netns exec`. The launcher is
-// waited for here (daemons such as dnsmasq exit 0 once the forked daemon is ready, or print
-// why not), so the event loop never waits and nothing is left for libuv to reap.
+// daemon in the right namespace with no setns and no `ip netns exec`. The launcher is then
+// waited for on a waiter thread of the handle (daemons such as dnsmasq exit 0 once the forked
+// daemon is ready, or print why not), so neither the event loop nor the handle's other calls
+// wait, and nothing is left for libuv to reap.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -14,9 +15,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "ops/offthread.h"
 #include "ops/ops.h"
 
 namespace vnl {
@@ -33,6 +36,59 @@ int64_t nowMs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct Launch {
+  pid_t pid = -1;
+  Fd rd;      // the launcher's stderr
+  Fd pidfd;   // -1 on kernels without pidfd_open
+  std::string name;
+  int timeoutMs = 10000;
+};
+
+// Waits for the launcher to exit, collecting what it writes to stderr meanwhile. A daemon may
+// keep the pipe open after the launcher exits, so EOF is not awaited. Killed on timeout and
+// when cancelFd fires, so a launch never outlives its handle.
+Value waitLauncher(Launch& l, int cancelFd) {
+  std::string err;
+  int64_t deadline = nowMs() + l.timeoutMs;
+  bool exited = false, rdOpen = true, cancelled = false;
+  int status = 0;
+  while (!exited) {
+    if (waitpid(l.pid, &status, WNOHANG) == l.pid) { exited = true; break; }
+    int left = static_cast<int>(deadline - nowMs());
+    if (left <= 0) break;
+    pollfd fds[3] = {{rdOpen ? l.rd.get() : -1, POLLIN, 0}, {l.pidfd.get(), POLLIN, 0}, {cancelFd, POLLIN, 0}};
+    // Without a pidfd (old kernels) fall back to polling waitpid every 20 ms.
+    int n = poll(fds, 3, l.pidfd ? left : std::min(left, 20));
+    if (n < 0 && errno != EINTR) throwErrno("proc.spawn: poll");
+    if (n > 0 && fds[2].revents) { cancelled = true; break; }
+    if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP))) {
+      char buf[4096];
+      ssize_t r = read(l.rd.get(), buf, sizeof buf);
+      if (r > 0 && err.size() < 65536) err.append(buf, static_cast<size_t>(r));
+      else if (r == 0) rdOpen = false;
+    }
+  }
+  if (!exited) {
+    kill(l.pid, SIGKILL);
+    waitpid(l.pid, &status, 0);
+    if (cancelled) throw SysError(ECANCELED, "proc.spawn: " + l.name + " was stopped while starting (the handle closed)");
+    throw SysError(ETIMEDOUT, "proc.spawn: " + l.name + " did not finish starting within " + std::to_string(l.timeoutMs) + " ms");
+  }
+  fcntl(l.rd.get(), F_SETFL, O_NONBLOCK);
+  for (;;) {
+    char buf[4096];
+    ssize_t r = read(l.rd.get(), buf, sizeof buf);
+    if (r <= 0 || err.size() >= 65536) break;
+    err.append(buf, static_cast<size_t>(r));
+  }
+  Value out = Value::object();
+  out.set("pid", static_cast<int>(l.pid));
+  if (WIFEXITED(status)) out.set("code", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) out.set("signal", WTERMSIG(status));
+  out.set("stderr", err);
+  return out;
 }
 
 // proc.spawn { argv: string[], env?: string[], timeoutMs? } -> { pid, code?, signal?, stderr }
@@ -72,47 +128,15 @@ Value procSpawn(Ctx&, const Value& args) {
   if (rc != 0) throw SysError(rc, "proc.spawn: " + argv[0]);
   wr = Fd();  // our copy of the write end; the child holds its own
 
-  // Wait for the launcher to exit, collecting what it writes to stderr meanwhile. A daemon
-  // may keep the pipe open after the launcher exits, so EOF is not awaited.
-  int pfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-  Fd pidfd(pfd);
-  std::string err;
-  int64_t deadline = nowMs() + timeoutMs;
-  bool exited = false, rdOpen = true;
-  int status = 0;
-  while (!exited) {
-    if (waitpid(pid, &status, WNOHANG) == pid) { exited = true; break; }
-    int left = static_cast<int>(deadline - nowMs());
-    if (left <= 0) break;
-    pollfd fds[2] = {{rdOpen ? rd.get() : -1, POLLIN, 0}, {pidfd.get(), POLLIN, 0}};
-    // Without a pidfd (old kernels) fall back to polling waitpid every 20 ms.
-    int n = poll(fds, 2, pidfd ? left : std::min(left, 20));
-    if (n < 0 && errno != EINTR) throwErrno("proc.spawn: poll");
-    if (n > 0 && (fds[0].revents & (POLLIN | POLLHUP))) {
-      char buf[4096];
-      ssize_t r = read(rd.get(), buf, sizeof buf);
-      if (r > 0 && err.size() < 65536) err.append(buf, static_cast<size_t>(r));
-      else if (r == 0) rdOpen = false;
-    }
-  }
-  if (!exited) {
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
-    throw SysError(ETIMEDOUT, "proc.spawn: " + argv[0] + " did not finish starting within " + std::to_string(timeoutMs) + " ms");
-  }
-  fcntl(rd.get(), F_SETFL, O_NONBLOCK);
-  for (;;) {
-    char buf[4096];
-    ssize_t r = read(rd.get(), buf, sizeof buf);
-    if (r <= 0 || err.size() >= 65536) break;
-    err.append(buf, static_cast<size_t>(r));
-  }
-  Value out = Value::object();
-  out.set("pid", static_cast<int>(pid));
-  if (WIFEXITED(status)) out.set("code", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) out.set("signal", WTERMSIG(status));
-  out.set("stderr", err);
-  return out;
+  // Everything after this needs no namespace: the wait for the launcher leaves the handle's thread.
+  auto launch = std::make_shared<Launch>();
+  launch->pid = pid;
+  launch->rd = std::move(rd);
+  launch->pidfd = Fd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+  launch->name = argv[0];
+  launch->timeoutMs = timeoutMs;
+  finishOffThread([launch](int cancelFd) { return waitLauncher(*launch, cancelFd); });
+  return Value();
 }
 
 // The identity of the handle's namespace (device and inode of its nsfs file), to keep
