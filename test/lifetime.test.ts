@@ -11,6 +11,8 @@ import { Namespaces, privilegedSkipReason } from './helpers.js';
 const skip = privilegedSkipReason();
 const dist = new URL('../dist/index.js', import.meta.url).href;
 const CYCLES = 1000;
+// ~40 s here when quiet; the three children run side by side, and a loaded machine slows them.
+const TIMEOUT = 170_000;
 
 /** What every child starts with: counters of fds and threads, and a bounded wait for both. */
 const prelude = (ns: string) => `
@@ -45,7 +47,7 @@ type ChildResult = { status: number | null; signal: NodeJS.Signals | null; stder
 function runChild(script: string, gc: boolean): Promise<ChildResult> {
   const args = [...(gc ? ['--expose-gc'] : []), '--input-type=module', '-e', script];
   return new Promise((resolve) => {
-    const c = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 55_000 });
+    const c = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 150_000 });
     let stdout = '', stderr = '';
     c.stdout.on('data', (d) => { stdout += d; });
     c.stderr.on('data', (d) => { stderr += d; });
@@ -79,7 +81,7 @@ describe.skipIf(skip)('object lifetimes', () => {
     if (runs) await Promise.all(Object.values(runs));
     await a?.close();
     await nss.cleanup();
-  });
+  }, TIMEOUT);
 
   const cycles = (gc: boolean) => `
     ${prelude(A.name)}
@@ -168,11 +170,11 @@ describe.skipIf(skip)('object lifetimes', () => {
 
   it(`${CYCLES} cycles of each kind, without --expose-gc: every promise settles, fds and threads back to baseline`, async () => {
     expectClean(await runs.plain, ['handle', 'monitor', 'tap', 'macvtap', 'forwarder']);
-  });
+  }, TIMEOUT);
 
   it(`the same under --expose-gc, plus ${CYCLES} handles and Forwarders dropped unclosed`, async () => {
     expectClean(await runs.gc, ['handle', 'monitor', 'tap', 'macvtap', 'forwarder', 'droppedHandles', 'droppedForwarders']);
-  });
+  }, TIMEOUT);
 
   it('worker threads terminated with every kind of object open: no crash, no hang, threads and the library\'s fds back to baseline', async () => {
     const r = await runs.workers;
@@ -180,5 +182,5 @@ describe.skipIf(skip)('object lifetimes', () => {
     expect(r.status).toBe(0);
     // The library's own threads and fds (sockets, eventfds, the forwarder's) are all released.
     expect(r.result.workers).toEqual({ settled: 10, threads: 0, fds: 0 });
-  });
+  }, TIMEOUT);
 });
