@@ -6,6 +6,23 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Netns } from '../dist/index.js';
+import { ensurePackages, missingPackages, wanted } from '../test/setup/packages.mjs';
+
+if (process.getuid?.() !== 0) {
+  console.error('npm run demo: needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN, to make network namespaces); try: sudo npm run demo');
+  process.exit(1);
+}
+// The tools the parts use to show their work (ping, dnsmasq, udhcpc, nft, Open vSwitch): installed
+// here as root with apt-get, or named with the command that installs them. Without Open vSwitch
+// only the OVS part is left out, and it says why.
+try {
+  ensurePackages('demo');
+} catch (e) {
+  if (missingPackages(wanted('demo')).some((p) => p !== 'openvswitch-switch')) {
+    console.error(e.message);
+    process.exit(1);
+  }
+}
 
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'demo');
 const parts = fs.readdirSync(dir).filter((f) => /^\d+-.*\.js$/.test(f)).sort();

@@ -17,8 +17,17 @@ export function uniqueName(prefix: string): string {
 /** True when a command is on PATH. In CI a missing tool is a failure, never a skip. */
 export function hasTool(cmd: string): boolean {
   const ok = spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-  if (!ok && inCI) throw new Error(`required tool '${cmd}' is missing in CI (.ci/run should install it)`);
+  if (!ok && inCI) throw new Error(`required tool '${cmd}' is missing in CI (the test command installs the packages in test/setup/packages.json)`);
   return ok;
+}
+
+/**
+ * Skips the running test (with the reason) when a tool is missing; in CI a missing tool throws.
+ * Use it instead of an early `return`, which would count as a pass.
+ */
+export function needTools(ctx: { skip(note?: string): never }, ...cmds: string[]): void {
+  const missing = cmds.filter((c) => !hasTool(c));
+  if (missing.length) ctx.skip(`needs ${missing.join(', ')} (see test/setup/packages.json)`);
 }
 
 /** Why a privileged test cannot run here, or undefined when it can. Throws in CI. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Forwarder, open, type Handle, type Netns, type Network, type Tap } from '../lib/index.js';
-import { Namespaces, hasTool, ipLinks, nsExec, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
+import { Namespaces, hasTool, needTools, ipLinks, nsExec, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
 import { NsProc, parseLease, udhcpc, udhcpcScript } from '../examples/nat-helpers.js';
 import { expectMasqueradedOutside } from './nat-check.js';
 
@@ -61,8 +61,8 @@ describe.skipIf(skip)('the NAT network through a forwarder between two tap fds',
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('wires the host\'s vnet0 fd to the guest\'s eth0 fd; the guest leases, pings out and is seen as the host', async () => {
-    if (!hasTool('nft') || !hasTool('dnsmasq') || !hasTool('busybox') || !hasTool('ping')) return;
+  it('wires the host\'s vnet0 fd to the guest\'s eth0 fd; the guest leases, pings out and is seen as the host', async (ctx) => {
+    needTools(ctx, 'nft', 'dnsmasq', 'busybox', 'ping');
     // STP off: the seed's STP path is proven in network.test.ts; here the port forwards at once.
     net = await h.network.create({ name: 'natfwd', bridge: 'virbr0', stp: false, address: '192.168.122.1/24',
       dhcp: { start: '192.168.122.2', end: '192.168.122.254', ping: false } });

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, NetlinkError, NETWORK_STEPS, type Handle, type Netns, type Network } from '../lib/index.js';
 import { _injectNetworkFault, _simulateCrash } from '../lib/network.js';
-import { Namespaces, hasTool, ipAddrs, ipLinks, nsExec, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
+import { Namespaces, hasTool, needTools, ipAddrs, ipLinks, nsExec, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
 // Shared with the NAT demos and test/nat-forwarder.test.ts.
 import { NsProc, parseLease, udhcpc, udhcpcScript } from '../examples/nat-helpers.js';
 import { expectMasqueradedOutside } from './nat-check.js';
@@ -58,8 +58,8 @@ describe.skipIf(skip)('the NAT network', () => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('builds the seed\'s picture: virbr0 with STP and a fixed MAC, the gateway, libvirt\'s firewall, forwarding and dnsmasq', async () => {
-    if (!hasTool('nft') || !hasTool('dnsmasq')) return;
+  it('builds the seed\'s picture: virbr0 with STP and a fixed MAC, the gateway, libvirt\'s firewall, forwarding and dnsmasq', async (ctx) => {
+    needTools(ctx, 'nft', 'dnsmasq');
     net = await h.network.create({ name: 'default', bridge: 'virbr0', stp: true, address: '192.168.122.1/24',
       dhcp: { start: '192.168.122.2', end: '192.168.122.254', ping: false } });
     expect(net).toMatchObject({ subnet: '192.168.122.0/24', gateway: '192.168.122.1', table: 'vnetlink_default' });
@@ -96,8 +96,8 @@ describe.skipIf(skip)('the NAT network', () => {
     expect(fs.readFileSync(`/proc/${net.dnsmasqPid}/cmdline`, 'utf8').split('\0')).toEqual(['/usr/sbin/dnsmasq', `--conf-file=${path.join(net.stateDir, 'dnsmasq.conf')}`, '']);
   });
 
-  it('a guest gets a lease from .2–.254, pings the gateway and reaches the outside through NAT, seen as the host', async () => {
-    if (!hasTool('busybox') || !hasTool('ping')) return;
+  it('a guest gets a lease from .2–.254, pings the gateway and reaches the outside through NAT, seen as the host', async (ctx) => {
+    needTools(ctx, 'busybox', 'ping');
     expect(net, 'the network of the test before').toBeDefined();
     // A real tap on the bridge too (the seed's vnet port), next to the guest's veth.
     await g.link.set('eth0', { up: true });  // a port without carrier stays disabled
@@ -220,8 +220,8 @@ describe.skipIf(skip)('network.create all-or-nothing', () => {
     await nss.cleanup();
   });
 
-  it('leaves the namespace exactly as before when any step fails', async () => {
-    if (!hasTool('nft') || !hasTool('dnsmasq')) return;
+  it('leaves the namespace exactly as before when any step fails', async (ctx) => {
+    needTools(ctx, 'nft', 'dnsmasq');
     const before = await snapshot(F, f);
     expect(before.forwarding).toBe('0');
     for (const step of NETWORK_STEPS) {
@@ -317,8 +317,8 @@ describe.skipIf(skip)('network.create all-or-nothing', () => {
     expect(await snapshot(F, f)).toEqual(before);
   });
 
-  it('cleans up the leftovers of a crashed run when the network is created again, or on request', async () => {
-    if (!hasTool('dnsmasq')) return;
+  it('cleans up the leftovers of a crashed run when the network is created again, or on request', async (ctx) => {
+    needTools(ctx, 'dnsmasq');
     const before = await snapshot(F, f);
     const first = await f.network.create(spec);
     const oldPid = first.dnsmasqPid!;

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, nftExpr, NetlinkError, type Handle, type Netns } from '../lib/index.js';
 import { masqueradeRules, normMasquerade } from '../lib/nft.js';
-import { Namespaces, hasTool, nsExec, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
+import { Namespaces, hasTool, needTools, nsExec, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
 
 const skip = privilegedSkipReason();
 const { match, stmt } = nftExpr;
@@ -210,8 +210,8 @@ describe.skipIf(skip)('nftables in a namespace', () => {
     await nss.cleanup();
   });
 
-  it('writes libvirt\'s masquerade rules; `nft list ruleset` shows them as nft prints them; re-applying is idempotent', async () => {
-    if (!hasTool('nft')) return;
+  it('writes libvirt\'s masquerade rules; `nft list ruleset` shows them as nft prints them; re-applying is idempotent', async (ctx) => {
+    needTools(ctx, 'nft');
     // (A multicast report of the host's own may already have moved a counter.)
     const ruleset = async () => (await nsExec(H, 'nft', ['list', 'ruleset'])).replace(/packets \d+ bytes \d+/g, 'packets 0 bytes 0');
     await h.nft.masquerade({ table: 'vnetlink_default', subnet: '192.168.122.0/24', ports: [1024, 65535] });

@@ -14,11 +14,10 @@ export const OVS_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
 
 /** Why OVS tests cannot run here, or undefined. In CI a missing tool throws (hasTool). */
 export function ovsSkipReason(): string | undefined {
-  for (const t of ['ovsdb-server', 'ovs-vswitchd', 'ovsdb-tool', 'ovs-vsctl']) {
-    if (!hasTool(t)) return `${t} is not installed (apt-get install openvswitch-switch)`;
-  }
+  const absent = ['ovsdb-server', 'ovs-vswitchd', 'ovsdb-tool', 'ovs-vsctl'].find((t) => !hasTool(t));
+  if (absent) return `${absent} is not installed (apt-get install openvswitch-switch)`;
   if (!fs.existsSync(OVS_SCHEMA)) {
-    if (inCI) throw new Error(`${OVS_SCHEMA} is missing in CI (.ci/run installs openvswitch-switch)`);
+    if (inCI) throw new Error(`${OVS_SCHEMA} is missing in CI (the test command installs openvswitch-switch)`);
     return `${OVS_SCHEMA} is missing`;
   }
   return undefined;

@@ -9,7 +9,7 @@ import { Forwarder, nftExpr, open, type Handle, type Netns } from '../lib/index.
 import { Dnsmasq, procStart } from '../lib/dnsmasq.js';
 import { mapOf, setOf } from '../lib/ovsdb/datum.js';
 import { OvsdbError } from '../lib/ovsdb/errors.js';
-import { Namespaces, fdCount, hasTool, ipLinks, nsExec, privilegedSkipReason } from './helpers.js';
+import { Namespaces, fdCount, hasTool, needTools, ipLinks, nsExec, privilegedSkipReason } from './helpers.js';
 
 const skip = privilegedSkipReason();
 
@@ -30,8 +30,8 @@ describe.skipIf(skip)('second review regressions', () => {
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('two networks racing for one bridge name: the loser rolls back without deleting the winner\'s bridge', async () => {
-    if (!hasTool('nft')) return;
+  it('two networks racing for one bridge name: the loser rolls back without deleting the winner\'s bridge', async (ctx) => {
+    needTools(ctx, 'nft');
     const spec = (name: string, third: number) => ({ name, bridge: 'virbr7', address: `192.168.${third}.1/24`,
       stp: false, dhcp: false as const, dns: false, stateDir: path.join(tmp, name) });
     const [x, y] = await Promise.allSettled([a.network.create(spec('racea', 71)), a.network.create(spec('raceb', 72))]);
@@ -115,8 +115,8 @@ describe.skipIf(skip)('second review regressions', () => {
     await a.link.del('q0');
   });
 
-  it('a network given its own stateDir removes only its files there: what else the directory holds stays', async () => {
-    if (!hasTool('nft')) return;
+  it('a network given its own stateDir removes only its files there: what else the directory holds stays', async (ctx) => {
+    needTools(ctx, 'nft');
     const dir = path.join(tmp, 'mine');
     const net = await a.network.create({ name: 'own', bridge: 'virbr8', address: '192.168.81.1/24', stp: false,
       dhcp: false, dns: false, stateDir: dir });
@@ -129,8 +129,8 @@ describe.skipIf(skip)('second review regressions', () => {
     expect(fs.readFileSync(path.join(dir, 'keep.txt'), 'utf8')).toBe('not the network\'s\n');
   });
 
-  it('a port forward whose removal fails keeps its rules removable: remove() can be tried again', async () => {
-    if (!hasTool('nft')) return;
+  it('a port forward whose removal fails keeps its rules removable: remove() can be tried again', async (ctx) => {
+    needTools(ctx, 'nft');
     const net = await a.network.create({ name: 'pfretry', bridge: 'virbr6', address: '192.168.61.1/24', stp: false,
       dhcp: false, dns: false, stateDir: path.join(tmp, 'pfretry') });
     try {
@@ -172,8 +172,8 @@ describe.skipIf(skip)('second review regressions', () => {
     }
   });
 
-  it('forwarder.add that fails (out of fds) leaves the caller\'s tap offloads as they were', () => {
-    if (!hasTool('ethtool')) return;
+  it('forwarder.add that fails (out of fds) leaves the caller\'s tap offloads as they were', (ctx) => {
+    needTools(ctx, 'ethtool');
     // Every fd number is taken when add() runs, so the engine cannot take its copy of the fd.
     const dist = new URL('../dist/index.js', import.meta.url).href;
     const script = `

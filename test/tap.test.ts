@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, NetlinkError, type Handle, type Netns, type Tap } from '../lib/index.js';
-import { Namespaces, hasTool, ipLinks, nsExec, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
+import { Namespaces, hasTool, needTools, ipLinks, nsExec, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
 
 const skip = privilegedSkipReason();
 
@@ -100,8 +100,8 @@ describe.skipIf(skip)('tap', () => {
     }
   });
 
-  it('frames written to an fd come out of the interface, and frames sent to it are read from an fd with the vnet header', async () => {
-    if (!hasTool('tcpdump')) return;  // outside CI only
+  it('frames written to an fd come out of the interface, and frames sent to it are read from an fd with the vnet header', async (ctx) => {
+    needTools(ctx, 'tcpdump');
     const tap = taps[0];
     // fd -> interface: a raw Ethernet frame behind a 10-byte virtio-net header (no offload).
     const cap = await capture(N, tap.name, ['ether', 'proto', '0x88b5']);

@@ -2,7 +2,7 @@
 // guest namespace behind a veth on the bridge: the guests ping each other across the overlay.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, type Handle, type Netns } from '../lib/index.js';
-import { Namespaces, hasTool, ipLinks, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
+import { Namespaces, hasTool, needTools, ipLinks, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
 
 const skip = privilegedSkipReason();
 
@@ -22,7 +22,7 @@ describe.skipIf(skip)('vxlan', () => {
     await nss.cleanup();
   });
 
-  it('joins two bridges over VNI 42 so guests on either host ping each other', async () => {
+  it('joins two bridges over VNI 42 so guests on either host ping each other', async (ctx) => {
     // Underlay: 198.51.100.0/24 between the hosts.
     await h1.link.add({ kind: 'veth', name: 'u0', peer: { name: 'u0', netns: H2 }, up: true });
     await h2.link.set('u0', { up: true });
@@ -46,7 +46,7 @@ describe.skipIf(skip)('vxlan', () => {
     expect(d.master).toBe('br0');
     expect((await h1.bridge.show('br0'))[0].interfaces).toEqual(['gp0', 'vx0']);
 
-    if (!hasTool('ping')) return;  // outside CI only
+    needTools(ctx, 'ping');
     await waitFor(async () => (await nsRun(G1, 'ping', ['-c', '1', '-W', '1', '192.168.122.12'])).code === 0, 'ping across the overlay', 15_000);
     // The frames really crossed the tunnel: the VXLAN devices counted them.
     const vx1 = await h1.link.get('vx0');

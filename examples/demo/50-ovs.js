@@ -20,7 +20,10 @@ const running = (pid) => {
 export async function run(ctx) {
   const missing = ['ovsdb-server', 'ovs-vswitchd', 'ovsdb-tool'].filter((c) => !have(c));
   if (missing.length || !fs.existsSync(SCHEMA)) {
-    ctx.say(`skipped: ${missing.length ? missing.join(', ') : SCHEMA} not installed (apt-get install openvswitch-switch)`);
+    ctx.say(`left out: ${missing.length ? missing.join(', ') : SCHEMA} not installed. This part starts a private`);
+    ctx.say('ovsdb-server and ovs-vswitchd (userspace datapath, no kernel module) in a throwaway namespace and');
+    ctx.say('adds two tap ports over OVSDB; vnetlink itself needs only the database socket of an OVS you run.');
+    ctx.say('To see it: apt-get install --no-install-recommends openvswitch-switch, then npm run demo ovs');
     return;
   }
   const ns = await ctx.ns('ovs');
