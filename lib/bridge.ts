@@ -65,7 +65,7 @@ registerKind('bridge', [...Object.keys(bridgeFields), 'priority'], (spec, op) =>
   return out;
 });
 // `priority` is left out of link.set on purpose: the word is too generic to claim for every kind.
-for (const [k, check] of Object.entries(bridgeFields)) registerSetField(k, (x, op) => ({ [k]: check(op, k, x) }));
+for (const [k, check] of Object.entries(bridgeFields)) registerSetField(['bridge'], k, (x, op) => ({ [k]: check(op, k, x) }));
 
 /** STP state of a bridge port, as `bridge link` prints it. */
 export type PortState = 'disabled' | 'listening' | 'learning' | 'forwarding' | 'blocking';
@@ -151,7 +151,7 @@ export class BridgeOps {
       if (l.kind !== 'bridge' || (name !== undefined && l.name !== name)) continue;
       const ports = links
         .filter((p) => p.masterIndex === l.index && p.port?.kind === 'bridge')
-        .map((p) => ({ name: p.name, index: p.index, state: p.port?.state as PortState | undefined }))
+        .map((p) => ({ name: p.name, index: p.index, state: p.port?.kind === 'bridge' ? p.port.state : undefined }))
         .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       out.push({ name: l.name, id: l.info.bridgeId ?? '', stp: Boolean(l.info.stp), interfaces: ports.map((p) => p.name), ports });
     }

@@ -55,10 +55,11 @@ function describe(errno: number): string {
   return systemMessages.get(errno) ?? errnoCode(errno);
 }
 
-/** Turns a rejection from the native layer into a NetlinkError for `op`. */
-export function fromNative(op: string, e: any): Error {
-  if (e && typeof e === 'object' && typeof e.errno === 'number') {
-    return new NetlinkError(op, e.errno, e.where, e.extack);
+/** Turns a rejection from the native layer into a NetlinkError for `op`. @internal */
+export function fromNative(op: string, e: unknown): Error {
+  if (e && typeof e === 'object' && typeof (e as { errno?: unknown }).errno === 'number') {
+    const n = e as { errno: number; where?: string; extack?: string };
+    return new NetlinkError(op, n.errno, n.where, n.extack);
   }
   return e instanceof Error ? e : new Error(String(e));
 }

@@ -5,17 +5,19 @@
 export { open, Handle, type OpenOptions } from './handle.js';
 export { Netns } from './netns.js';
 export { NetlinkError } from './errors.js';
-export type { Link, LinkSpec, LinkChanges, LinkStats, VethSpec, VethPeerSpec, LinkBaseSpec, LinkKindSpecs, NetnsRef } from './link.js';
+export type { Link, LinkOf, LinkKind, LinkCommon, LinkInfoByKind, LinkPort, OperState, BridgeInfo, VxlanInfo, TunInfo, NoInfo,
+  LinkSpec, LinkChanges, LinkBaseChanges, LinkKindChanges, MacvlanChanges, LinkStats, VethSpec, VethPeerSpec, LinkBaseSpec, LinkKindSpecs, NetnsRef } from './link.js';
 export type { Address, AddrOptions } from './addr.js';
 export type { Route, RouteSpec } from './route.js';
-export { Monitor, type MonitorOptions, type MonitorEvent, type MonitorGroup, type Neighbour } from './monitor.js';
+export { Monitor, type MonitorOptions, type MonitorEvent, type MonitorEventMap, type MonitorGroup, type Neighbour,
+  type LinkEvent, type AddrEvent, type RouteEvent, type NeighEvent, type SyncedEvent, type ResyncEvent } from './monitor.js';
 export type { AddManyOptions, AddManyResult } from './link.js';
 export { NftOps, NftTransaction, nftExpr } from './nft.js';
 export { NetworkOps, Network, NETWORK_STEPS } from './network.js';
 export type { NetworkSpec, NetworkDhcp, NetworkDns, PortForwardSpec, PortForward, Lease, NetworkStep, FirewallConflict } from './network.js';
 export type { NftFamily, NftHook, NftExpr, NftListedExpr, NftTable, NftChain, NftRule, NftChainSpec, NftRuleSpec, NftCreated, MasqueradeOptions, NftData } from './nft.js';
 export { Ovsdb, OvsdbError } from './ovsdb.js';
-export type { OvsdbConnectOptions, OvsdbCallOptions, AddBridgeOptions, AddPortOptions, OvsBridge, OvsPort, OvsInterface, OvsShow, InterfaceEvent } from './ovsdb.js';
+export type { OvsdbConnectOptions, OvsdbCallOptions, DatapathType, AddBridgeOptions, AddPortOptions, OvsBridge, OvsPort, OvsInterface, OvsShow, InterfaceEvent } from './ovsdb.js';
 export type { BridgeSpec, BridgeChanges, BridgePort, BridgePortChanges, BridgeSummary, PortState } from './bridge.js';
 export { Tap, type TapSpec, type TapOffloads } from './tap.js';
 export type { VxlanSpec } from './kinds/vxlan.js';

@@ -1,4 +1,6 @@
 import type { Handle } from './handle.js';
+import type { BridgeChanges, BridgePort } from './bridge.js';
+import type { MacvlanInfo, MacvlanMode } from './macvtap.js';
 import * as v from './validate.js';
 import { NetlinkError } from './errors.js';
 
@@ -9,12 +11,105 @@ export interface LinkStats {
   multicast: number; collisions: number;
 }
 
-/** A link as `ip -d -s link show` describes it. */
-export interface Link {
+/**
+ * Link kinds (`IFLA_INFO_KIND`, as `ip -d link` prints them after the flags), plus `ether`,
+ * `loopback` and `none` for devices without a kind (by their hardware type).
+ */
+export type LinkKind = keyof LinkInfoByKind;
+
+/** RFC 2863 operational state, lowercase as `ip link` prints it. */
+export type OperState = 'unknown' | 'notpresent' | 'down' | 'lowerlayerdown' | 'testing' | 'dormant' | 'up';
+
+/** What `link.get` reports in `info` for a bridge (IFLA_BR_*; times in seconds). */
+export interface BridgeInfo {
+  stp?: boolean;
+  forwardDelay?: number;
+  helloTime?: number;
+  maxAge?: number;
+  ageingTime?: number;
+  priority?: number;
+  vlanFiltering?: boolean;
+  defaultPvid?: number;
+  mcastSnooping?: boolean;
+  groupFwdMask?: number;
+  /** The bridge id as brctl prints it, e.g. '8000.52540082327e'. */
+  bridgeId?: string;
+  rootId?: string;
+  rootPort?: number;
+  rootPathCost?: number;
+  topologyChange?: boolean;
+}
+
+/** What `link.get` reports in `info` for a vxlan (IFLA_VXLAN_*). */
+export interface VxlanInfo {
+  vni?: number;
+  remote?: string;
+  mcastGroup?: string;
+  local?: string;
+  linkIndex?: number;
+  dstPort?: number;
+  srcPortMin?: number;
+  srcPortMax?: number;
+  ttl?: number;
+  tos?: number;
+  learning?: boolean;
+  ageing?: number;
+  maxAddresses?: number;
+  proxy?: boolean;
+  l2miss?: boolean;
+  l3miss?: boolean;
+  udpCsum?: boolean;
+}
+
+/** What `link.get` reports in `info` for a tun/tap device (IFLA_TUN_*). */
+export interface TunInfo {
+  mode?: 'tun' | 'tap';
+  uid?: number;
+  gid?: number;
+  pi?: boolean;
+  vnetHdr?: boolean;
+  persist?: boolean;
+  multiQueue?: boolean;
+  queues?: number;
+  disabledQueues?: number;
+}
+
+/** No kind-specific settings are decoded for this kind: `info` is `{}`. */
+export type NoInfo = Record<never, never>;
+
+/** The `info` of each link kind. */
+export interface LinkInfoByKind {
+  bridge: BridgeInfo;
+  veth: NoInfo;
+  macvlan: MacvlanInfo;
+  macvtap: MacvlanInfo;
+  vxlan: VxlanInfo;
+  tun: TunInfo;
+  ether: NoInfo; loopback: NoInfo; none: NoInfo;
+  bareudp: NoInfo; bond: NoInfo; can: NoInfo; dsa: NoInfo; dummy: NoInfo; erspan: NoInfo; geneve: NoInfo;
+  gre: NoInfo; gretap: NoInfo; gtp: NoInfo; hsr: NoInfo; ifb: NoInfo; ip6erspan: NoInfo; ip6gre: NoInfo;
+  ip6gretap: NoInfo; ip6tnl: NoInfo; ipip: NoInfo; ipoib: NoInfo; ipvlan: NoInfo; ipvtap: NoInfo;
+  lowpan: NoInfo; macsec: NoInfo; netdevsim: NoInfo; netkit: NoInfo; nlmon: NoInfo; openvswitch: NoInfo;
+  rmnet: NoInfo; sit: NoInfo; team: NoInfo; vcan: NoInfo; virt_wifi: NoInfo; vlan: NoInfo; vrf: NoInfo;
+  vti: NoInfo; vti6: NoInfo; vxcan: NoInfo; wireguard: NoInfo; wwan: NoInfo; xfrm: NoInfo;
+}
+
+/** Every kind `LinkKind` names, for checks at run time. @internal */
+export const linkKinds: readonly LinkKind[] = Object.keys({
+  bridge: 0, veth: 0, macvlan: 0, macvtap: 0, vxlan: 0, tun: 0, ether: 0, loopback: 0, none: 0,
+  bareudp: 0, bond: 0, can: 0, dsa: 0, dummy: 0, erspan: 0, geneve: 0, gre: 0, gretap: 0, gtp: 0, hsr: 0,
+  ifb: 0, ip6erspan: 0, ip6gre: 0, ip6gretap: 0, ip6tnl: 0, ipip: 0, ipoib: 0, ipvlan: 0, ipvtap: 0,
+  lowpan: 0, macsec: 0, netdevsim: 0, netkit: 0, nlmon: 0, openvswitch: 0, rmnet: 0, sit: 0, team: 0,
+  vcan: 0, virt_wifi: 0, vlan: 0, vrf: 0, vti: 0, vti6: 0, vxcan: 0, wireguard: 0, wwan: 0, xfrm: 0,
+} satisfies Record<LinkKind, 0>) as LinkKind[];
+
+/** Port settings of an enslaved link (IFLA_INFO_SLAVE_*): decoded for bridge ports. */
+export type LinkPort = BridgePort | { kind: 'bond' | 'team' | 'openvswitch' | 'vrf' | 'hsr' };
+
+/** What every link has, whatever its kind. */
+export interface LinkCommon {
   index: number;
   name: string;
-  /** The rtnetlink kind ('bridge', 'veth', 'tun', 'macvtap', ...), 'ether' or 'loopback' for kindless devices. */
-  kind: string;
   mac?: string;
   broadcast?: string;
   permMac?: string;
@@ -27,8 +122,7 @@ export interface Link {
   lowerUp: boolean;
   /** The flags `ip link` prints between <>, e.g. ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP']. */
   flags: string[];
-  /** RFC 2863 state, lowercase: 'up', 'down', 'unknown', 'lowerlayerdown', ... */
-  operState: string;
+  operState: OperState;
   carrier?: boolean;
   /** The master's name (bridge, ...) and index. */
   master?: string;
@@ -45,11 +139,27 @@ export interface Link {
   numRxQueues?: number;
   promiscuity?: number;
   stats?: LinkStats;
-  /** Kind-specific settings decoded from IFLA_INFO_DATA. */
-  info: Record<string, any>;
-  /** Port settings when the link is enslaved (IFLA_INFO_SLAVE_DATA), e.g. a bridge port's state. */
-  port?: { kind: string; [k: string]: any };
+  /** Port settings when the link is enslaved, e.g. a bridge port's STP state. */
+  port?: LinkPort;
 }
+
+/** A link of one kind, with that kind's `info`. */
+export type LinkOf<K extends LinkKind> = K extends LinkKind ? LinkCommon & {
+  /** The rtnetlink kind; narrow on it to reach the kind's `info`. */
+  kind: K;
+  /** Kind-specific settings decoded from IFLA_INFO_DATA. */
+  info: LinkInfoByKind[K];
+} : never;
+
+/**
+ * A link as `ip -d -s link show` describes it: a union on `kind`, so `info` is typed once the
+ * kind is known.
+ *
+ * @example
+ * const l = await nl.link.get('virbr0');
+ * if (l.kind === 'bridge') console.log(l.info.stp, l.info.bridgeId);
+ */
+export type Link = LinkOf<LinkKind>;
 
 /** A namespace given as a name, path, fd or Netns. */
 export type NetnsRef = v.NetnsRef;
@@ -95,8 +205,8 @@ export interface LinkKindSpecs {
 }
 export type LinkSpec = LinkKindSpecs[keyof LinkKindSpecs];
 
-/** What `link.set` changes. Unset fields are not sent. */
-export interface LinkChanges {
+/** What `link.set` changes on any link. Unset fields are not sent. */
+export interface LinkBaseChanges {
   up?: boolean;
   mtu?: number;
   mac?: string;
@@ -109,9 +219,28 @@ export interface LinkChanges {
   txqueuelen?: number;
   /** Move the link to another namespace. */
   netns?: NetnsRef;
-  /** Kind-specific changes (registered by kind modules, e.g. a macvlan `mode`). */
-  [k: string]: unknown;
 }
+
+/** What `link.set` changes on a macvlan or macvtap (`ip link set NAME type macvtap mode ...`). */
+export interface MacvlanChanges {
+  /** Not to or from passthru. */
+  mode?: MacvlanMode;
+  /** Replaces a source-mode link's MAC list (`macaddr set ...`). */
+  macs?: string[];
+}
+
+/** The kind-specific settings `link.set` can change, per kind. */
+export interface LinkKindChanges {
+  bridge: BridgeChanges;
+  macvlan: MacvlanChanges;
+  macvtap: MacvlanChanges;
+}
+
+/**
+ * What `link.set` changes: the settings of every link, plus those of one kind. A kind's
+ * setting given for a link of another kind is refused (naming the setting), not ignored.
+ */
+export type LinkChanges = LinkBaseChanges | { [K in keyof LinkKindChanges]: LinkBaseChanges & LinkKindChanges[K] }[keyof LinkKindChanges];
 
 export const baseKeys = ['kind', 'name', 'mtu', 'mac', 'txqueuelen', 'group', 'master', 'up', 'alias', 'netns'] as const;
 
@@ -135,10 +264,11 @@ export function registerKind(kind: string, keys: readonly string[], normalize: K
   kinds.set(kind, { keys, normalize, patterns: opts.patterns ?? false, explainAddError: opts.explainAddError, afterAdd: opts.afterAdd });
 }
 
-/** Kind-specific `link.set` fields: key -> normalizer returning entries for `kindData`. */
-const setFields = new Map<string, (value: unknown, op: string) => Record<string, unknown>>();
-export function registerSetField(key: string, normalize: (value: unknown, op: string) => Record<string, unknown>): void {
-  setFields.set(key, normalize);
+/** Kind-specific `link.set` fields: key -> the kinds that have it and a normalizer returning entries for `kindData`. */
+const setFields = new Map<string, { kinds: readonly LinkKind[]; normalize: (value: unknown, op: string) => Record<string, unknown> }>();
+/** Registers a `link.set` setting that only links of `kinds` have. @internal */
+export function registerSetField(kinds: readonly LinkKind[], key: string, normalize: (value: unknown, op: string) => Record<string, unknown>): void {
+  setFields.set(key, { kinds, normalize });
 }
 
 registerKind('veth', ['peer'], (spec, op) => {
@@ -283,6 +413,10 @@ export class LinkOps {
           throw e;
         }
       }
+      // The kernel echoes the new link before it enslaves it: read it back so the result
+      // carries its master, as `get` would.
+      if (n.master !== undefined && wantEcho && link.master === undefined && link.index)
+        link = await home._call<Link>(op, { index: link.index }, 'link.get');
     } finally {
       await there?.close();
     }
@@ -360,12 +494,12 @@ export class LinkOps {
   }
 
   /** Every link, optionally only one kind, master or group. Equivalent to: `ip -d link show [type KIND] [master M]`. */
-  async list(filter: { kind?: string; master?: string; group?: number } = {}): Promise<Link[]> {
+  async list(filter: { kind?: LinkKind; master?: string; group?: number } = {}): Promise<Link[]> {
     const op = 'link.list';
     v.object(op, 'filter', filter);
     v.knownKeys(op, 'filter', filter as Record<string, unknown>, ['kind', 'master', 'group']);
     const f: Record<string, unknown> = {};
-    if (filter.kind !== undefined) f.kind = v.str(op, 'filter.kind', filter.kind, 64);
+    if (filter.kind !== undefined) f.kind = v.oneOf(op, 'filter.kind', filter.kind, linkKinds);
     if (filter.master !== undefined) f.master = v.ifname(op, 'filter.master', filter.master);
     if (filter.group !== undefined) f.group = v.uint(op, 'filter.group', filter.group);
     return this.h._call(op, f);
@@ -390,10 +524,23 @@ export class LinkOps {
     if (c.txqueuelen !== undefined) args.txqueuelen = v.uint(op, 'txqueuelen', c.txqueuelen);
     if (c.netns !== undefined) args.netns = v.netns(op, 'netns', c.netns);
     let kindData: Record<string, unknown> | undefined;
-    for (const [key, norm] of setFields) {
-      if (c[key] !== undefined) kindData = Object.assign(kindData ?? {}, norm(c[key], op));
+    const kindKeys = [...setFields].filter(([key]) => c[key] !== undefined);
+    for (const [key, f] of kindKeys) kindData = Object.assign(kindData ?? {}, f.normalize(c[key], op));
+    if (kindData) {
+      // A kind's setting on a link of another kind would be dropped by the kernel without a
+      // word: find the link's kind first and refuse what it does not have (by index, so the
+      // change reaches the link that was checked).
+      const link = await this.h._call<Link>(op, { name: args.name }, 'link.get');
+      for (const [key, f] of kindKeys) {
+        if (!f.kinds.includes(link.kind)) {
+          const own = [...setFields].filter(([, g]) => g.kinds.includes(link.kind)).map(([k]) => k);
+          throw v.rangeError(op, key, `is not a setting of ${link.kind} links (${JSON.stringify(link.name)} is a ${link.kind}; ` +
+            `${key} belongs to ${f.kinds.join('/')}${own.length ? `; a ${link.kind} takes ${own.join(', ')}` : ''})`);
+        }
+      }
+      args.index = link.index;
+      args.kindData = kindData;
     }
-    if (kindData) args.kindData = kindData;
     if (Object.keys(args).length === 1) throw v.typeError(op, 'changes', 'names nothing to change');
     await this.h._call(op, args);
   }

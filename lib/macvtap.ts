@@ -2,7 +2,7 @@
 // macvtap: its character device, one fd per queue, opened inside the handle's namespace.
 import { rootHandle, type Handle } from './handle.js';
 import { NetlinkError } from './errors.js';
-import { registerKind, registerSetField, type Link, type LinkBaseSpec } from './link.js';
+import { registerKind, registerSetField, type Link, type LinkBaseSpec, type LinkOf } from './link.js';
 import { ownFds, stillOwned, vnetOptions, type TapOffloads } from './tap.js';
 import * as v from './validate.js';
 
@@ -89,7 +89,7 @@ function normalize(spec: Record<string, unknown>, op: string): Record<string, un
 async function explainAddError(h: Handle, spec: Record<string, unknown>, err: unknown): Promise<Error | undefined> {
   if (!(err instanceof NetlinkError) || err.code !== 'EINVAL' || err.extack) return undefined;
   const links = await h.link.list();
-  const isMv = (l: Link) => l.kind === 'macvlan' || l.kind === 'macvtap';
+  const isMv = (l: Link): l is LinkOf<'macvlan' | 'macvtap'> => l.kind === 'macvlan' || l.kind === 'macvtap';
   const lower = links.find((l) => l.name === spec.link);
   if (!lower) return undefined;
   let why: string | undefined;
@@ -97,7 +97,7 @@ async function explainAddError(h: Handle, spec: Record<string, unknown>, err: un
     why = `lower link ${lower.name} is itself a passthru ${lower.kind}, which owns its uplink alone; nothing can be stacked on it`;
   } else {
     const realIdx = isMv(lower) && lower.linkIndex ? lower.linkIndex : lower.index;
-    const siblings = links.filter((l) => isMv(l) && l.linkIndex === realIdx);
+    const siblings = links.filter(isMv).filter((l) => l.linkIndex === realIdx);
     const owner = siblings.find((l) => l.info.mode === 'passthru');
     if (owner) why = `${lower.name} is owned by passthru ${owner.kind} ${owner.name}; a passthru link allows no other macvlan/macvtap on its uplink`;
     else if (spec.mode === 'passthru' && siblings.length)
@@ -109,9 +109,9 @@ async function explainAddError(h: Handle, spec: Record<string, unknown>, err: un
 for (const kind of ['macvlan', 'macvtap']) registerKind(kind, ['link', 'mode', 'flags', 'macs'], normalize, { patterns: true, explainAddError });
 
 /** `link.set(name, { mode })`: `ip link set NAME type macvtap mode bridge` (not to or from passthru). */
-registerSetField('mode', (value, op) => ({ mode: v.oneOf(op, 'mode', value, macvlanModes) }));
+registerSetField(['macvlan', 'macvtap'], 'mode', (value, op) => ({ mode: v.oneOf(op, 'mode', value, macvlanModes) }));
 /** `link.set(name, { macs })`: replaces a source-mode link's MAC list (`macaddr set ...`). */
-registerSetField('macs', (value, op) => ({ macs: normMacs(op, 'macs', value) }));
+registerSetField(['macvlan', 'macvtap'], 'macs', (value, op) => ({ macs: normMacs(op, 'macs', value) }));
 
 /** Tun offloads the reader of a vnet-header fd promises to handle (TUNSETOFFLOAD); the same as a tap's. */
 export type MacvtapOffloads = TapOffloads;

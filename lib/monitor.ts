@@ -43,18 +43,40 @@ export interface Neighbour {
   probes?: number;
 }
 
-export type MonitorEvent =
-  | { type: 'newlink' | 'dellink'; link: Link; existing?: true }
-  | { type: 'newaddr' | 'deladdr'; addr: Address; existing?: true }
-  | { type: 'newroute' | 'delroute'; route: Route; existing?: true }
-  | { type: 'newneigh' | 'delneigh'; neigh: Neighbour; existing?: true }
-  /** After the `existing` events of `listExisting`. */
-  | { type: 'synced' }
-  /**
-   * The kernel dropped events (receive buffer full, ENOBUFS). What follows is the complete
-   * current state of every subscribed table; apply events after it as usual.
-   */
-  | { type: 'resync'; reason: 'ENOBUFS'; message: string; links?: Link[]; addrs?: Address[]; routes?: Route[]; neighs?: Neighbour[] };
+/** A link appeared, changed or went away. */
+export interface LinkEvent { type: 'newlink' | 'dellink'; link: Link; existing?: true }
+/** An address was added or removed. */
+export interface AddrEvent { type: 'newaddr' | 'deladdr'; addr: Address; existing?: true }
+/** A route was added or removed. */
+export interface RouteEvent { type: 'newroute' | 'delroute'; route: Route; existing?: true }
+/** A neighbour entry was added, changed or removed. */
+export interface NeighEvent { type: 'newneigh' | 'delneigh'; neigh: Neighbour; existing?: true }
+/** After the `existing` events of `listExisting`. */
+export interface SyncedEvent { type: 'synced' }
+/**
+ * The kernel dropped events (receive buffer full, ENOBUFS). What follows is the complete
+ * current state of every subscribed table; apply events after it as usual.
+ */
+export interface ResyncEvent { type: 'resync'; reason: 'ENOBUFS'; message: string; links?: Link[]; addrs?: Address[]; routes?: Route[]; neighs?: Neighbour[] }
+
+export type MonitorEvent = LinkEvent | AddrEvent | RouteEvent | NeighEvent | SyncedEvent | ResyncEvent;
+
+/** The monitor's events as an EventEmitter: one per event type, plus `event`, `error` and `close`. */
+export interface MonitorEventMap {
+  event: [MonitorEvent];
+  newlink: [LinkEvent & { type: 'newlink' }];
+  dellink: [LinkEvent & { type: 'dellink' }];
+  newaddr: [AddrEvent & { type: 'newaddr' }];
+  deladdr: [AddrEvent & { type: 'deladdr' }];
+  newroute: [RouteEvent & { type: 'newroute' }];
+  delroute: [RouteEvent & { type: 'delroute' }];
+  newneigh: [NeighEvent & { type: 'newneigh' }];
+  delneigh: [NeighEvent & { type: 'delneigh' }];
+  synced: [SyncedEvent];
+  resync: [ResyncEvent];
+  error: [Error];
+  close: [];
+}
 
 interface NativeMonitor { close(): any[]; ref(on: boolean): void }
 type Waiter = { resolve: (r: IteratorResult<MonitorEvent>) => void; reject: (e: unknown) => void };
@@ -81,7 +103,7 @@ interface IterState { queue: MonitorEvent[]; waiter?: Waiter; done: boolean; err
  *   if (ev.type === 'resync') rebuild(ev.links);
  * }
  */
-export class Monitor extends EventEmitter implements AsyncIterable<MonitorEvent> {
+export class Monitor extends EventEmitter<MonitorEventMap> implements AsyncIterable<MonitorEvent> {
   /** Resolves once the subscription is live: changes made after this are seen. */
   readonly ready: Promise<void>;
   /** The receive buffer the kernel granted (bytes), once ready. */
@@ -180,7 +202,7 @@ export class Monitor extends EventEmitter implements AsyncIterable<MonitorEvent>
     }
     // emit('error') without a listener throws, and here that would be inside the native
     // callback, crashing the process: keep the failure for the next iteration instead.
-    if (this.listenerCount('error') > 0) this.emit('error', e);
+    if (this.listenerCount('error') > 0) this.emit('error', e as Error);
     else if (this.#iters.size === 0 && this.#error === undefined) this.#error = e;
   }
 

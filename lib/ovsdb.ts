@@ -38,10 +38,13 @@ export interface OvsdbCallOptions {
   signal?: AbortSignal;
 }
 
+/** An OVS datapath: 'system' (the kernel's openvswitch module) or 'netdev' (userspace). */
+export type DatapathType = 'system' | 'netdev';
+
 /** Options of {@link Ovsdb.addBridge}. */
 export interface AddBridgeOptions extends OvsdbCallOptions {
   /** 'system' (kernel datapath) or 'netdev' (userspace datapath); OVS's default is 'system'. */
-  datapathType?: string;
+  datapathType?: DatapathType;
   /** What the bridge does with no controller: 'standalone' (a learning switch) or 'secure'. */
   failMode?: 'standalone' | 'secure';
   externalIds?: Record<string, string>;
@@ -107,7 +110,8 @@ export interface OvsPort {
 export interface OvsBridge {
   uuid: string;
   name: string;
-  datapathType: string;
+  /** '' when the row leaves it to OVS's default ('system'). */
+  datapathType: DatapathType | '';
   failMode?: string;
   externalIds: Record<string, string>;
   otherConfig: Record<string, string>;
@@ -318,7 +322,7 @@ export class Ovsdb {
     v.knownKeys(op, '', opts as Record<string, unknown>, ['datapathType', 'failMode', 'externalIds', 'otherConfig', 'mayExist', ...CALL_KEYS]);
     const call = this.#call(op, opts);
     const row: Row = { name };
-    if (opts.datapathType !== undefined) row.datapath_type = token(op, 'datapathType', opts.datapathType);
+    if (opts.datapathType !== undefined) row.datapath_type = v.oneOf(op, 'datapathType', opts.datapathType, ['system', 'netdev'] as const);
     if (opts.failMode !== undefined) row.fail_mode = v.oneOf(op, 'failMode', opts.failMode, ['standalone', 'secure'] as const);
     if (opts.externalIds !== undefined) row.external_ids = map(strMap(op, 'externalIds', opts.externalIds));
     if (opts.otherConfig !== undefined) row.other_config = map(strMap(op, 'otherConfig', opts.otherConfig));
@@ -921,7 +925,7 @@ function bridgeView(s: Snapshot, b: Row): OvsBridge {
   const out: OvsBridge = {
     uuid: uuidOf(b),
     name,
-    datapathType: typeof b.datapath_type === 'string' ? b.datapath_type : '',
+    datapathType: b.datapath_type === 'system' || b.datapath_type === 'netdev' ? b.datapath_type : '',
     externalIds: mapOf(b.external_ids),
     otherConfig: mapOf(b.other_config),
     ports: setOf(b.ports).map((u) => s.ports.get(String(u))).filter((r): r is Row => !!r).map((p) => portView(s, name, p))
