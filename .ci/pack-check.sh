@@ -6,22 +6,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 tmp=$(mktemp -d)
+trap 'rm -rf "$tmp" "${PATH_NOCC:-}"' EXIT
 pb="prebuilds/$(node -p 'process.platform+"-"+process.arch')"
-# The pack step builds the prebuild in the work tree (and prebuildify cleans build/): whatever
-# happens, move it to build/Release so later local builds are never shadowed by it.
-restore() {
-  if [ -f "$pb/vnetlink.node" ]; then mkdir -p build/Release; cp "$pb/vnetlink.node" build/Release/vnetlink.node; rm -rf "$pb"; fi
-  rm -rf "$tmp" "${PATH_NOCC:-}"
-}
-trap restore EXIT
-tgz=$(npm pack --silent --pack-destination "$tmp" | tail -n 1)
-tar -tzf "$tmp/$tgz" | grep -q "package/prebuilds/$(node -p 'process.platform+"-"+process.arch')/vnetlink.node" \
-  || { echo "pack-check: the tarball has no prebuild"; exit 1; }
-for f in LICENSE CHANGELOG.md README.md dist/index.d.ts; do
-  tar -tzf "$tmp/$tgz" | grep -qx "package/$f" || { echo "pack-check: the tarball has no $f"; exit 1; }
+# Pack from a copy of the checkout: the prebuild step (prebuildify) builds and cleans build/
+# there, so this work tree's own build is never touched.
+mkdir "$tmp/src"
+git ls-files -z -co --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$tmp/src"
+ln -s "$repo/node_modules" "$tmp/src/node_modules"
+tgz=$(cd "$tmp/src" && npm pack --silent --pack-destination "$tmp" | tail -n 1)
+tar -tzf "$tmp/$tgz" > "$tmp/files"
+for f in "$pb/vnetlink.node" LICENSE CHANGELOG.md README.md dist/index.d.ts; do
+  grep -qx "package/$f" "$tmp/files" || { echo "pack-check: the tarball has no $f"; exit 1; }
 done
 # stripInternal: the handle's private channel to the addon is not part of the published types.
-tar -xzOf "$tmp/$tgz" package/dist/handle.d.ts | grep -q '_call' && { echo "pack-check: _call is in the published .d.ts"; exit 1; }
+tar -xzf "$tmp/$tgz" -C "$tmp" package/dist
+if grep -rl '_call' "$tmp/package/dist" --include='*.d.ts'; then echo "pack-check: _call is in the published .d.ts"; exit 1; fi
 
 # No compiler on PATH and no install scripts: only the prebuild can make this work.
 PATH_NOCC=$(mktemp -d); for t in node npm; do ln -s "$(command -v $t)" "$PATH_NOCC/$t"; done

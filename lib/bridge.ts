@@ -3,6 +3,8 @@
 import type { Handle } from './handle.js';
 import { registerKind, registerSetField, type Link, type LinkBaseSpec } from './link.js';
 import * as v from './validate.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TimeoutError, abortError, waitOptions, type WaitOptions } from './errors.js';
 
 /** A Linux bridge. Times are in seconds (the kernel keeps centiseconds). */
 export interface BridgeSpec extends LinkBaseSpec {
@@ -182,21 +184,27 @@ export class BridgeOps {
 
   /**
    * Resolves when a bridge port reaches an STP state (default 'forwarding'), polling
-   * IFLA_BRPORT_STATE; with STP on that takes about twice the forward delay.
+   * IFLA_BRPORT_STATE; with STP on that takes about twice the forward delay. Rejects with a
+   * `TimeoutError` (`code: 'ETIMEDOUT'`) after `timeout` ms (default 30 s; a number is taken as
+   * the timeout), or with an `AbortError` when `signal` aborts.
+   *
+   * @example
+   * await nl.bridge.waitPort('vnet0', 'forwarding', { timeout: 10_000, signal: AbortSignal.timeout(5_000) });
    */
-  async waitPort(port: string, state: PortState = 'forwarding', timeoutMs = 30_000): Promise<void> {
+  async waitPort(port: string, state: PortState = 'forwarding', opts: number | WaitOptions = {}): Promise<void> {
     const op = 'bridge.waitPort';
     v.ifname(op, 'port', port);
     v.oneOf(op, 'state', state, ['disabled', 'listening', 'learning', 'forwarding', 'blocking']);
-    v.uint(op, 'timeoutMs', timeoutMs);
-    const end = Date.now() + timeoutMs;
+    const { timeout, signal } = waitOptions(op, typeof opts === 'number' ? { timeout: opts } : opts, 30_000);
+    const end = Date.now() + timeout;
     let last: string | undefined;
     for (;;) {
+      if (signal?.aborted) throw abortError(signal);
       const l: Link = await this.h._call(op, { name: port }, 'link.get');
       last = l.port?.kind === 'bridge' ? l.port.state : undefined;
       if (last === state) return;
-      if (Date.now() > end) throw new Error(`${op}: ${port} is ${last ?? 'not a bridge port'} after ${timeoutMs} ms, not ${state}`);
-      await new Promise((r) => setTimeout(r, 100));
+      if (Date.now() > end) throw new TimeoutError(op, `${port} is ${last ?? 'not a bridge port'}, not ${state},`, timeout);
+      await sleep(100, undefined, { signal }).catch(() => { throw abortError(signal!); });
     }
   }
 }

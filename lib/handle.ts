@@ -102,7 +102,7 @@ export class Handle {
     try {
       return (await this.#native.call(nativeOp, args)) as T;
     } catch (e) {
-      throw fromNative(op, e);
+      throw fromNative(op, e, args);
     }
   }
 

@@ -4,7 +4,7 @@
  */
 export { open, Handle, type OpenOptions } from './handle.js';
 export { Netns } from './netns.js';
-export { NetlinkError } from './errors.js';
+export { VnetlinkError, NetlinkError, TimeoutError, type WaitOptions } from './errors.js';
 export type { Link, LinkOf, LinkKind, LinkCommon, LinkInfoByKind, LinkPort, OperState, BridgeInfo, VxlanInfo, TunInfo, NoInfo,
   LinkSpec, LinkChanges, LinkBaseChanges, LinkKindChanges, MacvlanChanges, LinkStats, VethSpec, VethPeerSpec, LinkBaseSpec, LinkKindSpecs, NetnsRef } from './link.js';
 export type { Address, AddrOptions } from './addr.js';

@@ -4,7 +4,7 @@ import type { Handle } from './handle.js';
 import type { Link } from './link.js';
 import type { Address } from './addr.js';
 import type { Route } from './route.js';
-import { NetlinkError } from './errors.js';
+import { NetlinkError, abortError } from './errors.js';
 import { native } from './native.js';
 import * as v from './validate.js';
 
@@ -27,6 +27,11 @@ export interface MonitorOptions {
    * kernel drops events and the monitor emits `resync` with a fresh dump.
    */
   rcvbuf?: number;
+  /**
+   * Closes the monitor when it aborts: running and later iterations reject with an
+   * `AbortError` (`code: 'ABORT_ERR'`, `cause`: the signal's reason), as `events.on` does.
+   */
+  signal?: AbortSignal;
 }
 
 /** A neighbour entry as `ip neigh` shows it. */
@@ -120,7 +125,8 @@ export class Monitor extends EventEmitter<MonitorEventMap> implements AsyncItera
     super();
     const op = 'monitor';
     v.object(op, 'options', opts);
-    v.knownKeys(op, '', opts as Record<string, unknown>, ['groups', 'family', 'listExisting', 'rcvbuf']);
+    v.knownKeys(op, '', opts as Record<string, unknown>, ['groups', 'family', 'listExisting', 'rcvbuf', 'signal']);
+    if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) throw v.typeError(op, 'signal', 'must be an AbortSignal');
     let groups: MonitorGroup[] = [...monitorGroups];
     if (opts.groups !== undefined) {
       if (!Array.isArray(opts.groups) || opts.groups.length === 0) throw v.typeError(op, 'groups', 'must be a non-empty array of ' + monitorGroups.join(', '));
@@ -132,6 +138,15 @@ export class Monitor extends EventEmitter<MonitorEventMap> implements AsyncItera
     const listExisting = opts.listExisting === undefined ? false : v.bool(op, 'listExisting', opts.listExisting);
     if (opts.rcvbuf !== undefined) args.rcvbuf = v.uint(op, 'rcvbuf', opts.rcvbuf, 256, 1 << 30);
     this.ready = this.#start(h, args, groups, listExisting);
+    const signal = opts.signal;
+    if (signal) {
+      const onAbort = () => this.#abort(signal);
+      if (signal.aborted) queueMicrotask(onAbort);
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.once('close', () => signal.removeEventListener('abort', onAbort));
+      }
+    }
     // Failures reach listeners/iterators through #fail; `ready` is for whoever awaits it.
     this.ready.catch(() => {});
   }
@@ -193,6 +208,17 @@ export class Monitor extends EventEmitter<MonitorEventMap> implements AsyncItera
         process.nextTick(() => { throw e; });
       }
     }
+  }
+
+  // The caller's signal aborted: iterations reject with an AbortError, the monitor closes.
+  #abort(signal: AbortSignal): void {
+    const e = abortError(signal);
+    for (const it of this.#iters) {
+      it.error = e;
+      if (it.waiter) { const w = it.waiter; it.waiter = undefined; w.reject(e); }
+    }
+    if (this.#error === undefined) this.#error = e;
+    void this.close();
   }
 
   #fail(e: unknown): void {

@@ -1,3 +1,5 @@
+import { VnetlinkError } from '../errors.js';
+
 /**
  * Why an OVSDB call failed (an aborted call rejects with Node's AbortError instead). `code` is one of:
  * - the RFC 7047 error of the database, with spaces as dashes: 'constraint-violation',
@@ -18,20 +20,15 @@
  *   if (e instanceof OvsdbError && e.code === 'not-found') { ... }
  * }
  */
-export class OvsdbError extends Error {
-  readonly code: string;
-  /** The vnetlink operation, e.g. 'ovsdb.addPort'. */
-  readonly op: string;
+export class OvsdbError extends VnetlinkError {
   /** The database's own error string ("constraint violation"), when it sent one. */
   readonly ovsdbError?: string;
   /** The database's or ovs-vswitchd's explanation, when there is one. */
   readonly details?: string;
 
   constructor(op: string, code: string, message: string, extra: { ovsdbError?: string; details?: string; cause?: unknown } = {}) {
-    super(`${op}: ${message}`, extra.cause !== undefined ? { cause: extra.cause } : undefined);
+    super(op, code, `${op}: ${message}`, { cause: extra.cause });
     this.name = 'OvsdbError';
-    this.code = code;
-    this.op = op;
     if (extra.ovsdbError !== undefined) this.ovsdbError = extra.ovsdbError;
     if (extra.details !== undefined) this.details = extra.details;
   }

@@ -45,7 +45,7 @@ Value nftCommit(Ctx& ctx, const Value& args) {
   if (r.err) {
     std::string where = "nft.commit";
     for (size_t i = 0; i < acks.size(); i++)
-      if (acks[i] == r.seq) where += ": command " + std::to_string(i) + " (" + describe(cmds.items()[i]) + ")";
+      if (acks[i] == r.seq) where += ": command " + std::to_string(i + 1) + " (" + describe(cmds.items()[i]) + ")";
     throw SysError(r.err, where, r.extack);
   }
   Value out = Value::object();
