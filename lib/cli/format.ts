@@ -13,7 +13,7 @@ function atName(l: Link): string {
   return l.name;
 }
 
-const linkType = (l: Link) => (l.kind === 'loopback' ? 'loopback' : l.kind === 'tun' && l.info?.type === 'tun' ? 'none' : 'ether');
+const linkType = (l: Link) => (l.kind === 'loopback' ? 'loopback' : l.kind === 'tun' && l.info.mode === 'tun' ? 'none' : 'ether');
 
 /** The first line of `ip link show`, without the qdisc (rtnetlink's link dump does not carry it). */
 export function linkHeader(l: Link): string {
