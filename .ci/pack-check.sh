@@ -84,8 +84,8 @@ EOF
 # A bundle (esbuild) with vnetlink kept external, as README says: the addon stays in node_modules.
 mkdir -p "$tmp/esm/src"
 echo "import { open } from 'vnetlink'; const nl = await open(); console.log('pack-check: bundled consumer (esbuild --external:vnetlink) works, lo index ' + (await nl.link.get('lo')).index); await nl.close();" > "$tmp/esm/src/main.js"
-node "$repo/node_modules/esbuild/bin/esbuild" "$tmp/esm/src/main.js" --bundle --platform=node --format=esm \
-  --external:vnetlink --outfile="$tmp/esm/bundle.mjs" --log-level=warning
+node -e "require('esbuild').buildSync({ entryPoints: [process.argv[1]], bundle: true, platform: 'node', format: 'esm',
+  external: ['vnetlink'], outfile: process.argv[2], logLevel: 'warning' })" "$tmp/esm/src/main.js" "$tmp/esm/bundle.mjs"
 (cd "$tmp/esm" && PATH="$PATH_NOCC" node bundle.mjs)
 
 # A fresh clone's `npm install` leaves package-lock.json as committed.
