@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Handle } from './handle.js';
-import { NetlinkError } from './errors.js';
+import { stateError } from './errors.js';
 import * as v from './validate.js';
 
 /** One DHCP lease as dnsmasq records it (DHCPv4, or DHCPv6 with `iaid`). */
@@ -248,13 +248,13 @@ export class Dnsmasq {
     if (r.code !== 0) {
       await this.#stopStrays();
       const why = r.stderr.trim() || (r.signal ? `killed by signal ${r.signal}` : `exit code ${r.code}`);
-      throw Object.assign(new NetlinkError('network.dnsmasq', 5 /* EIO */, `dnsmasq did not start: ${why}`), { stderr: r.stderr });
+      throw Object.assign(stateError('network.dnsmasq', 'EIO', `dnsmasq did not start: ${why}`), { stderr: r.stderr });
     }
     let pid = NaN;
     try { pid = Number(fs.readFileSync(f.pid, 'utf8').trim()); } catch { /* checked below */ }
     if (!Number.isInteger(pid) || pid <= 0) {
       await this.#stopStrays();
-      throw new NetlinkError('network.dnsmasq', 5, `dnsmasq wrote no usable pid file at ${f.pid}`);
+      throw stateError('network.dnsmasq', 'EIO', `dnsmasq wrote no usable pid file at ${f.pid}`);
     }
     this.#pid = pid;
     this.#start = procStart(pid);

@@ -80,6 +80,15 @@ export class VnetlinkError extends Error {
   }
 }
 
+/**
+ * A failure that is not the kernel's (a closed forwarder, a network that already runs, a daemon
+ * that would not start): a VnetlinkError with a Node-style code, worded like a NetlinkError.
+ * @internal
+ */
+export function stateError(op: string, code: string, text: string): VnetlinkError {
+  return new VnetlinkError(op, code, `${op}: ${text} (${code})`);
+}
+
 /** The capability an EPERM/EACCES from this operation most likely lacks. */
 function capabilityFor(op: string, detail: string | undefined): string {
   return /^netns\./.test(op) || /setns|mount|unshare|\/run\/netns/.test(detail ?? '') ? 'CAP_SYS_ADMIN' : 'CAP_NET_ADMIN';

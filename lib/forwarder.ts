@@ -2,7 +2,7 @@
 // (epoll, preallocated buffers, per-thread counters); this module only validates, controls,
 // and serves copies of frames to people (frames(), capture()).
 import fs from 'node:fs';
-import { fromNative, errnoCode, NetlinkError } from './errors.js';
+import { fromNative, errnoCode, NetlinkError, stateError } from './errors.js';
 import { native } from './native.js';
 import * as v from './validate.js';
 
@@ -262,7 +262,7 @@ export class Forwarder {
   }
 
   #live(op: string): void {
-    if (this.#closed) throw new NetlinkError(op, 9, 'forwarder is closed');
+    if (this.#closed) throw stateError(op, 'EBADF', 'the forwarder is closed');
   }
 
   #port(op: string, name: unknown): PortEntry {

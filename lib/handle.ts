@@ -1,5 +1,5 @@
 import { fromNative } from './errors.js';
-import { native, type NativeHandle } from './native.js';
+import { native, trace, type NativeHandle } from './native.js';
 import * as v from './validate.js';
 import { LinkOps } from './link.js';
 import { AddrOps } from './addr.js';
@@ -99,10 +99,15 @@ export class Handle {
    */
   async _call<T = any>(op: string, args: object = {}, nativeOp = op): Promise<T> {
     if (this.#closed) throw v.typeError(op, 'handle', 'is closed');
+    if (trace.enabled) trace('call %s%s %j', op, nativeOp === op ? '' : ` (${nativeOp})`, args);
     try {
-      return (await this.#native.call(nativeOp, args)) as T;
+      const r = (await this.#native.call(nativeOp, args)) as T;
+      if (trace.enabled) trace('done %s', op);
+      return r;
     } catch (e) {
-      throw fromNative(op, e, args);
+      const err = fromNative(op, e, args);
+      if (trace.enabled) trace('failed %s: %s', op, err.message);
+      throw err;
     }
   }
 

@@ -465,7 +465,7 @@ export class LinkOps {
         const i = where[k];
         results[i] = r.link
           ? { status: 'fulfilled', value: r.link as Link }
-          : { status: 'rejected', reason: new NetlinkError(op, r.errno, r.where, r.extack) };
+          : { status: 'rejected', reason: new NetlinkError(op, r.errno, r.where, r.extack, good[k].name as string) };
       });
     }
     // The steps link.add takes after the create message (alias, kind hooks), all or nothing per spec.

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
 import path from 'node:path';
+import util from 'node:util';
 
 const require = createRequire(import.meta.url);
 const bindings = require('bindings') as (opts: Record<string, unknown>) => unknown;
@@ -63,3 +64,12 @@ export function loadNative(root: string): NativeAddon {
 export const native: NativeAddon = (process.env.VNETLINK_ADDON
   ? require(path.resolve(process.env.VNETLINK_ADDON))
   : loadNative(packageRoot)) as NativeAddon;
+
+/**
+ * NODE_DEBUG=vnetlink: each call (op, arguments, outcome) from here, and each netlink message
+ * sent and received (type, flags, seq, attributes, errno, extended ack) from the addon, on
+ * stderr. Off by default: then it costs a boolean test per call and an atomic load per datagram.
+ * @internal
+ */
+export const trace = util.debuglog('vnetlink');
+if (trace.enabled) native.setTrace(true);

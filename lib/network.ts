@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Handle } from './handle.js';
 import type { Link } from './link.js';
-import { NetlinkError } from './errors.js';
+import { NetlinkError, stateError } from './errors.js';
 import { Dnsmasq, dnsmasqAddnHosts, dnsmasqConf, dnsmasqFiles, dnsmasqHostsFile, findDnsmasq, isOurDnsmasq, stopPid, type DnsmasqConfig, type Lease } from './dnsmasq.js';
 import { NftTransaction, masqueradeRules, nftExpr, replaceTable, type NftExpr } from './nft.js';
 import * as v from './validate.js';
@@ -603,7 +603,7 @@ async function lockStateDir(h: Handle, op: string, dir: string, name: string): P
       fd = (await h._call<{ fd: number }>(op, { path: path.join(dir, LOCK) }, 'fs.flock')).fd;
     } catch (e: any) {
       if (e?.code === 'EAGAIN' || e?.code === 'EWOULDBLOCK')
-        throw new NetlinkError(op, 16 /* EBUSY */, `network ${JSON.stringify(name)} is owned by another process (its lock ${path.join(dir, LOCK)} is held)`);
+        throw stateError(op, 'EBUSY', `network ${JSON.stringify(name)} is owned by another process (its lock ${path.join(dir, LOCK)} is held)`);
       // The previous owner removed the directory between our check and the open: again.
       if (e?.code === 'ENOENT' && i < 5) continue;
       throw e;
@@ -657,7 +657,7 @@ export class NetworkOps {
       if (n.dhcp) dnsmasqHostsFile(n.dhcp.hosts);
       dnsmasqAddnHosts(n.dns.hosts);
     }
-    if (live.has(dir) || creating.has(dir)) throw new NetlinkError(op, 17 /* EEXIST */, `network ${JSON.stringify(n.name)} already runs in this namespace (destroy it first)`);
+    if (live.has(dir) || creating.has(dir)) throw stateError(op, 'EEXIST', `network ${JSON.stringify(n.name)} already runs in this namespace (destroy it first)`);
     creating.add(dir);
     try {
       // The owner lock first: while another process holds it, its network is live, not leftovers.
@@ -792,7 +792,7 @@ export class NetworkOps {
     if (!/^[A-Za-z0-9_-]+$/.test(nm)) throw v.rangeError(op, 'name', `must be 1-32 letters, digits, "_" or "-" (got ${JSON.stringify(nm)})`);
     v.knownKeys(op, 'options', v.object(op, 'options', opts), ['stateDir']);
     const dir = await this.#stateDir({ name: nm, stateDir: opts.stateDir === undefined ? undefined : stateDirArg(op, opts.stateDir) });
-    if (live.has(dir) || creating.has(dir)) throw new NetlinkError(op, 16 /* EBUSY */, `network ${JSON.stringify(nm)} is running in this process; destroy() it instead`);
+    if (live.has(dir) || creating.has(dir)) throw stateError(op, 'EBUSY', `network ${JSON.stringify(nm)} is running in this process; destroy() it instead`);
     // No directory: no process owns this network there, and there are no files to remove.
     let exists = true;
     try { fs.lstatSync(dir); } catch (e: any) { if (e?.code !== 'ENOENT') throw e; exists = false; }
@@ -1025,7 +1025,7 @@ export class Network {
     const localhost = s.localhost === undefined ? false : v.bool(op, 'localhost', s.localhost);
     if (localhost && hostAddress) throw v.rangeError(op, 'localhost', 'forwards 127.0.0.1, which a hostAddress excludes: give one or the other');
     const key = `${proto}:${hostAddress ?? '*'}:${hostPort}`;
-    if (this.#forwards.has(key)) throw new NetlinkError(op, 17 /* EEXIST */, `${proto} port ${hostPort} is already forwarded`);
+    if (this.#forwards.has(key)) throw stateError(op, 'EEXIST', `${proto} port ${hostPort} is already forwarded`);
     const { match, stmt } = nftExpr;
     const T = { family: 'ip' as const, table: this.table };
     const comment = `vnetlink:pf:${key}`;

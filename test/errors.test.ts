@@ -2,7 +2,7 @@
 // capability for EPERM/EACCES, and timeouts and aborts in one shape.
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { open, NetlinkError, OvsdbError, TimeoutError, VnetlinkError, type Handle, type Netns } from '../lib/index.js';
+import { open, Forwarder, NetlinkError, OvsdbError, TimeoutError, VnetlinkError, type Handle, type Netns } from '../lib/index.js';
 import { errnoCode } from '../lib/errors.js';
 import { Namespaces, privilegedSkipReason } from './helpers.js';
 
@@ -28,6 +28,16 @@ describe('error values', () => {
     expect(new NetlinkError('link.set', 19, 'link.get', undefined, 'nope0').message).toBe('link.set: no such device "nope0" (ENODEV)');
     expect(new NetlinkError('link.set', 22, 'link.set: mtu', 'mtu greater than device maximum', 'v0').message)
       .toBe('link.set: invalid argument "v0" (EINVAL) [mtu]: mtu greater than device maximum');
+  });
+
+  it('failures that are not the kernel\'s are VnetlinkErrors, not NetlinkErrors', async () => {
+    const fw = new Forwarder({ mode: 'wire' });
+    await fw.close();
+    let e: unknown;
+    try { fw.start(); } catch (x) { e = x; }
+    expect(e).toBeInstanceOf(VnetlinkError);
+    expect(e).not.toBeInstanceOf(NetlinkError);
+    expect(e).toMatchObject({ code: 'EBADF', op: 'forwarder.start', message: 'forwarder.start: the forwarder is closed (EBADF)' });
   });
 
   it('EPERM and EACCES say which capability is missing', () => {

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { open, NetlinkError, NETWORK_STEPS, type Handle, type Netns, type Network } from '../lib/index.js';
+import { open, NetlinkError, NETWORK_STEPS, type Handle, type Netns, type Network, VnetlinkError } from '../lib/index.js';
 import { _injectNetworkFault, _simulateCrash } from '../lib/network.js';
 import { Namespaces, hasTool, needTools, ipAddrs, ipLinks, nsExec, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
 // Shared with the NAT demos and test/nat-forwarder.test.ts.
@@ -267,12 +267,14 @@ describe.skipIf(skip)('network.create all-or-nothing', () => {
       expect(e, String(re)).toBeInstanceOf(cls);
       expect(e.message).toMatch(re);
     }
-    // dnsmasq that refuses to start (a binary that fails): a NetlinkError with its words, nothing left.
+    // dnsmasq that refuses to start (a binary that fails): not the kernel's error, so a
+    // VnetlinkError (not a NetlinkError) with its words; nothing left.
     const fake = path.join(os.tmpdir(), `vnetlink-fake-dnsmasq-${process.pid}`);
     fs.writeFileSync(fake, '#!/bin/sh\necho "dnsmasq: failed to create listening socket: Address already in use" >&2\nexit 2\n', { mode: 0o755 });
     try {
       const e = await f.network.create({ ...spec, dnsmasq: fake }).then(() => null, (x) => x);
-      expect(e).toBeInstanceOf(NetlinkError);
+      expect(e).toBeInstanceOf(VnetlinkError);
+      expect(e).not.toBeInstanceOf(NetlinkError);
       expect(e.message).toMatch(/dnsmasq did not start: dnsmasq: failed to create listening socket/);
     } finally {
       fs.rmSync(fake, { force: true });

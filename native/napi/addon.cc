@@ -4,6 +4,7 @@
 #include "fwd/forwarder_napi.h"
 #include "napi/handle.h"
 #include "ops/ops.h"
+#include "transport/trace.h"
 
 namespace vnl {
 
@@ -17,6 +18,10 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   uint32_t i = 0;
   for (auto& kv : OpRegistry::all()) ops.Set(i++, Napi::String::New(env, kv.first));
   exports.Set("ops", ops);
+  // NODE_DEBUG=vnetlink: the TS layer turns message tracing on (process-wide).
+  exports.Set("setTrace", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
+    gTrace.store(info.Length() > 0 && info[0].ToBoolean().Value(), std::memory_order_relaxed);
+  }));
   return exports;
 }
 

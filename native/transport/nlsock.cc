@@ -1,4 +1,5 @@
 #include "transport/nlsock.h"
+#include "transport/trace.h"
 
 #include <linux/netlink.h>
 #include <poll.h>
@@ -92,7 +93,7 @@ void NlSocket::send(const uint8_t* p, size_t len, const char* op) {
   sa.nl_family = AF_NETLINK;
   for (;;) {
     ssize_t n = sendto(fd_, p, len, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-    if (n >= 0) return;
+    if (n >= 0) { traceDatagram(fd_, p, len, true); return; }
     if (errno == EINTR) continue;
     throwErrno(std::string(op) + " (sendto)");
   }
@@ -117,6 +118,7 @@ ssize_t nlRecv(int fd, std::vector<uint8_t>& buf, int flags, size_t grow) {
       return -EMSGSIZE;
     }
     if (sa.nl_pid != 0) continue;  // only the kernel talks to us
+    traceDatagram(fd, buf.data(), static_cast<size_t>(n), false);
     return n;
   }
 }
