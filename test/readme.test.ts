@@ -25,6 +25,7 @@ declare global {
   /** Link specs to create. */ const specs: LinkSpec[];
   /** The caller's own copy of the link table. */ let state: Link[] | undefined;
   /** libvirt's interface and domain UUIDs. */ const ifaceUuid: string; const vmUuid: string;
+  /** QEMU's other arguments (machine, memory, disk, ...). */ const vmArgs: string[];
 }
 export {};
 `;
