@@ -92,6 +92,13 @@ describe.skipIf(skip)('reply decoders on hostile bytes', () => {
     expect(a.address).toBe('198.51.100.7');
     expect(a.cidr).toBe('198.51.100.7/24');
     expect(a.peer).toBeUndefined();
+    // The one found in the tc decoders: an htb class whose 64-bit rate times its buffer is more
+    // than 2^64 bytes of burst (a double -> integer conversion out of range, undefined).
+    const [c] = await decode('class', fs.readFileSync(path.join(corpus, 'tc_fuzz', 'crash-htb-rate64-burst.bin')));
+    expect(c.kind).toBe('htb');
+    expect(c.rate).toBe(2 ** 64);
+    expect(c.burst).toBe(2 ** 64);
+    expect(c.cburst).toBe(2 ** 64);
   });
 
   it('a short IFA_ADDRESS next to a whole IFA_LOCAL is no peer; a whole different one is', async () => {
@@ -138,6 +145,7 @@ describe.skipIf(skip)('reply decoders on hostile bytes', () => {
   it('replays every crash input the fuzzers found (fuzz/corpus/*/crash-*) through the decoders', async () => {
     const RTM = new Map([[16, 'link'], [17, 'link'], [20, 'addr'], [21, 'addr'], [24, 'route'], [25, 'route'], [28, 'neigh'], [29, 'neigh']]);
     const NFT = new Map([[0, 'table'], [2, 'table'], [3, 'chain'], [5, 'chain'], [6, 'rule'], [8, 'rule']]);
+    const TC = new Map([[36, 'qdisc'], [37, 'qdisc'], [40, 'class'], [41, 'class'], [44, 'filter'], [45, 'filter']]);
     let replayed = 0;
     for (const harness of fs.readdirSync(corpus)) {
       for (const f of fs.readdirSync(path.join(corpus, harness)).filter((n) => n.startsWith('crash-'))) {
@@ -146,7 +154,7 @@ describe.skipIf(skip)('reply decoders on hostile bytes', () => {
           const len = buf.readUInt32LE(off);
           if (len < 16 || off + len > buf.length) break;
           const type = buf.readUInt16LE(off + 4);
-          const kind = type === 2 || type === 3 ? 'ack' : harness === 'nft_fuzz' ? NFT.get(type & 0xff) : RTM.get(type);
+          const kind = type === 2 || type === 3 ? 'ack' : harness === 'nft_fuzz' ? NFT.get(type & 0xff) : harness === 'tc_fuzz' ? TC.get(type) : RTM.get(type);
           if (kind) {
             // Either decoded or refused as malformed (EMSGSIZE); anything else is a bug.
             const r = await decode(kind, buf.subarray(off, off + len)).catch((e) => e);
@@ -162,5 +170,12 @@ describe.skipIf(skip)('reply decoders on hostile bytes', () => {
     const [a] = await decode('addr', fs.readFileSync(path.join(corpus, 'rtnl_fuzz', 'crash-addr-short-local.bin')));
     expect(a.family).toBe('inet6');
     expect(a.peer).toBeUndefined();
+    // The one found in the tc decoders: an htb class whose 64-bit rate times its buffer is more
+    // than 2^64 bytes of burst (a double -> integer conversion out of range, undefined).
+    const [c] = await decode('class', fs.readFileSync(path.join(corpus, 'tc_fuzz', 'crash-htb-rate64-burst.bin')));
+    expect(c.kind).toBe('htb');
+    expect(c.rate).toBe(2 ** 64);
+    expect(c.burst).toBe(2 ** 64);
+    expect(c.cburst).toBe(2 ** 64);
   });
 });

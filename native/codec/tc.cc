@@ -31,7 +31,7 @@ constexpr unsigned kLinkLayerEthernet = 1;  // iproute2's LINKLAYER_ETHERNET
 // iproute2 6.1's arithmetic, which the golden bytes come from: the transmit time is truncated
 // to whole microseconds before it becomes ticks (later releases round up in ticks; the two
 // differ by less than a microsecond).
-uint32_t usecToU32(double us) { return us >= 4294967295.0 ? UINT_MAX : us <= 0 ? 0 : static_cast<uint32_t>(us); }
+uint32_t usecToU32(double us) { return us >= 4294967295.0 ? UINT_MAX : !(us > 0) ? 0 : static_cast<uint32_t>(us); }  // NaN: 0
 
 uint32_t xmittime(const Clock& c, uint64_t rate, uint64_t size) {
   if (rate == 0) return 0;
@@ -41,7 +41,10 @@ uint32_t xmittime(const Clock& c, uint64_t rate, uint64_t size) {
 
 uint64_t xmitsize(const Clock& c, uint64_t rate, uint32_t ticks) {
   uint32_t us = usecToU32(ticks / c.tickInUsec);
-  return static_cast<uint64_t>((static_cast<double>(rate) * us) / kUsecPerSec);
+  // A reply's 64-bit rate times a long buffer passes 2^64 bytes: converting that double to an
+  // integer would be undefined, so it saturates.
+  double bytes = (static_cast<double>(rate) * us) / kUsecPerSec;
+  return bytes >= 18446744073709551615.0 ? UINT64_MAX : static_cast<uint64_t>(bytes);
 }
 
 uint32_t time2tick(const Clock& c, uint32_t usec) { return usecToU32(usec * c.tickInUsec); }

@@ -5,6 +5,7 @@
 
 #include <vector>
 
+#include "codec/tc.h"
 #include "ops/nft.h"
 #include "ops/ops.h"
 #include "ops/rtnl_decode.h"
@@ -20,7 +21,8 @@ Value ackValue(const AckResult& r) {
   return v;
 }
 
-// args: { kind: 'ack'|'link'|'addr'|'route'|'neigh'|'table'|'chain'|'rule', bytes }
+// args: { kind: 'ack'|'link'|'addr'|'route'|'neigh'|'table'|'chain'|'rule'|'qdisc'|'class'|'filter', bytes }
+// (tc kinds use the default scheduler clock, as the tc fuzz harness does)
 // Returns one decoded object per netlink message in `bytes`.
 Value codecDecode(Ctx& ctx, const Value& args) {
   const std::string kind = args.str("kind");
@@ -28,6 +30,8 @@ Value codecDecode(Ctx& ctx, const Value& args) {
   // A copy keeps the headers aligned as they are in a receive buffer.
   std::vector<uint8_t> buf(raw.begin(), raw.end());
   const IndexNames names;  // no lookups: decoded indexes stay unnamed
+  const tc::Clock clk;
+  const tc::Names tcNames{[](const std::string&) -> uint32_t { return 0; }, [](uint32_t) { return std::string(); }};
   Value out = Value::array();
   MsgIter it(buf.data(), buf.size());
   while (const nlmsghdr* h = it.next()) {
@@ -39,6 +43,9 @@ Value codecDecode(Ctx& ctx, const Value& args) {
     else if (kind == "table") out.push(nft::decodeTable(h));
     else if (kind == "chain") out.push(nft::decodeChain(h));
     else if (kind == "rule") out.push(nft::decodeRule(h));
+    else if (kind == "qdisc") out.push(tc::decodeQdisc(h, clk, tcNames));
+    else if (kind == "class") out.push(tc::decodeClass(h, clk, tcNames));
+    else if (kind == "filter") out.push(tc::decodeFilter(h, clk, tcNames));
     else throw std::invalid_argument("codec.decode: unknown kind '" + kind + "'");
   }
   return out;
