@@ -284,6 +284,25 @@ describe('the native layer checks what it indexes with', () => {
     expect(r.status).toBe(0);
   });
 
+  it('constructor options outside what the engine holds are a RangeError, not a hang or an abort', () => {
+    const addon = new URL('../dist/native.js', import.meta.url).href;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', `
+      import { native } from ${JSON.stringify(addon)};
+      const out = [];
+      // fdbSize 2^32-1 looped forever rounding up to a power of two; copyRingBytes -1 threw
+      // std::bad_alloc through N-API (abort); the rest were out-of-range double conversions.
+      for (const o of [{ fdbSize: 4294967295 }, { fdbSize: -1 }, { copyRingBytes: -1 }, { copyRingBytes: 1e20 },
+                       { threads: 1e10 }, { batch: -3 }, { ageingSec: 1.5 }, { busyPollUs: NaN }]) {
+        try { new native.Forwarder(o).close(); out.push('made'); } catch (e) { out.push(e.constructor.name); }
+      }
+      const ok = new native.Forwarder({ fdbSize: 16, copyRingBytes: 1 << 18, threads: 2 });
+      ok.close();
+      console.log(out.join(' '));`], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.signal).toBeNull();
+    expect(r.stdout.trim()).toBe(Array(8).fill('RangeError').join(' '));
+    expect(r.status).toBe(0);
+  });
+
   it('a stream socket is refused as a port (it has no frame boundaries)', async () => {
     const server = net.createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cmath>
+
 #include "fwd/engine.h"
 #include "fwd/forwarder_napi.h"
 #include "ops/tunfd.h"
@@ -61,24 +63,33 @@ class Forwarder : public Napi::ObjectWrap<Forwarder> {
     fwd::Options o;
     if (info.Length() > 0 && info[0].IsObject()) {
       auto a = info[0].As<Napi::Object>();
-      auto num = [&](const char* k, double def) {
+      // The ranges lib/forwarder.ts allows: an fdbSize near 2^32 never rounded up to a power of
+      // two (an endless loop), a huge copyRingBytes threw std::bad_alloc through N-API.
+      auto num = [&](const char* k, double def, double min, double max) {
         Napi::Value v = a.Get(k);
-        return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : def;
+        if (v.IsUndefined()) return def;
+        double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : NAN;
+        if (!(d >= min && d <= max) || d != std::floor(d))
+          throw Napi::RangeError::New(info.Env(), std::string("forwarder: ") + k + " must be an integer from " +
+                                                      std::to_string(int64_t(min)) + " to " + std::to_string(int64_t(max)));
+        return d;
       };
       o.switchMode = a.Get("mode").IsString() && a.Get("mode").As<Napi::String>().Utf8Value() == "switch";
-      o.threads = static_cast<int>(num("threads", 1));
-      o.busyPollUs = static_cast<int>(num("busyPollUs", 0));
-      o.batch = static_cast<int>(num("batch", 64));
-      o.fdbSize = static_cast<uint32_t>(num("fdbSize", 4096));
-      o.ageingSec = static_cast<uint32_t>(num("ageingSec", 300));
-      o.copyRingBytes = static_cast<size_t>(num("copyRingBytes", 4 << 20));
-      o.snaplen = static_cast<uint32_t>(num("snaplen", 65535 + 64));
+      o.threads = static_cast<int>(num("threads", 1, 1, fwd::kMaxThreads));
+      o.busyPollUs = static_cast<int>(num("busyPollUs", 0, 0, 1000000));
+      o.batch = static_cast<int>(num("batch", 64, 1, 4096));
+      o.fdbSize = static_cast<uint32_t>(num("fdbSize", 4096, 16, 1 << 20));
+      o.ageingSec = static_cast<uint32_t>(num("ageingSec", 300, 1, 1000000));
+      o.copyRingBytes = static_cast<size_t>(num("copyRingBytes", 4 << 20, 1 << 18, 1 << 30));
+      o.snaplen = static_cast<uint32_t>(num("snaplen", 65535 + 64, 64, 1 << 20));
       o.segment = !a.Get("gsoToPlain").IsString() || a.Get("gsoToPlain").As<Napi::String>().Utf8Value() != "drop";
     }
     try {
       eng_ = std::make_unique<fwd::Engine>(o);
     } catch (const SysError& e) {
       throw sysErr(info.Env(), e);
+    } catch (const std::exception& e) {  // std::bad_alloc: never let it cross N-API
+      throw Napi::Error::New(info.Env(), std::string("forwarder: ") + e.what());
     }
     env_ = info.Env();
     napi_add_env_cleanup_hook(env_, &Forwarder::cleanupHook, this);
