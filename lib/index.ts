@@ -29,3 +29,7 @@ export type { IfbSpec } from './kinds/ifb.js';
 export { qemuNetdev, type QemuNetdev, type QemuNetdevOptions, type NetdevFds, type StdioEntry } from './qemu.js';
 export { NeighOps, FdbOps, type NeighSpec, type NeighState, type FdbSpec, type FdbEntry } from './neigh.js';
 export { RuleOps, type RuleSpec, type Rule, type RuleAction } from './rule.js';
+export { fromLibvirtXml, interfaceFromLibvirtXml, type InterfacePlan } from './libvirt-xml.js';
+import { fromLibvirtXml as networkFromLibvirtXml } from './libvirt-xml.js';
+/** Network helpers that need no handle: `network.fromLibvirtXml(xml)` → a NetworkSpec. */
+export const network = { fromLibvirtXml: networkFromLibvirtXml };

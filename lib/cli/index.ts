@@ -7,8 +7,9 @@ import { UsageError, print } from './args.js';
 import { addr, bridge, link, monitor, neigh, netns, route, tap, type Command } from './ip.js';
 import { nft } from './nft.js';
 import { bench } from '../bench/create.js';
+import { attach } from './attach.js';
 
-const commands: Record<string, Command> = { link, addr, route, neigh, bridge, tap, netns, monitor, nft, bench };
+const commands: Record<string, Command> = { link, addr, route, neigh, bridge, tap, netns, monitor, nft, attach, bench };
 
 /** Late-bound groups (their modules load only when used). */
 export function register(name: string, c: Command): void {
