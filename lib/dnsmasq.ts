@@ -219,6 +219,8 @@ export class Dnsmasq {
   restarts = 0;
   /** The last restart failure, if any. */
   lastError: Error | undefined;
+  /** Called with the pid and start time of every daemon start (the network records them). */
+  onStart: ((pid: number, start: string | undefined) => void) | undefined;
 
   constructor(private readonly h: Handle, private readonly binary: string, private readonly cfg: DnsmasqConfig, private readonly watchMs = 500) {
     this.files = dnsmasqFiles(cfg.dir);
@@ -258,6 +260,7 @@ export class Dnsmasq {
     }
     this.#pid = pid;
     this.#start = procStart(pid);
+    this.onStart?.(pid, this.#start);
     // A restart that stop() or abandon() overtook must not bring the watcher back.
     if (!this.#stopped) this.#watch();
     return pid;
@@ -294,6 +297,62 @@ export class Dnsmasq {
     } finally {
       this.#restarting = false;
     }
+  }
+
+  /**
+   * Takes over a daemon another process started (the caller checked pid, start time and conf):
+   * watched and restarted from now on as if this object had started it.
+   */
+  adopt(pid: number, start: string): void {
+    this.#pid = pid;
+    this.#start = start;
+    this.#stopped = false;
+    this.#watch();
+  }
+
+  /**
+   * New fixed hosts, live: the hosts file is replaced (temp + rename, so dnsmasq never reads
+   * half of it) and the daemon re-reads it on SIGHUP, keeping its pid and its leases.
+   */
+  setHosts(hosts: NonNullable<DnsmasqConfig['dhcp']>['hosts']): void {
+    if (!this.cfg.dhcp) throw new NetlinkError('network.update', 22 /* EINVAL */, 'dnsmasq serves no DHCP here');
+    if (this.#pid === undefined || procStart(this.#pid) !== this.#start) throw new NetlinkError('network.update', 3 /* ESRCH */, 'dnsmasq is not running');
+    const text = dnsmasqHostsFile(hosts);
+    const tmp = `${this.files.hosts}.tmp`;
+    fs.writeFileSync(tmp, text, { mode: 0o600 });
+    fs.renameSync(tmp, this.files.hosts);
+    this.cfg.dhcp = { ...this.cfg.dhcp, hosts };  // a restart by the watcher keeps them
+    process.kill(this.#pid, 'SIGHUP');
+  }
+
+  /** New DNS host records, live: the addn-hosts file is replaced and re-read on SIGHUP. */
+  setDnsHosts(hosts: DnsmasqConfig['dns']['hosts']): void {
+    if (!this.cfg.dns.enable) throw new NetlinkError('network.update', 22 /* EINVAL */, 'dnsmasq answers no DNS here');
+    if (this.#pid === undefined || procStart(this.#pid) !== this.#start) throw new NetlinkError('network.update', 3 /* ESRCH */, 'dnsmasq is not running');
+    const tmp = `${this.files.addnHosts}.tmp`;
+    fs.writeFileSync(tmp, dnsmasqAddnHosts(hosts), { mode: 0o600 });
+    fs.renameSync(tmp, this.files.addnHosts);
+    this.cfg.dns = { ...this.cfg.dns, hosts };
+    process.kill(this.#pid, 'SIGHUP');
+  }
+
+  /**
+   * Resolves once the daemon has taken the SIGHUP (no longer pending in /proc/PID/status) and
+   * had a moment to act on it: its handler only flags the event, the main loop re-reads.
+   */
+  async settled(timeoutMs = 2000): Promise<void> {
+    const pid = this.#pid;
+    if (pid === undefined) return;
+    const end = Date.now() + timeoutMs;
+    const hup = 1n << 0n;  // SIGHUP is signal 1: bit 0 of the pending masks
+    while (Date.now() < end) {
+      let st: string;
+      try { st = fs.readFileSync(`/proc/${pid}/status`, 'utf8'); } catch { return; }
+      const pending = [...st.matchAll(/^(?:SigPnd|ShdPnd):\s*([0-9a-f]+)$/gm)].some((m) => (BigInt(`0x${m[1]}`) & hup) !== 0n);
+      if (!pending) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await new Promise((r) => setTimeout(r, 100));
   }
 
   /** Stops watching and leaves the daemon running (as a crash would). */

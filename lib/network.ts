@@ -7,11 +7,13 @@ import path from 'node:path';
 import type { Handle } from './handle.js';
 import type { Link } from './link.js';
 import { NetlinkError, stateError } from './errors.js';
-import { Dnsmasq, dnsmasqAddnHosts, dnsmasqConf, dnsmasqFiles, dnsmasqHostsFile, findDnsmasq, isOurDnsmasq, stopPid, type DnsmasqConfig, type Lease } from './dnsmasq.js';
+import { Dnsmasq, dnsmasqAddnHosts, dnsmasqConf, dnsmasqFiles, dnsmasqHostsFile, findDnsmasq, isOurDnsmasq, procStart, stopPid, type DnsmasqConfig, type Lease } from './dnsmasq.js';
 import { NftTransaction, masqueradeRules, nftExpr, replaceTable, type NftExpr } from './nft.js';
 import * as v from './validate.js';
+import { dnsmasqAlive, wantsDnsmasq, lockHeld, missingParts, readState, stateDirs, statusOf, writeState, type ForwardState, type NetworkInfo, type NetworkState } from './network-state.js';
 
 export type { Lease } from './dnsmasq.js';
+export type { NetworkInfo } from './network-state.js';
 
 export interface NetworkDhcp {
   /**
@@ -512,7 +514,8 @@ function firewall6(tx: NftTransaction, n: Norm, table: string): void {
   }
 }
 
-interface Meta { name: string; bridge: string; table: string; ipForwardBefore?: string; ip6ForwardBefore?: string }
+/** What the state file records (see network-state.ts); written after every change. */
+type Meta = NetworkState;
 
 /** Written into every state directory we create: a directory without it is not ours. */
 const MARKER = 'vnetlink-network';
@@ -618,6 +621,21 @@ async function lockStateDir(h: Handle, op: string, dir: string, name: string): P
   }
 }
 
+/** The caller's spec behind a normalized one: the state records it, adoption normalizes it again. */
+const inputs = new WeakMap<Norm, Record<string, any>>();
+
+/** How many parts a running network has (bridge, table, and dnsmasq when it serves DHCP or DNS). */
+const expectedParts = (s: Meta) => (wantsDnsmasq(s.spec) ? 3 : 2);
+const owner = () => ({ pid: process.pid, start: procStart(process.pid) });
+
+/** Keeps the state's dnsmasq pid and start time current (the watcher restarts it with a new pid). */
+function trackDnsmasq(d: Dnsmasq, meta: Meta, dir: string, binary: string): void {
+  d.onStart = (pid, start) => {
+    meta.dnsmasq = { pid, start: start ?? '', conf: d.files.conf, binary };
+    try { writeState(dir, meta); } catch { /* the directory went with a destroy */ }
+  };
+}
+
 /** Networks: libvirt's NAT network, natively. */
 export class NetworkOps {
   constructor(private readonly h: Handle) {}
@@ -642,9 +660,12 @@ export class NetworkOps {
    *   address: '192.168.122.1/24', dhcp: { start: '192.168.122.2', end: '192.168.122.254' } });
    * await net.attach('vnet0');
    */
-  async create(spec: NetworkSpec): Promise<Network> {
+  async create(spec: NetworkSpec, opts: { replace?: boolean } = {}): Promise<Network> {
     const op = 'network.create';
     const n = normalize(op, spec);
+    inputs.set(n, JSON.parse(JSON.stringify(spec)));
+    v.knownKeys(op, 'options', v.object(op, 'options', opts), ['replace']);
+    const replace = opts.replace === undefined ? false : v.bool(op, 'replace', opts.replace);
     let binary: string | undefined;
     if (n.dhcp || n.dns.enable || n.v6.length) {
       binary = findDnsmasq(n.dnsmasq);
@@ -662,6 +683,16 @@ export class NetworkOps {
     try {
       // The owner lock first: while another process holds it, its network is live, not leftovers.
       const lock = await lockStateDir(this.h, op, dir, n.name);
+      // A network of this name that still runs (no process owns it: it outlived its creator)
+      // is never torn down silently: only `replace` rebuilds it; leftovers are cleaned.
+      const old = readState(dir);
+      if (old && !replace) {
+        const missing = await missingParts(this.h, old, TAG).catch((e) => { fs.closeSync(lock); throw e; });
+        if (statusOf(missing, false, expectedParts(old)) !== 'leftover') {
+          fs.closeSync(lock);
+          throw stateError(op, 'EEXIST', `network ${JSON.stringify(n.name)} is already ${missing.length ? 'defined and partly running' : 'running'} in this namespace (nl.network.get() it, or create with { replace: true })`);
+        }
+      }
       try {
         const net = await this.#create(op, n, dir, binary, lock);
         live.set(dir, net);
@@ -693,7 +724,7 @@ export class NetworkOps {
     }
 
     const undo: Array<() => Promise<unknown>> = [];
-    const meta: Meta = { name: n.name, bridge: n.bridge, table };
+    const meta: Meta = { name: n.name, bridge: n.bridge, table, spec: inputs.get(n), addresses: [`${n.gateway}/${n.prefixLen}`], forwards: [], owner: owner() };
     let dnsmasq: Dnsmasq | undefined;
     const done = (step: NetworkStep) => {
       if (failAfter === step) {
@@ -703,7 +734,7 @@ export class NetworkOps {
     };
     const ignore = (...codes: string[]) => (e: any) => { if (!codes.includes(e?.code)) throw e; };
     try {
-      const saveMeta = () => fs.writeFileSync(path.join(dir, 'network.json'), JSON.stringify(meta) + '\n');
+      const saveMeta = () => writeState(dir, meta);
       saveMeta();
 
       // 1. The bridge, tagged with our alias so a crashed run's bridge can be recognized.
@@ -711,6 +742,8 @@ export class NetworkOps {
       //    created nothing, and the link by that name belongs to someone else.
       const bridge = await this.h.link.add({ kind: 'bridge', name: n.bridge, mac: n.mac, stp: n.stp, forwardDelay: n.forwardDelay, alias: TAG + n.name, ...(n.mtu ? { mtu: n.mtu } : {}) });
       undo.push(() => this.h.link.del((bridge as Link).index ?? n.bridge).catch(ignore('ENODEV')));
+      meta.bridgeIndex = (bridge as Link).index;
+      saveMeta();
       done('bridge');
 
       // 2. No router advertisements or autoconf on the guests' side, and no IPv6 at all on the
@@ -767,6 +800,7 @@ export class NetworkOps {
       if (binary) {
         dnsmasq = new Dnsmasq(this.h, binary, dnsmasqConfig(n, dir));
         undo.push(() => dnsmasq!.stop());
+        trackDnsmasq(dnsmasq, meta, dir, binary);
         await dnsmasq.start();
       }
       done('dnsmasq');
@@ -779,6 +813,89 @@ export class NetworkOps {
     const net = new Network(this.h, n, table, dir, dnsmasq, meta, lock);
     net.firewallConflicts = await forwardDropChains(this.h, table).catch(() => []);
     return net;
+  }
+
+  /**
+   * Every network of this namespace (from the state directories under /run/vnetlink), with
+   * its status: `active`, `degraded` (with what is `missing`) or `leftover` (nothing of it
+   * runs and no process owns it). Equivalent to: `virsh net-list --all`.
+   */
+  async list(): Promise<NetworkInfo[]> {
+    const nsDir = path.dirname(await this.#stateDir({ name: 'x' }));
+    const out: NetworkInfo[] = [];
+    for (const dir of stateDirs(nsDir)) {
+      const st = readState(dir);
+      if (!st || notOurs(dir, st.name) || path.basename(dir) !== st.name) continue;
+      const missing = await missingParts(this.h, st, TAG);
+      const owned = live.has(dir) || (await lockHeld(this.h, dir));
+      const info: NetworkInfo = { name: st.name, bridge: st.bridge, table: st.table, stateDir: dir,
+        status: statusOf(missing, owned, expectedParts(st)), missing, forwards: st.forwards ?? [] };
+      if (st.addresses?.[0]) info.address = st.addresses[0];
+      if (owned && st.owner) info.owner = st.owner.pid;
+      if (st.dnsmasq && dnsmasqAlive(st.dnsmasq)) info.dnsmasqPid = st.dnsmasq.pid;
+      out.push(info);
+    }
+    return out;
+  }
+
+  /**
+   * Re-adopts a network that runs in this namespace, made by this or another (perhaps exited)
+   * process: the returned Network leases, attaches, forwards ports (its existing forwards
+   * included: see `forwards()`), updates, restarts and destroys as the original did, and
+   * watches dnsmasq from now on. What it finds must be ours: the bridge by its alias tag, the
+   * table by name, dnsmasq by pid *and* start time *and* conf path. Fails with ENOENT when no
+   * such network is recorded, EBUSY while another live process owns it.
+   * Equivalent to: `virsh net-info default` (and keeping the handle).
+   */
+  async get(name: string, opts: { stateDir?: string } = {}): Promise<Network> {
+    const op = 'network.get';
+    const nm = v.str(op, 'name', name, 32);
+    if (!/^[A-Za-z0-9_-]+$/.test(nm)) throw v.rangeError(op, 'name', `must be 1-32 letters, digits, "_" or "-" (got ${JSON.stringify(nm)})`);
+    v.knownKeys(op, 'options', v.object(op, 'options', opts), ['stateDir']);
+    const dir = await this.#stateDir({ name: nm, stateDir: opts.stateDir === undefined ? undefined : stateDirArg(op, opts.stateDir) });
+    const mine = live.get(dir);
+    if (mine) return mine;
+    const st0 = readState(dir);
+    if (!st0?.spec || st0.name !== nm || notOurs(dir, nm)) throw stateError(op, 'ENOENT', `no network ${JSON.stringify(nm)} is recorded in this namespace`);
+    if (creating.has(dir)) throw stateError(op, 'EBUSY', `network ${JSON.stringify(nm)} is being created`);
+    creating.add(dir);
+    let lock = -1;
+    try {
+      lock = await lockStateDir(this.h, op, dir, nm);
+      // Read again under the lock: the previous owner may have changed it last moment.
+      const st = readState(dir);
+      if (!st?.spec) throw stateError(op, 'ENOENT', `network ${JSON.stringify(nm)} was destroyed meanwhile`);
+      // The state file is bytes on disk: its spec is validated again like any input.
+      const n = normalize(op, st.spec);
+      inputs.set(n, st.spec);
+      const table = `vnetlink_${nm}`;
+      if (n.name !== nm || st.table !== table || st.bridge !== n.bridge) throw v.rangeError(op, 'state', `${path.join(dir, 'network.json')} does not describe network ${JSON.stringify(nm)}`);
+      const br = await this.h.link.get(n.bridge).catch((e) => { if (e?.code === 'ENODEV') return undefined; throw e; });
+      if (br && (br.kind !== 'bridge' || br.alias !== TAG + nm)) throw v.rangeError(op, 'bridge', `${JSON.stringify(n.bridge)} exists but is not this network's (${br.kind}${br.alias ? ` tagged ${JSON.stringify(br.alias)}` : ', untagged'})`);
+      const meta: Meta = { ...st, owner: owner() };
+      if (br) meta.bridgeIndex = br.index;
+      let dnsmasq: Dnsmasq | undefined;
+      if (n.dhcp || n.dns.enable || n.v6.length) {
+        const binary = findDnsmasq(n.dnsmasq);
+        if (!binary) throw v.rangeError(op, 'dnsmasq', 'dnsmasq was not found in PATH, /usr/sbin or /sbin (install dnsmasq-base)');
+        dnsmasq = new Dnsmasq(this.h, binary, dnsmasqConfig(n, dir));
+        trackDnsmasq(dnsmasq, meta, dir, binary);
+        // Only the very process we started, still running our conf, is taken over; else one is started.
+        if (st.dnsmasq && st.dnsmasq.conf === dnsmasq.files.conf && dnsmasqAlive(st.dnsmasq)) dnsmasq.adopt(st.dnsmasq.pid, st.dnsmasq.start);
+        else if (br) await dnsmasq.start();
+        else delete meta.dnsmasq;
+      }
+      writeState(dir, meta);
+      const net = new Network(this.h, n, table, dir, dnsmasq, meta, lock);
+      await net._adoptForwards();
+      live.set(dir, net);
+      return net;
+    } catch (e) {
+      if (lock >= 0) fs.closeSync(lock);
+      throw e;
+    } finally {
+      creating.delete(dir);
+    }
   }
 
   /**
@@ -899,7 +1016,10 @@ async function otherNetworks(h: Handle, name: string): Promise<boolean> {
   return (await h.link.list({ kind: 'bridge' })).some((l) => l.alias?.startsWith(TAG) && l.alias !== TAG + name);
 }
 
-/** A running NAT network made by `nl.network.create`. */
+interface ForwardEntry { handles: Array<{ chain: string; handle: number }>; removing?: Promise<void>; spec: ForwardState }
+const forwardKey = (f: { proto: string; hostAddress?: string; hostPort: number }) => `${f.proto}:${f.hostAddress ?? '*'}:${f.hostPort}`;
+
+/** A running NAT network made by `nl.network.create` (or re-adopted by `nl.network.get`). */
 export class Network {
   readonly name: string;
   readonly bridge: string;
@@ -918,7 +1038,7 @@ export class Network {
   #n: Norm;
   #dnsmasq: Dnsmasq | undefined;
   #meta: Meta;
-  #forwards = new Map<string, { handles: Array<{ chain: string; handle: number }>; removing?: Promise<void> }>();
+  #forwards = new Map<string, ForwardEntry>();
   #destroyed: Promise<void> | undefined;
   /** The fd holding the owner lock (see lockStateDir), -1 once released. */
   #lock: number;
@@ -1024,7 +1144,7 @@ export class Network {
     }
     const localhost = s.localhost === undefined ? false : v.bool(op, 'localhost', s.localhost);
     if (localhost && hostAddress) throw v.rangeError(op, 'localhost', 'forwards 127.0.0.1, which a hostAddress excludes: give one or the other');
-    const key = `${proto}:${hostAddress ?? '*'}:${hostPort}`;
+    const key = forwardKey({ proto, hostAddress, hostPort });
     if (this.#forwards.has(key)) throw stateError(op, 'EEXIST', `${proto} port ${hostPort} is already forwarded`);
     const { match, stmt } = nftExpr;
     const T = { family: 'ip' as const, table: this.table };
@@ -1044,10 +1164,19 @@ export class Network {
         ...match.l4proto(proto), ...match.dport(guestPort), stmt.counter(), stmt.accept()] })
       .commit({ echo: true });
     const handles = created.filter((c) => c.kind === 'rule').map((c) => ({ chain: c.chain!, handle: c.handle }));
-    const entry: { handles: typeof handles; removing?: Promise<void> } = { handles };
+    const fs0: ForwardState = { proto, hostPort, guest: g.address, guestPort, ...(hostAddress ? { hostAddress } : {}), ...(localhost ? { localhost } : {}) };
+    const entry: ForwardEntry = { handles, spec: fs0 };
     this.#forwards.set(key, entry);
+    this.#save();
+    return this.#forwardObject(key, entry);
+  }
+
+  /** The PortForward handed out for a forward entry (new or re-adopted). */
+  #forwardObject(key: string, entry: ForwardEntry): PortForward {
+    const T = { family: 'ip' as const, table: this.table };
+    const { proto, hostPort, guest, guestPort, hostAddress } = entry.spec;
     const out: PortForward = {
-      proto, hostPort, guest: g.address, guestPort, localhost,
+      proto, hostPort, guest, guestPort, localhost: !!entry.spec.localhost,
       remove: async () => {
         // Only this forward's own entry (not a later one for the same port), and forgotten only
         // once its rules are gone: after a failed commit remove() can be tried again.
@@ -1058,18 +1187,160 @@ export class Network {
           try {
             await tx.commit();
             // Connections already made keep their mapping in conntrack: end them too.
-            await deleteConntrack(this.#h, { proto, hostPort, hostAddress, guest: g.address, guestPort });
+            await deleteConntrack(this.#h, { proto, hostPort, hostAddress, guest, guestPort });
           } catch (e) {
             entry.removing = undefined;
             throw e;
           }
-          if (this.#forwards.get(key) === entry) this.#forwards.delete(key);
+          if (this.#forwards.get(key) === entry) { this.#forwards.delete(key); this.#save(); }
         })();
         await entry.removing;
       },
     };
     if (hostAddress) out.hostAddress = hostAddress;
     return out;
+  }
+
+  /** The port forwards in place, those made by an earlier owner included; each removable. */
+  forwards(): PortForward[] {
+    return [...this.#forwards].map(([k, e]) => this.#forwardObject(k, e));
+  }
+
+  /** Writes the state file (after every change); a destroyed network has none. */
+  #save(): void {
+    if (this.#destroyed) return;
+    this.#meta.forwards = [...this.#forwards.values()].map((e) => e.spec);
+    writeState(this.stateDir, this.#meta);
+  }
+
+  /**
+   * @internal Takes over the forwards recorded in the state: their rules are found in the
+   * table by their comment; a forward whose rules are missing (table rebuilt) is added again.
+   */
+  async _adoptForwards(): Promise<void> {
+    const want = this.#meta.forwards ?? [];
+    if (!want.length) return;
+    if (!(await this.#h.nft.listTables('ip')).some((t) => t.name === this.table)) return;
+    const rules = await this.#h.nft.listRules('ip', this.table);
+    for (const f of want) {
+      const key = forwardKey(f);
+      const handles = rules.filter((r) => r.comment === `vnetlink:pf:${key}`).map((r) => ({ chain: r.chain, handle: r.handle }));
+      if (handles.length) this.#forwards.set(key, { handles, spec: f });
+      else await this.forwardPort(f);
+    }
+    this.#save();
+  }
+
+  /**
+   * Rebuilds what is missing or broken while keeping the guests' ports: the bridge (its
+   * ports are put back), the firewall table (replaced atomically, forwards re-added), and
+   * dnsmasq (restarted). Equivalent to: `virsh net-destroy` + `virsh net-start`, minus the outage.
+   */
+  async restart(): Promise<void> {
+    const op = 'network.restart';
+    this.#alive(op);
+    const n = this.#n;
+    const br = await this.#h.link.get(n.bridge).catch((e) => { if (e?.code === 'ENODEV') return undefined; throw e; });
+    if (br && br.alias !== TAG + n.name) throw v.rangeError(op, 'bridge', `${JSON.stringify(n.bridge)} exists but is not this network's`);
+    if (!br) {
+      const l = await this.#h.link.add({ kind: 'bridge', name: n.bridge, mac: n.mac, stp: n.stp, forwardDelay: n.forwardDelay, alias: TAG + n.name, ...(n.mtu ? { mtu: n.mtu } : {}) });
+      this.#meta.bridgeIndex = (l as Link).index;
+      for (const k of ['accept_ra', 'autoconf']) await this.#h.sysctl.set(`net/ipv6/conf/${n.bridge}/${k}`, '0').catch(() => {});
+    }
+    const cidr = `${n.gateway}/${n.prefixLen}`;
+    if (!(await this.#h.addr.list(n.bridge, { family: 'inet' })).some((a) => a.cidr === cidr)) await this.#h.addr.add(n.bridge, cidr, { broadcast: true });
+    await this.#h.link.set(n.bridge, { up: true });
+    await firewall(new NftTransaction(this.#h, op), n, this.table).commit();
+    const fwd = [...this.#forwards.values()].map((e) => e.spec);
+    this.#forwards.clear();
+    for (const f of fwd) await this.forwardPort(f);
+    if (this.#dnsmasq) {
+      await this.#dnsmasq.stop();
+      const d = new Dnsmasq(this.#h, this.#meta.dnsmasq?.binary ?? findDnsmasq(n.dnsmasq)!, dnsmasqConfig(n, this.stateDir));
+      trackDnsmasq(d, this.#meta, this.stateDir, this.#meta.dnsmasq?.binary ?? findDnsmasq(n.dnsmasq)!);
+      this.#dnsmasq = d;
+      await d.start();
+    }
+    this.#save();
+  }
+
+  /**
+   * Changes a live network without touching the guests, as `virsh net-update` does: fixed DHCP
+   * hosts (`dhcp.hosts`, the whole new list) are rewritten and dnsmasq re-reads them on SIGHUP
+   * (same pid); a new DHCP range (`dhcp.start`/`dhcp.end`) restarts dnsmasq only; port forwards
+   * are added (`forwards.add`) and removed (`forwards.remove`, by proto, hostPort, hostAddress).
+   *
+   * @example
+   * await net.update({ dhcp: { hosts: [{ mac: '52:54:00:00:00:07', ip: '192.168.122.7', name: 'db' }] } });
+   */
+  async update(changes: { dhcp?: { hosts?: NetworkDhcp['hosts']; start?: string; end?: string }; dns?: { hosts?: Array<{ ip: string; names: string[] }> }; forwards?: { add?: PortForwardSpec[]; remove?: Array<Pick<PortForwardSpec, 'proto' | 'hostPort' | 'hostAddress'>> } }): Promise<void> {
+    const op = 'network.update';
+    this.#alive(op);
+    const c = v.object(op, 'changes', changes);
+    v.knownKeys(op, '', c, ['dhcp', 'dns', 'forwards']);
+    const input = { ...(this.#meta.spec ?? {}) };
+    let newNorm: Norm | undefined;
+    let rangeChanged = false, hostsChanged = false;
+    if (c.dhcp !== undefined) {
+      const d = v.object(op, 'dhcp', c.dhcp);
+      v.knownKeys(op, 'dhcp', d, ['hosts', 'start', 'end']);
+      if (!this.#n.dhcp || !this.#dnsmasq) throw v.rangeError(op, 'dhcp', 'the network has no DHCP server to update');
+      input.dhcp = { ...input.dhcp, ...(d.hosts !== undefined ? { hosts: d.hosts } : {}), ...(d.start !== undefined ? { start: d.start } : {}), ...(d.end !== undefined ? { end: d.end } : {}) };
+      // leaseMax followed the old range unless the caller set it.
+      if ((d.start !== undefined || d.end !== undefined) && this.#meta.spec?.dhcp?.leaseMax === undefined) delete input.dhcp.leaseMax;
+      newNorm = normalize(op, input);
+      rangeChanged = newNorm.dhcp!.start !== this.#n.dhcp.start || newNorm.dhcp!.end !== this.#n.dhcp.end;
+      hostsChanged = d.hosts !== undefined;
+      if (hostsChanged) dnsmasqHostsFile(newNorm.dhcp!.hosts);
+    }
+    let dnsHostsChanged = false;
+    if (c.dns !== undefined) {
+      const d = v.object(op, 'dns', c.dns);
+      v.knownKeys(op, 'dns', d, ['hosts']);
+      if (!this.#n.dns.enable || !this.#dnsmasq) throw v.rangeError(op, 'dns', 'the network answers no DNS to update');
+      const cur = input.dns === undefined || input.dns === true ? {} : input.dns;
+      if (d.hosts !== undefined) { input.dns = { ...cur, hosts: d.hosts }; dnsHostsChanged = true; }
+      newNorm = normalize(op, input);
+      if (newNorm.dhcp && this.#n.dhcp) rangeChanged ||= newNorm.dhcp.start !== this.#n.dhcp.start || newNorm.dhcp.end !== this.#n.dhcp.end;
+    }
+    let adds: PortForwardSpec[] = [], removes: Array<Record<string, unknown>> = [];
+    if (c.forwards !== undefined) {
+      const f = v.object(op, 'forwards', c.forwards);
+      v.knownKeys(op, 'forwards', f, ['add', 'remove']);
+      if (f.add !== undefined && !Array.isArray(f.add)) throw v.typeError(op, 'forwards.add', 'must be an array');
+      if (f.remove !== undefined && !Array.isArray(f.remove)) throw v.typeError(op, 'forwards.remove', 'must be an array');
+      adds = (f.add ?? []) as PortForwardSpec[];
+      removes = ((f.remove ?? []) as unknown[]).map((r, i) => {
+        const o = v.object(op, `forwards.remove[${i}]`, r);
+        v.knownKeys(op, `forwards.remove[${i}]`, o, ['proto', 'hostPort', 'hostAddress', 'guest', 'guestPort']);
+        const key = forwardKey({ proto: v.oneOf(op, `forwards.remove[${i}].proto`, o.proto, ['tcp', 'udp'] as const), hostPort: v.uint(op, `forwards.remove[${i}].hostPort`, o.hostPort, 1, 65535), hostAddress: o.hostAddress as string | undefined });
+        if (!this.#forwards.has(key)) throw v.rangeError(op, `forwards.remove[${i}]`, `no forward ${key} on this network`);
+        return { key };
+      });
+    }
+    if (newNorm) {
+      const cfg = dnsmasqConfig(newNorm, this.stateDir);
+      dnsmasqConf(cfg);
+      this.#meta.spec = input;
+      inputs.set(newNorm, input);
+      this.#n = newNorm;
+      if (rangeChanged) {
+        // A new range is a new conf: dnsmasq alone restarts; bridge, firewall and guests stay.
+        const binary = this.#meta.dnsmasq?.binary ?? findDnsmasq(newNorm.dnsmasq)!;
+        await this.#dnsmasq!.stop();
+        const d = new Dnsmasq(this.#h, binary, cfg);
+        trackDnsmasq(d, this.#meta, this.stateDir, binary);
+        this.#dnsmasq = d;
+        await d.start();
+      } else {
+        if (hostsChanged) this.#dnsmasq!.setHosts(newNorm.dhcp!.hosts);
+        if (dnsHostsChanged) this.#dnsmasq!.setDnsHosts(newNorm.dns.hosts);
+        if (hostsChanged || dnsHostsChanged) await this.#dnsmasq!.settled();
+      }
+      this.#save();
+    }
+    for (const r of removes) await this.#forwardObject(String(r.key), this.#forwards.get(String(r.key))!).remove();
+    for (const a of adds) await this.forwardPort(a);
   }
 
   /**

@@ -319,14 +319,16 @@ describe.skipIf(skip)('network.create all-or-nothing', () => {
     expect(await snapshot(F, f)).toEqual(before);
   });
 
-  it('cleans up the leftovers of a crashed run when the network is created again, or on request', async (ctx) => {
+  it('cleans up the leftovers of a crashed run when the network is created again with replace, or on request', async (ctx) => {
     needTools(ctx, 'dnsmasq');
     const before = await snapshot(F, f);
     const first = await f.network.create(spec);
     const oldPid = first.dnsmasqPid!;
     _simulateCrash(first);  // bridge, table, running dnsmasq and state dir stay, as after a crash
     expect(spawnSync('ip', ['netns', 'pids', F.name], { encoding: 'utf8' }).stdout).toContain(String(oldPid));
-    const second = await f.network.create(spec);
+    // It still runs: never torn down silently (EEXIST); replace rebuilds it.
+    await expect(f.network.create(spec)).rejects.toMatchObject({ code: 'EEXIST' });
+    const second = await f.network.create(spec, { replace: true });
     expect(second.dnsmasqPid).not.toBe(oldPid);
     const pids = spawnSync('ip', ['netns', 'pids', F.name], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
     expect(pids).toEqual([second.dnsmasqPid]);

@@ -1,0 +1,154 @@
+// Durable networks: what a network is and what it created, written atomically to its state
+// directory after every change, and read back by another process to list the networks of a
+// namespace and to re-adopt one — only after checking that what it finds is really ours.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Handle } from './handle.js';
+import { isOurDnsmasq, procStart } from './dnsmasq.js';
+
+/** The state file in a network's directory (also read by older code as its metadata). */
+export const STATE_FILE = 'network.json';
+export const STATE_VERSION = 1;
+
+/** A port forward as the state records it (its rules are found again by their comment). */
+export interface ForwardState { proto: 'tcp' | 'udp'; hostPort: number; guest: string; guestPort: number; hostAddress?: string; localhost?: boolean }
+
+/** Everything another process needs to find, check and drive the network again. */
+export interface NetworkState {
+  version?: number;
+  name: string;
+  bridge: string;
+  table: string;
+  ipForwardBefore?: string;
+  ip6ForwardBefore?: string;
+  /** The validated (normalized) spec the network was made from. */
+  spec?: Record<string, any>;
+  bridgeIndex?: number;
+  /** Gateway address(es) with prefix, as put on the bridge. */
+  addresses?: string[];
+  forwards?: ForwardState[];
+  /** The running daemon: pid, its start time (field 22 of /proc/PID/stat) and its conf path. */
+  dnsmasq?: { pid: number; start: string; conf: string; binary: string };
+  /** The process that last owned the network (it holds the lock while it runs). */
+  owner?: { pid: number; start?: string };
+  updated?: string;
+}
+
+/**
+ * Writes the state atomically: a temp file in the same directory, fsync, rename over the
+ * old one, fsync of the directory — so a reader (or a crash) sees the old state or the new
+ * one, never half of either.
+ */
+export function writeState(dir: string, s: NetworkState): void {
+  const file = path.join(dir, STATE_FILE);
+  const tmp = path.join(dir, `.${STATE_FILE}.${process.pid}.tmp`);
+  const data = JSON.stringify({ ...s, version: STATE_VERSION, updated: new Date().toISOString() }) + '\n';
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_TRUNC | fs.constants.O_NOFOLLOW, 0o600);
+  try {
+    fs.writeSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  try {
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    try { fs.unlinkSync(tmp); } catch { /* gone */ }
+    throw e;
+  }
+  const d = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try { fs.fsyncSync(d); } finally { fs.closeSync(d); }
+}
+
+/** The state of the network in `dir`, or undefined when there is none (or it is not readable JSON of ours). */
+export function readState(dir: string): NetworkState | undefined {
+  let text: string;
+  try {
+    const file = path.join(dir, STATE_FILE);
+    if (!fs.lstatSync(file).isFile()) return undefined;
+    text = fs.readFileSync(file, 'utf8');
+  } catch { return undefined; }
+  if (text.length > 1 << 20) return undefined;
+  let s: any;
+  try { s = JSON.parse(text); } catch { return undefined; }
+  // Untrusted bytes on disk: only the shape we write is accepted.
+  if (!s || typeof s !== 'object' || typeof s.name !== 'string' || typeof s.bridge !== 'string' || typeof s.table !== 'string') return undefined;
+  if (s.dnsmasq !== undefined && !(Number.isInteger(s.dnsmasq?.pid) && s.dnsmasq.pid > 0 && typeof s.dnsmasq.start === 'string' && typeof s.dnsmasq.conf === 'string')) delete s.dnsmasq;
+  if (s.forwards !== undefined && !Array.isArray(s.forwards)) delete s.forwards;
+  return s as NetworkState;
+}
+
+/** A network of this namespace as `nl.network.list()` reports it. */
+export interface NetworkInfo {
+  name: string;
+  bridge: string;
+  /** The gateway address with prefix. */
+  address?: string;
+  table: string;
+  stateDir: string;
+  /**
+   * `active`: bridge, table and (when it has one) dnsmasq all run and are ours.
+   * `degraded`: some of them are missing (see `missing`); a restart() repairs it.
+   * `leftover`: none of them runs and no process owns it: remains of a crash, which
+   * `create` of the same name (or `cleanup`) removes.
+   */
+  status: 'active' | 'degraded' | 'leftover';
+  /** What is missing: 'bridge', 'table', 'dnsmasq'. */
+  missing: Array<'bridge' | 'table' | 'dnsmasq'>;
+  /** The pid of the process that owns it now (holds its lock), if any. */
+  owner?: number;
+  dnsmasqPid?: number;
+  forwards: ForwardState[];
+}
+
+/** Whether a network made from this (caller's) spec runs dnsmasq: DHCP, or DNS not turned off. */
+export function wantsDnsmasq(spec: Record<string, any> | undefined): boolean {
+  if (!spec) return false;
+  const dns = spec.dns;
+  return !!spec.dhcp || spec.address6 !== undefined || !(dns === false || (typeof dns === 'object' && dns !== null && dns.enable === false));
+}
+
+/** True when the daemon recorded in the state is alive, the same process (start time) and runs our conf. */
+export function dnsmasqAlive(d: NetworkState['dnsmasq']): boolean {
+  return !!d && procStart(d.pid) === d.start && isOurDnsmasq(d.pid, d.conf);
+}
+
+/** Which of the network's parts are missing, each checked for being ours (tag, name, pid+start+conf). */
+export async function missingParts(h: Handle, s: NetworkState, tag: string): Promise<NetworkInfo['missing']> {
+  const missing: NetworkInfo['missing'] = [];
+  const br = (await h.link.list({ kind: 'bridge' })).find((l) => l.name === s.bridge);
+  if (!br || br.alias !== tag + s.name) missing.push('bridge');
+  if (!(await h.nft.listTables('ip')).some((t) => t.name === s.table)) missing.push('table');
+  if (wantsDnsmasq(s.spec) && !dnsmasqAlive(s.dnsmasq)) missing.push('dnsmasq');
+  return missing;
+}
+
+/**
+ * Whether a process holds the network's lock: tries to take it (never blocking) and lets go
+ * at once. Our own live networks hold it too, on another open file, so they count as owned.
+ */
+export async function lockHeld(h: Handle, dir: string): Promise<boolean> {
+  const file = path.join(dir, 'network.lock');
+  try { if (!fs.lstatSync(file).isFile()) return false; } catch { return false; }
+  try {
+    const { fd } = await h._call<{ fd: number }>('network.list', { path: file }, 'fs.flock');
+    fs.closeSync(fd);
+    return false;
+  } catch (e: any) {
+    if (e?.code === 'EAGAIN' || e?.code === 'EWOULDBLOCK') return true;
+    return false;
+  }
+}
+
+/** The network's status from what is missing and whether someone owns it. */
+export function statusOf(missing: NetworkInfo['missing'], owned: boolean, expected: number): NetworkInfo['status'] {
+  if (!missing.length) return 'active';
+  return missing.length >= expected && !owned ? 'leftover' : 'degraded';
+}
+
+/** The state directories under a namespace's directory (one per network), sorted by name. */
+export function stateDirs(nsDir: string): string[] {
+  let names: string[];
+  try { names = fs.readdirSync(nsDir); } catch { return []; }
+  return names.filter((n) => /^[A-Za-z0-9_-]{1,32}$/.test(n)).sort().map((n) => path.join(nsDir, n));
+}
