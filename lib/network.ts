@@ -651,7 +651,9 @@ export class NetworkOps {
    * STP, forward delay) → IPv6 RA/autoconf off on it → firewall (masquerade plus forward
    * guards, in table `vnetlink_NAME`) → gateway address → up → `net.ipv4.ip_forward=1` →
    * dnsmasq. If a step fails, every earlier one is undone. Leftovers of an earlier run that
-   * crashed (tagged bridge, table, daemon) are cleaned first.
+   * crashed (tagged bridge, table, daemon, none of it running any more) are cleaned first; a
+   * network of this name that still runs — even if the process that made it is gone — is
+   * EEXIST (re-adopt it with `get`), unless `{ replace: true }` asks to rebuild it.
    *
    * Equivalent to: `virsh net-start default`.
    *

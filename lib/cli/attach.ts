@@ -8,8 +8,6 @@ import type { Handle } from '../handle.js';
 import { UsageError, parse, positionals, print, printJson } from './args.js';
 import { withHandle, type Command } from './ip.js';
 
-/** The alias network.create tags its bridge with (see lib/network.ts). */
-const NETWORK_TAG = 'vnetlink:network:';
 
 export interface Attached {
   plan: InterfacePlan;
@@ -22,9 +20,9 @@ export interface Attached {
 }
 
 async function networkBridge(h: Handle, name: string): Promise<string> {
-  const br = (await h.link.list({ kind: 'bridge' })).find((l) => l.alias === NETWORK_TAG + name);
-  if (!br) throw Object.assign(new Error(`attach: no vnetlink network ${JSON.stringify(name)} runs in this namespace`), { code: 'ENOENT' });
-  return br.name;
+  const n = (await h.network.list()).find((x) => x.name === name);
+  if (!n || n.missing.includes('bridge')) throw Object.assign(new Error(`attach: no vnetlink network ${JSON.stringify(name)} runs in this namespace${n ? ' (its bridge is missing)' : ''}`), { code: 'ENOENT' });
+  return n.bridge;
 }
 
 /** Creates what `plan` asks for in `h`'s namespace; on failure nothing is left. */

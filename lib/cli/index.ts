@@ -8,8 +8,9 @@ import { addr, bridge, link, monitor, neigh, netns, route, tap, type Command } f
 import { nft } from './nft.js';
 import { bench } from '../bench/create.js';
 import { attach } from './attach.js';
+import { network } from './network.js';
 
-const commands: Record<string, Command> = { link, addr, route, neigh, bridge, tap, netns, monitor, nft, attach, bench };
+const commands: Record<string, Command> = { network, link, addr, route, neigh, bridge, tap, netns, monitor, nft, attach, bench };
 
 /** Late-bound groups (their modules load only when used). */
 export function register(name: string, c: Command): void {
