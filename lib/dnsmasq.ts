@@ -315,8 +315,8 @@ export class Dnsmasq {
    * half of it) and the daemon re-reads it on SIGHUP, keeping its pid and its leases.
    */
   setHosts(hosts: NonNullable<DnsmasqConfig['dhcp']>['hosts']): void {
-    if (!this.cfg.dhcp) throw new NetlinkError('network.update', 22 /* EINVAL */, 'dnsmasq serves no DHCP here');
-    if (this.#pid === undefined || procStart(this.#pid) !== this.#start) throw new NetlinkError('network.update', 3 /* ESRCH */, 'dnsmasq is not running');
+    if (!this.cfg.dhcp) throw stateError('network.update', 'EINVAL', 'dnsmasq serves no DHCP here');
+    if (this.#pid === undefined || procStart(this.#pid) !== this.#start) throw stateError('network.update', 'ESRCH', 'dnsmasq is not running');
     const text = dnsmasqHostsFile(hosts);
     const tmp = `${this.files.hosts}.tmp`;
     fs.writeFileSync(tmp, text, { mode: 0o600 });
@@ -327,8 +327,8 @@ export class Dnsmasq {
 
   /** New DNS host records, live: the addn-hosts file is replaced and re-read on SIGHUP. */
   setDnsHosts(hosts: DnsmasqConfig['dns']['hosts']): void {
-    if (!this.cfg.dns.enable) throw new NetlinkError('network.update', 22 /* EINVAL */, 'dnsmasq answers no DNS here');
-    if (this.#pid === undefined || procStart(this.#pid) !== this.#start) throw new NetlinkError('network.update', 3 /* ESRCH */, 'dnsmasq is not running');
+    if (!this.cfg.dns.enable) throw stateError('network.update', 'EINVAL', 'dnsmasq answers no DNS here');
+    if (this.#pid === undefined || procStart(this.#pid) !== this.#start) throw stateError('network.update', 'ESRCH', 'dnsmasq is not running');
     const tmp = `${this.files.addnHosts}.tmp`;
     fs.writeFileSync(tmp, dnsmasqAddnHosts(hosts), { mode: 0o600 });
     fs.renameSync(tmp, this.files.addnHosts);
