@@ -576,7 +576,9 @@ export class Ovsdb {
     const call = this.#call(op, opts, CALL_KEYS);
     const id = `iface-${++this.monitorSeq}`;
     const queue: InterfaceEvent[] = [];
-    let wake: (() => void) | undefined;
+    // Every next() that waits (calls made by hand may overlap): a wake-up wakes them all, so none is lost.
+    const waiters: (() => void)[] = [];
+    const wake = () => { for (const r of waiters.splice(0)) r(); };
     let failure: Error | undefined;
     let done = false;
     const push = (updates: unknown, initial: boolean) => {
@@ -590,7 +592,7 @@ export class Ovsdb {
         failure = new OvsdbError(op, 'overflow', `more than ${MAX_MONITOR_QUEUE} events are waiting to be read; the monitor stopped`);
         this.monitors.delete(id);
       }
-      wake?.();
+      wake();
     };
     // The reply (initial rows) settles in a microtask, after any update that followed it in the
     // same read: hold updates until the initial rows are queued so the order stays right.
@@ -610,11 +612,11 @@ export class Ovsdb {
           // The initial reply is not an update we can read: the connection is not usable.
           failure ??= e instanceof OvsdbError && e.code === 'protocol' && !this.rpc.closed
             ? this.rpc.protocolError(op, e.message, e) : e as Error;
-          wake?.();
+          wake();
         }
-      }, (e) => { if (this.rpc.closedByClient) done = true; else failure ??= e; wake?.(); });
-    const unsubscribe = this.rpc.onClose((e, byClient) => { if (byClient) done = true; else failure ??= e; wake?.(); });
-    const onAbort = () => { failure ??= abortError(call.signal!); wake?.(); };
+      }, (e) => { if (this.rpc.closedByClient) done = true; else failure ??= e; wake(); });
+    const unsubscribe = this.rpc.onClose((e, byClient) => { if (byClient) done = true; else failure ??= e; wake(); });
+    const onAbort = () => { failure ??= abortError(call.signal!); wake(); };
     call.signal?.addEventListener('abort', onAbort, { once: true });
     const finish = async () => {
       if (done) return;
@@ -632,8 +634,7 @@ export class Ovsdb {
           if (queue.length) return { value: queue.shift()!, done: false };
           if (failure) { const f = failure; await finish(); throw f; }
           if (done) return { value: undefined, done: true };
-          await new Promise<void>((r) => { wake = r; });
-          wake = undefined;
+          await new Promise<void>((r) => { waiters.push(r); });
         }
       },
       return: async (): Promise<IteratorResult<InterfaceEvent>> => {
