@@ -75,7 +75,8 @@ function neighArgs(op: string, cmd: string, s: NeighSpec): Record<string, unknow
   const dst = v.ip(op, 'dst', s.dst);
   const a: Record<string, unknown> = { cmd, family: AF[dst.family], dev: v.ifname(op, 'dev', s.dev), dst: dst.address };
   if (s.proxy !== undefined && v.bool(op, 'proxy', s.proxy) && s.lladdr !== undefined) throw v.rangeError(op, 'lladdr', 'a proxy entry has no lladdr');
-  if (s.lladdr !== undefined) a.lladdr = v.mac(op, 'lladdr', s.lladdr);
+  // Any well-formed MAC: a neighbour may resolve to a multicast one (ip neigh takes it).
+  if (s.lladdr !== undefined) a.lladdr = v.macAddress(op, 'lladdr', s.lladdr);
   a.state = nud[s.state === undefined ? 'permanent' : v.oneOf(op, 'state', s.state, Object.keys(nud) as NeighState[])];
   let flags = 0;
   for (const k of ['proxy', 'router', 'externLearn'] as const) if (s[k] !== undefined && v.bool(op, k, s[k])) flags |= NTF[k];
