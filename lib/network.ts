@@ -1148,11 +1148,16 @@ export class Network {
     if (localhost && hostAddress) throw v.rangeError(op, 'localhost', 'forwards 127.0.0.1, which a hostAddress excludes: give one or the other');
     const key = forwardKey({ proto, hostAddress, hostPort });
     if (this.#forwards.has(key)) throw stateError(op, 'EEXIST', `${proto} port ${hostPort} is already forwarded`);
+    // Reserved before the first await: a concurrent call for the same port is refused above
+    // instead of adding a second set of rules that no remove() would ever delete.
+    const entry: ForwardEntry = { handles: [], spec: { proto, hostPort, guest: g.address, guestPort, ...(hostAddress ? { hostAddress } : {}), ...(localhost ? { localhost } : {}) } };
+    this.#forwards.set(key, entry);
+    const release = (e: unknown): never => { if (this.#forwards.get(key) === entry) this.#forwards.delete(key); throw e; };
     const { match, stmt } = nftExpr;
     const T = { family: 'ip' as const, table: this.table };
     const comment = `vnetlink:pf:${key}`;
     // Loopback-sourced packets may leave through the bridge only with route_localnet there.
-    if (localhost) await this.#h.sysctl.set(`net/ipv4/conf/${this.bridge}/route_localnet`, '1');
+    if (localhost) await this.#h.sysctl.set(`net/ipv4/conf/${this.bridge}/route_localnet`, '1').catch(release);
     const toHost = hostAddress ? match.addr('ip', 'daddr', hostAddress) : daddrLocal();
     const dnat = [...match.l4proto(proto), ...match.dport(hostPort), stmt.counter(), ...stmt.dnat('ip', g.address, guestPort)];
     const created = await new NftTransaction(this.#h, op)
@@ -1164,11 +1169,8 @@ export class Network {
       .addRule({ ...T, chain: 'forward', comment, insert: true, exprs: [
         ...match.oifname(this.bridge), ...match.addr('ip', 'daddr', `${g.address}/32`),
         ...match.l4proto(proto), ...match.dport(guestPort), stmt.counter(), stmt.accept()] })
-      .commit({ echo: true });
-    const handles = created.filter((c) => c.kind === 'rule').map((c) => ({ chain: c.chain!, handle: c.handle }));
-    const fs0: ForwardState = { proto, hostPort, guest: g.address, guestPort, ...(hostAddress ? { hostAddress } : {}), ...(localhost ? { localhost } : {}) };
-    const entry: ForwardEntry = { handles, spec: fs0 };
-    this.#forwards.set(key, entry);
+      .commit({ echo: true }).catch(release);
+    entry.handles = created.filter((c) => c.kind === 'rule').map((c) => ({ chain: c.chain!, handle: c.handle }));
     this.#save();
     return this.#forwardObject(key, entry);
   }
@@ -1211,7 +1213,8 @@ export class Network {
   /** Writes the state file (after every change); a destroyed network has none. */
   #save(): void {
     if (this.#destroyed) return;
-    this.#meta.forwards = [...this.#forwards.values()].map((e) => e.spec);
+    // A forward still being added (reserved, no rules yet) is not recorded.
+    this.#meta.forwards = [...this.#forwards.values()].filter((e) => e.handles.length).map((e) => e.spec);
     writeState(this.stateDir, this.#meta);
   }
 

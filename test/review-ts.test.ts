@@ -60,7 +60,7 @@ describe('ovsdb monitor', () => {
   });
 });
 
-describe.skipIf(skip)('neigh', () => {
+describe.skipIf(skip)('neigh, network', () => {
   const nss = new Namespaces();
   let A: Netns;
   let a: Handle;
@@ -82,5 +82,21 @@ describe.skipIf(skip)('neigh', () => {
     expect(seen).toEqual([expect.objectContaining({ dst: '198.51.100.9', lladdr: '01:00:5e:00:00:09' })]);
     // A malformed one is still refused, naming the field.
     await expect(a.neigh.add({ dev: 'd0', dst: '198.51.100.10', lladdr: '01:00:5e:00:00' })).rejects.toThrow(/lladdr/);
+  });
+
+  it('two forwardPort calls for the same port at once: one is refused and no rule is left without an owner', async () => {
+    const n = await a.network.create({ name: 'rvpf', bridge: 'rvpf0', address: '192.168.122.1/24', stp: false, dhcp: false, dns: false });
+    try {
+      const spec = { proto: 'tcp' as const, hostPort: 2222, guest: '192.168.122.9', guestPort: 22 };
+      const r = await Promise.allSettled([n.forwardPort(spec), n.forwardPort(spec)]);
+      expect(r.map((x) => x.status).sort()).toEqual(['fulfilled', 'rejected']);
+      expect((r.find((x) => x.status === 'rejected') as PromiseRejectedResult).reason).toMatchObject({ code: 'EEXIST' });
+      const rules = () => nsExec(A, 'nft', ['list', 'table', 'ip', n.table]).then((t) => t.split('\n').filter((l) => l.includes('vnetlink:pf:')).length);
+      expect(await rules()).toBe(3);
+      await (r.find((x) => x.status === 'fulfilled') as PromiseFulfilledResult<{ remove(): Promise<void> }>).value.remove();
+      expect(await rules()).toBe(0);
+    } finally {
+      await n.destroy();
+    }
   });
 });
