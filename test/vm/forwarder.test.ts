@@ -1,8 +1,8 @@
 // Scenario 5, the Forwarder: two QEMU guests wired by a 'switch' Forwarder over socketpairs (a
-// guest cannot share a tap with the forwarder: both would read the same side). Each guest gets
-// a SOCK_SEQPACKET pair through `-netdev dgram,local.type=fd` (QEMU ≥ 7.2; `-netdev socket,fd=`
-// refuses seqpacket). They ping and move a file, and the forwarder's counters match what each
-// guest's NIC counted.
+// guest cannot share a tap with the forwarder: both would read the same side). Guest A gets a
+// SOCK_SEQPACKET pair through `-netdev dgram,local.type=fd` (QEMU ≥ 7.2), guest B a SOCK_DGRAM
+// pair through `-netdev socket,fd=` (which refuses seqpacket); both with the default large send
+// buffer. They ping and move a file, and the forwarder's counters match what each guest's NIC counted.
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Forwarder, type Netns } from '../../lib/index.js';
@@ -33,15 +33,17 @@ describe.skipIf(skip)('QEMU guests wired by a switch Forwarder over socketpairs'
   it('the guests ping each other and move a file; the forwarder counted every frame each guest sent and got', async () => {
     expect(qemuHasDgram(), 'QEMU >= 7.2 has -netdev dgram').toBe(true);
     const [vmA, portA] = Forwarder.socketpair({ type: 'seqpacket' });
-    const [vmB, portB] = Forwarder.socketpair({ type: 'seqpacket' });
+    const [vmB, portB] = Forwarder.socketpair({ type: 'dgram' });
     ours.push(vmA, portA, vmB, portB);
     fw = new Forwarder({ mode: 'switch' });
     fw.add('a', portA);
     fw.add('b', portB);
     fw.start();
+    // QEMU checks the socket type itself: `socket,fd=` refuses a seqpacket fd (type=5).
+    const netdevs = ['dgram,id=n0,local.type=fd,local.str=3', 'socket,id=n0,fd=3'];
     for (const [i, fd] of [vmA, vmB].entries()) {
       vms.push(await Vm.start({ name: `fwd-guest-${i}`, netns: N.name, fds: [fd],
-        args: ['-netdev', 'dgram,id=n0,local.type=fd,local.str=3', '-device', `virtio-net-pci,netdev=n0,mac=${MACS[i]}`] }));
+        args: ['-netdev', netdevs[i], '-device', `virtio-net-pci,netdev=n0,mac=${MACS[i]}`] }));
     }
     // QEMU holds the VM ends now, and the forwarder its own copies of the port ends.
     for (const fd of ours.splice(0)) fs.closeSync(fd);
