@@ -9,8 +9,9 @@ import { nft } from './nft.js';
 import { bench } from '../bench/create.js';
 import { attach } from './attach.js';
 import { network } from './network.js';
+import { fdb, rule, tc } from './tc.js';
 
-const commands: Record<string, Command> = { network, link, addr, route, neigh, bridge, tap, netns, monitor, nft, attach, bench };
+const commands: Record<string, Command> = { network, link, addr, route, neigh, fdb, rule, bridge, tap, tc, netns, monitor, nft, attach, bench };
 
 /** Late-bound groups (their modules load only when used). */
 export function register(name: string, c: Command): void {

@@ -24,7 +24,7 @@ export async function withHandle<T>(p: Parsed, fn: (h: Handle) => Promise<T>): P
 }
 
 /** `sub` must be one of `subs`; a missing one is `dflt` (or a usage error). */
-function verb(argv: string[], subs: string[], usage: string, dflt?: string): [string, string[]] {
+export function verb(argv: string[], subs: string[], usage: string, dflt?: string): [string, string[]] {
   const [s, ...rest] = argv;
   if (s === undefined || s.startsWith('-')) {
     if (dflt === undefined && !argv.includes('--help') && !argv.includes('-h')) throw new UsageError(`missing command (one of: ${subs.join(', ')})`, usage);
@@ -34,7 +34,7 @@ function verb(argv: string[], subs: string[], usage: string, dflt?: string): [st
   return [s, rest];
 }
 
-function help(p: Parsed, usage: string): boolean {
+export function help(p: Parsed, usage: string): boolean {
   if (p.values.help) print(usage);
   return !!p.values.help;
 }
@@ -267,19 +267,7 @@ export const neigh: Command = {
     if (help(p, neighUsage)) return 0;
     positionals(p, [], neighUsage);
     return withHandle(p, async (h) => {
-      // The neighbour table is read through the monitor's dump where the library has no neigh.list.
-      const ops = (h as any).neigh;
-      let ns: any[];
-      if (typeof ops?.list === 'function') ns = await ops.list();
-      else {
-        ns = [];
-        const m = h.monitor({ groups: ['neigh'], listExisting: true });
-        for await (const ev of m) {
-          if (ev.type === 'synced') break;
-          if (ev.type === 'newneigh') ns.push(ev.neigh);
-        }
-        await m.close();
-      }
+      const ns = await h.neigh.list();
       if (p.values.json) printJson(ns);
       else print(ns.map(neighLine).join('\n'));
       return 0;
