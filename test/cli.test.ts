@@ -17,7 +17,7 @@ const skip = privilegedSkipReason();
 /** Runs the CLI; resolves with its exit code and output (never throws). */
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await execFileP('node', [bin, ...args], { timeout: 30_000 });
+    const { stdout, stderr } = await execFileP('node', [bin, ...args], { timeout: 50_000 });
     return { code: 0, stdout, stderr };
   } catch (e: any) {
     return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(e) };
