@@ -188,8 +188,20 @@ export function isOurDnsmasq(pid: number, conf: string): boolean {
   } catch { return false; }
 }
 
-/** Sends SIGTERM, then SIGKILL after `graceMs`, and waits until the process is gone. */
-export async function stopPid(pid: number, graceMs = 2000): Promise<void> {
+/** The state letter of /proc/PID/stat (R, S, D, Z, ...), or '?' when it cannot be read. */
+function procState(pid: number): string {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return s.slice(s.lastIndexOf(')') + 2).split(' ')[0] || '?';
+  } catch { return '?'; }
+}
+
+/**
+ * Sends SIGTERM, then SIGKILL after `graceMs`, and waits until the process is gone. A process
+ * blocked in the kernel (state D) outlives even SIGKILL for as long as it stays blocked: after
+ * `killWaitMs` more this gives up with ETIMEDOUT instead of waiting forever.
+ */
+export async function stopPid(pid: number, graceMs = 2000, killWaitMs = 10_000): Promise<void> {
   const start = procStart(pid);
   if (start === undefined) return;
   try { process.kill(pid, 'SIGTERM'); } catch { return; }
@@ -197,7 +209,12 @@ export async function stopPid(pid: number, graceMs = 2000): Promise<void> {
   while (procStart(pid) === start) {
     if (Date.now() > end) {
       try { process.kill(pid, 'SIGKILL'); } catch { return; }
-      while (procStart(pid) === start) await new Promise((r) => setTimeout(r, 10));
+      const killEnd = Date.now() + killWaitMs;
+      while (procStart(pid) === start) {
+        if (Date.now() > killEnd)
+          throw stateError('dnsmasq.stop', 'ETIMEDOUT', `pid ${pid} is still there ${killWaitMs} ms after SIGKILL (state ${procState(pid)}: blocked in the kernel)`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
       return;
     }
     await new Promise((r) => setTimeout(r, 10));

@@ -29,6 +29,13 @@ export interface NetworkState {
   forwards?: ForwardState[];
   /** The running daemon: pid, its start time (field 22 of /proc/PID/stat) and its conf path. */
   dnsmasq?: { pid: number; start: string; conf: string; binary: string };
+  /** route_localnet on the bridge before the first `localhost` forward set it (restored after the last). */
+  routeLocalnetBefore?: string;
+  /**
+   * SO_NETNS_COOKIE of the namespace the network lives in: the default directory is named by
+   * the namespace's inode, which a new namespace can get once the old one is gone.
+   */
+  netnsCookie?: string;
   /** The process that last owned the network (it holds the lock while it runs). */
   owner?: { pid: number; start?: string };
   updated?: string;
@@ -75,6 +82,7 @@ export function readState(dir: string): NetworkState | undefined {
   if (!s || typeof s !== 'object' || typeof s.name !== 'string' || typeof s.bridge !== 'string' || typeof s.table !== 'string') return undefined;
   if (s.dnsmasq !== undefined && !(Number.isInteger(s.dnsmasq?.pid) && s.dnsmasq.pid > 0 && typeof s.dnsmasq.start === 'string' && typeof s.dnsmasq.conf === 'string')) delete s.dnsmasq;
   if (s.forwards !== undefined && !Array.isArray(s.forwards)) delete s.forwards;
+  if (s.netnsCookie !== undefined && (typeof s.netnsCookie !== 'string' || !/^[0-9]{1,20}$/.test(s.netnsCookie))) s.netnsCookie = 'invalid';
   return s as NetworkState;
 }
 

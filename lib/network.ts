@@ -150,6 +150,11 @@ export interface PortForwardSpec {
 /** A DNAT port forward into a guest; `remove()` takes it away again, with its conntrack entries. */
 export interface PortForward extends Required<Omit<PortForwardSpec, 'hostAddress'>> {
   hostAddress?: string;
+  /**
+   * Deletes the rules, then the conntrack entries of connections already made. If only the
+   * latter fails, it rejects with that error but the forward is gone all the same (its port
+   * can be forwarded again); if deleting the rules fails, nothing changed and it can be retried.
+   */
   remove(): Promise<void>;
 }
 
@@ -523,6 +528,27 @@ const MARKER = 'vnetlink-network';
 const LOCK = 'network.lock';
 const ownFiles = (dir: string) => [path.join(dir, 'network.json'), ...Object.values(dnsmasqFiles(dir))];
 
+/**
+ * The identity of the handle's namespace: its nsfs device and inode (which name the default
+ * state directory) and its cookie. An inode is reused once a namespace is freed; the cookie
+ * (SO_NETNS_COOKIE) never is while the machine runs.
+ */
+const nsIds = new WeakMap<Handle, Promise<{ dev: number; ino: number; cookie?: string }>>();
+function netnsId(h: Handle): Promise<{ dev: number; ino: number; cookie?: string }> {
+  let p = nsIds.get(h);
+  if (!p) {
+    p = h._call<{ dev: number; ino: number; cookie?: string }>('network', {}, 'proc.netnsId');
+    nsIds.set(h, p);
+    p.catch(() => nsIds.delete(h));
+  }
+  return p;
+}
+
+/** State recorded in another network namespace than the one whose cookie is `cookie`. */
+function foreignState(s: { netnsCookie?: unknown }, cookie: string | undefined): boolean {
+  return s.netnsCookie !== undefined && cookie !== undefined && s.netnsCookie !== cookie;
+}
+
 const isDefaultDir = (dir: string) => path.dirname(path.dirname(dir)) === STATE_ROOT && path.basename(path.dirname(dir)).startsWith('netns-');
 
 /** Why `dir` is not a state directory we made for `name`, or undefined when it is. */
@@ -642,8 +668,13 @@ export class NetworkOps {
 
   async #stateDir(n: { name: string; stateDir?: string }): Promise<string> {
     if (n.stateDir) return n.stateDir;
-    const id = await this.h._call<{ dev: number; ino: number }>('network.create', {}, 'proc.netnsId');
+    const id = await netnsId(this.h);
     return path.join(STATE_ROOT, `netns-${id.dev}-${id.ino}`, n.name);
+  }
+
+  /** This namespace's cookie (see netnsId), or undefined on kernels without SO_NETNS_COOKIE. */
+  async #cookie(): Promise<string | undefined> {
+    return (await netnsId(this.h)).cookie;
   }
 
   /**
@@ -687,8 +718,9 @@ export class NetworkOps {
       const lock = await lockStateDir(this.h, op, dir, n.name);
       // A network of this name that still runs (no process owns it: it outlived its creator)
       // is never torn down silently: only `replace` rebuilds it; leftovers are cleaned.
+      const cookie = await this.#cookie().catch((e) => { fs.closeSync(lock); throw e; });
       const old = readState(dir);
-      if (old && !replace) {
+      if (old && !replace && !foreignState(old, cookie)) {
         const missing = await missingParts(this.h, old, TAG).catch((e) => { fs.closeSync(lock); throw e; });
         if (statusOf(missing, false, expectedParts(old)) !== 'leftover') {
           fs.closeSync(lock);
@@ -696,7 +728,7 @@ export class NetworkOps {
         }
       }
       try {
-        const net = await this.#create(op, n, dir, binary, lock);
+        const net = await this.#create(op, n, dir, binary, lock, cookie);
         live.set(dir, net);
         return net;
       } catch (e) {
@@ -709,11 +741,11 @@ export class NetworkOps {
     }
   }
 
-  async #create(op: string, n: Norm, dir: string, binary: string | undefined, lock: number): Promise<Network> {
+  async #create(op: string, n: Norm, dir: string, binary: string | undefined, lock: number, cookie: string | undefined): Promise<Network> {
     const table = `vnetlink_${n.name}`;
 
     // Leftovers of ours from a crashed run go first; then the namespace must be free for us.
-    const left = await this.#cleanup(n.name, dir, table);
+    const left = await this.#cleanup(n.name, dir, table, false, cookie);
     const carried = left.ipForwardBefore, carried6 = left.ip6ForwardBefore;
     const existing = await this.h.link.get(n.bridge).catch((e) => { if (e?.code === 'ENODEV') return undefined; throw e; });
     if (existing) throw v.rangeError(op, 'bridge', `${JSON.stringify(n.bridge)} already exists (a ${existing.kind}${existing.alias ? ` tagged ${JSON.stringify(existing.alias)}` : ''}) and is not this network's`);
@@ -726,7 +758,8 @@ export class NetworkOps {
     }
 
     const undo: Array<() => Promise<unknown>> = [];
-    const meta: Meta = { name: n.name, bridge: n.bridge, table, spec: inputs.get(n), addresses: [`${n.gateway}/${n.prefixLen}`], forwards: [], owner: owner() };
+    const meta: Meta = { name: n.name, bridge: n.bridge, table, spec: inputs.get(n), addresses: [`${n.gateway}/${n.prefixLen}`], forwards: [], owner: owner(),
+      ...(cookie !== undefined ? { netnsCookie: cookie } : {}) };
     let dnsmasq: Dnsmasq | undefined;
     const done = (step: NetworkStep) => {
       if (failAfter === step) {
@@ -778,7 +811,7 @@ export class NetworkOps {
       // 6. IPv4 forwarding (remembering what it was, for a crash-free undo later).
       if (n.nat) {
         // A sibling network may have turned it on: then what it found is the true original.
-        const before = carried ?? siblingForwarding(dir) ?? (await this.h.sysctl.get('net.ipv4.ip_forward'));
+        const before = carried ?? siblingForwarding(dir, 'ipForwardBefore', cookie) ?? (await this.h.sysctl.get('net.ipv4.ip_forward'));
         if (before !== '1') {
           undo.push(() => this.h.sysctl.set('net.ipv4.ip_forward', before));
           await this.h.sysctl.set('net.ipv4.ip_forward', '1');
@@ -788,7 +821,7 @@ export class NetworkOps {
       }
       // IPv6 forwarding for the routed (or NAT66) subnets, remembered the same way.
       if (n.nat && n.v6.length) {
-        const before6 = carried6 ?? siblingForwarding(dir, 'ip6ForwardBefore') ?? (await this.h.sysctl.get('net.ipv6.conf.all.forwarding'));
+        const before6 = carried6 ?? siblingForwarding(dir, 'ip6ForwardBefore', cookie) ?? (await this.h.sysctl.get('net.ipv6.conf.all.forwarding'));
         if (before6 !== '1') {
           undo.push(() => this.h.sysctl.set('net.ipv6.conf.all.forwarding', before6));
           await this.h.sysctl.set('net.ipv6.conf.all.forwarding', '1');
@@ -822,12 +855,22 @@ export class NetworkOps {
    * its status: `active`, `degraded` (with what is `missing`) or `leftover` (nothing of it
    * runs and no process owns it). Equivalent to: `virsh net-list --all`.
    */
-  async list(): Promise<NetworkInfo[]> {
-    const nsDir = path.dirname(await this.#stateDir({ name: 'x' }));
+  async list(opts: { stateDir?: string } = {}): Promise<NetworkInfo[]> {
+    const op = 'network.list';
+    v.knownKeys(op, 'options', v.object(op, 'options', opts), ['stateDir']);
+    // A caller's stateDir is one network's directory (as in create and get).
+    const dirs = opts.stateDir !== undefined ? [stateDirArg(op, opts.stateDir)] : stateDirs(path.dirname(await this.#stateDir({ name: 'x' })));
+    const cookie = await this.#cookie();
     const out: NetworkInfo[] = [];
-    for (const dir of stateDirs(nsDir)) {
+    for (const dir of dirs) {
       const st = readState(dir);
       if (!st || notOurs(dir, st.name) || path.basename(dir) !== st.name) continue;
+      if (foreignState(st, cookie)) {
+        // Left by a namespace that is gone (this one has its inode now): not one of ours.
+        // Nothing of it can run any more, so a default directory of it is pruned.
+        if (isDefaultDir(dir) && !(await lockHeld(this.h, dir))) removeStateDir(dir, st.name);
+        continue;
+      }
       const missing = await missingParts(this.h, st, TAG);
       const owned = live.has(dir) || (await lockHeld(this.h, dir));
       const info: NetworkInfo = { name: st.name, bridge: st.bridge, table: st.table, stateDir: dir,
@@ -859,6 +902,8 @@ export class NetworkOps {
     if (mine) return mine;
     const st0 = readState(dir);
     if (!st0?.spec || st0.name !== nm || notOurs(dir, nm)) throw stateError(op, 'ENOENT', `no network ${JSON.stringify(nm)} is recorded in this namespace`);
+    const cookie = await this.#cookie();
+    if (foreignState(st0, cookie)) throw stateError(op, 'ENOENT', `no network ${JSON.stringify(nm)} is recorded in this namespace (${path.join(dir, 'network.json')} was written in another network namespace, netns cookie ${st0.netnsCookie}; this one's is ${cookie})`);
     if (creating.has(dir)) throw stateError(op, 'EBUSY', `network ${JSON.stringify(nm)} is being created`);
     creating.add(dir);
     let lock = -1;
@@ -866,7 +911,7 @@ export class NetworkOps {
       lock = await lockStateDir(this.h, op, dir, nm);
       // Read again under the lock: the previous owner may have changed it last moment.
       const st = readState(dir);
-      if (!st?.spec) throw stateError(op, 'ENOENT', `network ${JSON.stringify(nm)} was destroyed meanwhile`);
+      if (!st?.spec || foreignState(st, cookie)) throw stateError(op, 'ENOENT', `network ${JSON.stringify(nm)} was destroyed meanwhile`);
       // The state file is bytes on disk: its spec is validated again like any input.
       const n = normalize(op, st.spec);
       inputs.set(n, st.spec);
@@ -874,7 +919,7 @@ export class NetworkOps {
       if (n.name !== nm || st.table !== table || st.bridge !== n.bridge) throw v.rangeError(op, 'state', `${path.join(dir, 'network.json')} does not describe network ${JSON.stringify(nm)}`);
       const br = await this.h.link.get(n.bridge).catch((e) => { if (e?.code === 'ENODEV') return undefined; throw e; });
       if (br && (br.kind !== 'bridge' || br.alias !== TAG + nm)) throw v.rangeError(op, 'bridge', `${JSON.stringify(n.bridge)} exists but is not this network's (${br.kind}${br.alias ? ` tagged ${JSON.stringify(br.alias)}` : ', untagged'})`);
-      const meta: Meta = { ...st, owner: owner() };
+      const meta: Meta = { ...st, owner: owner(), ...(cookie !== undefined ? { netnsCookie: cookie } : {}) };
       if (br) meta.bridgeIndex = br.index;
       let dnsmasq: Dnsmasq | undefined;
       if (n.dhcp || n.dns.enable || n.v6.length) {
@@ -912,13 +957,14 @@ export class NetworkOps {
     v.knownKeys(op, 'options', v.object(op, 'options', opts), ['stateDir']);
     const dir = await this.#stateDir({ name: nm, stateDir: opts.stateDir === undefined ? undefined : stateDirArg(op, opts.stateDir) });
     if (live.has(dir) || creating.has(dir)) throw stateError(op, 'EBUSY', `network ${JSON.stringify(nm)} is running in this process; destroy() it instead`);
-    // No directory: no process owns this network there, and there are no files to remove.
-    let exists = true;
-    try { fs.lstatSync(dir); } catch (e: any) { if (e?.code !== 'ENOENT') throw e; exists = false; }
-    if (!exists) return (await this.#cleanup(nm, dir, `vnetlink_${nm}`, true)).removed;
+    // Always under the owner lock, the directory made for it if need be: a process creating
+    // this network right now holds it, and its new bridge and table are not leftovers. Only a
+    // caller's directory whose parent is missing needs none: no network can be made there.
+    const cookie = await this.#cookie();
+    if (!isDefaultDir(dir) && !fs.existsSync(path.dirname(dir))) return (await this.#cleanup(nm, dir, `vnetlink_${nm}`, true, cookie)).removed;
     const lock = await lockStateDir(this.h, op, dir, nm);
     try {
-      const r = await this.#cleanup(nm, dir, `vnetlink_${nm}`, true);
+      const r = await this.#cleanup(nm, dir, `vnetlink_${nm}`, true, cookie);
       removeStateDir(dir, nm);
       return r.removed;
     } finally {
@@ -930,14 +976,18 @@ export class NetworkOps {
    * `removed`: whether anything of ours was there (a dnsmasq, the bridge, the table, our state
    * files); `ipForwardBefore`: the ip_forward value remembered by a crashed run, if any.
    */
-  async #cleanup(name: string, dir: string, table: string, restoreForwarding = false): Promise<{ removed: boolean; ipForwardBefore?: string; ip6ForwardBefore?: string }> {
+  async #cleanup(name: string, dir: string, table: string, restoreForwarding: boolean, cookie: string | undefined): Promise<{ removed: boolean; ipForwardBefore?: string; ip6ForwardBefore?: string }> {
     let meta: Meta | undefined;
     try { meta = JSON.parse(fs.readFileSync(path.join(dir, 'network.json'), 'utf8')); } catch { /* none */ }
+    // State written in another namespace (gone; this one got its inode) describes nothing
+    // here: neither its forwarding values nor its dnsmasq pid are this namespace's.
+    const foreign = !!meta && foreignState(meta, cookie);
+    if (foreign) meta = undefined;
     const files = dnsmasqFiles(dir);
     // The directory alone is no evidence (a caller's stateDir may hold other things): our files are.
     let removed = ownFiles(dir).some((f) => fs.existsSync(f));
     try {
-      const pid = Number(fs.readFileSync(files.pid, 'utf8').trim());
+      const pid = foreign ? 0 : Number(fs.readFileSync(files.pid, 'utf8').trim());
       if (pid > 0 && isOurDnsmasq(pid, files.conf)) { await stopPid(pid); removed = true; }
     } catch { /* no pid file */ }
     for (const l of await this.h.link.list({ kind: 'bridge' })) {
@@ -962,7 +1012,7 @@ export class NetworkOps {
 }
 
 /** The ip_forward value another network in the same namespace (same parent state dir) found. */
-function siblingForwarding(dir: string, key: 'ipForwardBefore' | 'ip6ForwardBefore' = 'ipForwardBefore'): string | undefined {
+function siblingForwarding(dir: string, key: 'ipForwardBefore' | 'ip6ForwardBefore', cookie: string | undefined): string | undefined {
   const parent = path.dirname(dir);
   let names: string[] = [];
   try { names = fs.readdirSync(parent); } catch { return undefined; }
@@ -970,7 +1020,7 @@ function siblingForwarding(dir: string, key: 'ipForwardBefore' | 'ip6ForwardBefo
     if (path.join(parent, n) === dir) continue;
     try {
       const m = JSON.parse(fs.readFileSync(path.join(parent, n, 'network.json'), 'utf8')) as Meta;
-      if (m[key] !== undefined) return m[key];
+      if (m[key] !== undefined && !foreignState(m, cookie)) return m[key];
     } catch { /* not a network */ }
   }
   return undefined;
@@ -1156,8 +1206,9 @@ export class Network {
     const { match, stmt } = nftExpr;
     const T = { family: 'ip' as const, table: this.table };
     const comment = `vnetlink:pf:${key}`;
-    // Loopback-sourced packets may leave through the bridge only with route_localnet there.
-    if (localhost) await this.#h.sysctl.set(`net/ipv4/conf/${this.bridge}/route_localnet`, '1').catch(release);
+    // Loopback-sourced packets may leave through the bridge only with route_localnet there;
+    // what it was before the first such forward is remembered, and put back after the last.
+    if (localhost) await this.#localnetOn().catch(async (e) => { await this.#localnetRestore(entry).catch(() => {}); release(e); });
     const toHost = hostAddress ? match.addr('ip', 'daddr', hostAddress) : daddrLocal();
     const dnat = [...match.l4proto(proto), ...match.dport(hostPort), stmt.counter(), ...stmt.dnat('ip', g.address, guestPort)];
     const created = await new NftTransaction(this.#h, op)
@@ -1169,10 +1220,31 @@ export class Network {
       .addRule({ ...T, chain: 'forward', comment, insert: true, exprs: [
         ...match.oifname(this.bridge), ...match.addr('ip', 'daddr', `${g.address}/32`),
         ...match.l4proto(proto), ...match.dport(guestPort), stmt.counter(), stmt.accept()] })
-      .commit({ echo: true }).catch(release);
+      .commit({ echo: true }).catch(async (e) => { if (localhost) await this.#localnetRestore(entry).catch(() => {}); return release(e); });
     entry.handles = created.filter((c) => c.kind === 'rule').map((c) => ({ chain: c.chain!, handle: c.handle }));
     this.#save();
     return this.#forwardObject(key, entry);
+  }
+
+  /** route_localnet=1 on the bridge, remembering the value found before the first localhost forward. */
+  async #localnetOn(): Promise<void> {
+    const key = `net/ipv4/conf/${this.bridge}/route_localnet`;
+    if (this.#meta.routeLocalnetBefore === undefined) {
+      this.#meta.routeLocalnetBefore = (await this.#h.sysctl.get(key)).trim();
+      this.#save();
+    }
+    await this.#h.sysctl.set(key, '1');
+  }
+
+  /** Once no localhost forward but `except` is left: route_localnet back to what it was. */
+  async #localnetRestore(except: ForwardEntry): Promise<void> {
+    const before = this.#meta.routeLocalnetBefore;
+    if (before === undefined || [...this.#forwards.values()].some((e) => e !== except && e.spec.localhost)) return;
+    if (before !== '1') {
+      await this.#h.sysctl.set(`net/ipv4/conf/${this.bridge}/route_localnet`, before).catch((e) => { if (e?.code !== 'ENOENT') throw e; });
+    }
+    delete this.#meta.routeLocalnetBefore;
+    this.#save();
   }
 
   /** The PortForward handed out for a forward entry (new or re-adopted). */
@@ -1190,13 +1262,18 @@ export class Network {
           for (const x of entry.handles) tx.delRule({ ...T, chain: x.chain, handle: x.handle });
           try {
             await tx.commit();
-            // Connections already made keep their mapping in conntrack: end them too.
-            await deleteConntrack(this.#h, { proto, hostPort, hostAddress, guest, guestPort });
           } catch (e) {
             entry.removing = undefined;
             throw e;
           }
+          // The rules are gone, so the forward is: its port is free again and the state says
+          // so, whatever happens below (a retry would only find its rule handles missing).
+          let failure: unknown;
+          if (entry.spec.localhost) await this.#localnetRestore(entry).catch((e) => { failure = e; });
           if (this.#forwards.get(key) === entry) { this.#forwards.delete(key); this.#save(); }
+          // Connections already made keep their mapping in conntrack: end them too.
+          await deleteConntrack(this.#h, { proto, hostPort, hostAddress, guest, guestPort }).catch((e) => { failure ??= e; });
+          if (failure !== undefined) throw failure;
         })();
         await entry.removing;
       },
@@ -1250,10 +1327,17 @@ export class Network {
     if (!br) {
       const l = await this.#h.link.add({ kind: 'bridge', name: n.bridge, mac: n.mac, stp: n.stp, forwardDelay: n.forwardDelay, alias: TAG + n.name, ...(n.mtu ? { mtu: n.mtu } : {}) });
       this.#meta.bridgeIndex = (l as Link).index;
-      for (const k of ['accept_ra', 'autoconf']) await this.#h.sysctl.set(`net/ipv6/conf/${n.bridge}/${k}`, '0').catch(() => {});
+      // As create does: no RA/autoconf, and no IPv6 at all on an IPv4-only network's bridge.
+      for (const k of n.v6.length ? ['accept_ra', 'autoconf'] : ['accept_ra', 'autoconf', 'disable_ipv6'])
+        await this.#h.sysctl.set(`net/ipv6/conf/${n.bridge}/${k}`, k === 'disable_ipv6' ? '1' : '0').catch(() => {});
     }
     const cidr = `${n.gateway}/${n.prefixLen}`;
     if (!(await this.#h.addr.list(n.bridge, { family: 'inet' })).some((a) => a.cidr === cidr)) await this.#h.addr.add(n.bridge, cidr, { broadcast: true });
+    // The IPv6 gateway addresses too: dnsmasq's RA and the ip6 table's guests need them.
+    const have6 = (await this.#h.addr.list(n.bridge, { family: 'inet6' })).map((a) => a.cidr);
+    for (const x of n.v6) {
+      if (!have6.includes(`${x.address}/64`)) await this.#h.addr.add(n.bridge, `${x.address}/64`, { nodad: true }).catch((e) => { if (e?.code !== 'EEXIST') throw e; });
+    }
     await this.#h.link.set(n.bridge, { up: true });
     await firewall(new NftTransaction(this.#h, op), n, this.table).commit();
     const fwd = [...this.#forwards.values()].map((e) => e.spec);

@@ -946,7 +946,9 @@ function token(op: string, field: string, x: unknown): string {
 
 function strMap(op: string, field: string, x: unknown): Record<string, string> {
   const o = v.object(op, field, x);
-  const out: Record<string, string> = {};
+  // Null prototype: a key such as "__proto__" or "constructor" is a key like any other
+  // (an assignment to a plain object's "__proto__" would drop it or change the prototype).
+  const out: Record<string, string> = Object.create(null);
   for (const [k, val] of Object.entries(o)) {
     if (val === undefined) continue;
     v.str(op, `${field}.${k}`, k, 4096);

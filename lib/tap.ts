@@ -215,14 +215,21 @@ export class Tap {
 
   /**
    * Enables or disables one queue (TUNSETQUEUE): a disabled queue gets no frames.
-   * Equivalent to QEMU's queue attach/detach on a multi-queue tap.
+   * Equivalent to QEMU's queue attach/detach on a multi-queue tap. A queue whose fd was closed
+   * elsewhere (its number may name another file now) is refused, like close() leaves it alone.
    */
   async setQueue(queue: number, enabled: boolean): Promise<void> {
     const op = 'tap.setQueue';
     if (this.closed) throw v.typeError(op, 'tap', 'is closed');
     v.uint(op, 'queue', queue, 0, this.fds.length - 1);
     v.bool(op, 'enabled', enabled);
-    await this.#h._call(op, { fd: this.fds[queue], enable: enabled });
+    // As in close(): only a number that still names this tap's queue is ours. One closed
+    // elsewhere may name another tap's queue now, which TUNSETQUEUE would detach instead.
+    const fd = this.fds[queue];
+    const owned = this.#owned.find((o) => o.fd === fd);
+    if (!owned || !stillOwned([owned], this.name).length)
+      throw v.typeError(op, 'queue', `${queue}: fd ${fd} was closed elsewhere (the number no longer names this tap's queue)`);
+    await this.#h._call(op, { fd, enable: enabled });
   }
 
   /** Opens `count` more queues on a live multi-queue tap and returns their fds (also appended to `fds`). */

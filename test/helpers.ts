@@ -73,8 +73,14 @@ export class Namespaces {
 /** Runs a command inside a namespace (`ip netns exec NAME ...`) and returns stdout. */
 export async function nsExec(ns: Netns | string, cmd: string, args: string[], opts: { timeout?: number } = {}): Promise<string> {
   const name = typeof ns === 'string' ? ns : ns.name;
-  const { stdout } = await execFileP('ip', ['netns', 'exec', name, cmd, ...args], { timeout: opts.timeout ?? 30_000, maxBuffer: 64 << 20 });
-  return stdout;
+  try {
+    const { stdout } = await execFileP('ip', ['netns', 'exec', name, cmd, ...args], { timeout: opts.timeout ?? 30_000, maxBuffer: 64 << 20 });
+    return stdout;
+  } catch (e: any) {
+    // Say how it ended: an exit code, or a signal (a timeout kills with SIGTERM).
+    if (e && typeof e === 'object') e.message += ` [exit ${e.code ?? '-'}, signal ${e.signal ?? '-'}${e.killed ? ', killed' : ''}]`;
+    throw e;
+  }
 }
 
 /** Like nsExec but resolves with the exit code instead of throwing. */

@@ -222,6 +222,25 @@ describe.skipIf(skip)('Open vSwitch over OVSDB', () => {
     for (const n of names) expect(Number((await ovsd.vsctl(['get', 'Interface', n, 'ofport'])).trim())).toBeGreaterThan(0);
   }, 30_000);
 
+  it('external_ids keys "__proto__" and "constructor" are written and read back like any other key', async () => {
+    // JSON.parse makes "__proto__" an own key, as a caller's config file would.
+    const ids = JSON.parse('{"__proto__":"p","constructor":"c","vm-id":"v"}');
+    const br = await ovs.addBridge('ovsbrk', { datapathType: 'netdev', externalIds: ids });
+    try {
+      const got = (await ovsd.vsctl(['get', 'bridge', 'ovsbrk', 'external_ids'])).trim();
+      expect(got).toMatch(/__proto__="?p"?/);
+      expect(got).toMatch(/constructor="?c"?/);
+      expect(got).toMatch(/"?vm-id"?="?v"?/);
+      expect(Object.entries(br.externalIds).sort()).toEqual([['__proto__', 'p'], ['constructor', 'c'], ['vm-id', 'v']]);
+      const p = await ovs.addPort('ovsbrk', 'pk0', { type: 'internal', externalIds: ids, portExternalIds: ids });
+      expect(Object.entries(p.interfaces[0].externalIds).sort()).toEqual([['__proto__', 'p'], ['constructor', 'c'], ['vm-id', 'v']]);
+      expect(Object.entries(p.externalIds).sort()).toEqual([['__proto__', 'p'], ['constructor', 'c'], ['vm-id', 'v']]);
+      expect((await ovsd.vsctl(['get', 'interface', 'pk0', 'external_ids'])).trim()).toMatch(/__proto__="?p"?/);
+    } finally {
+      await ovs.delBridge('ovsbrk');
+    }
+  });
+
   it('removing ports and deleting bridges leaves no rows behind', async () => {
     await ovs.addBridge('ovsbr2', { datapathType: 'netdev' });
     await ovs.addPort('ovsbr2', 'rm0', { type: 'internal', trunks: [10, 20] });

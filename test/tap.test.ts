@@ -145,6 +145,46 @@ describe.skipIf(skip)('tap', () => {
     await expect(tap.setQueue(6, true)).rejects.toThrow(RangeError);
   });
 
+  it('setQueue refuses a queue fd closed elsewhere whose number now names another tap\'s queue, and leaves that queue alone', async () => {
+    const a = await nl.tap.create({ name: 'sqa0', queues: 2 });
+    const held: number[] = [];
+    let b: Tap | undefined;
+    try {
+      const n = a.fds[1];
+      fs.closeSync(n);
+      // Make `n` the lowest free number (fill every lower hole), so the next open takes it.
+      // Another thread of this process may open an fd meanwhile: then try again.
+      for (let attempt = 0; attempt < 10 && !b; attempt++) {
+        for (let i = 0; i < 4096; i++) {
+          const f = fs.openSync('/dev/null', 'r');
+          if (f === n) { fs.closeSync(f); break; }
+          held.push(f);
+          if (f > n) break;
+        }
+        const t = await nl.tap.create({ name: 'sqb0', queues: 1, multiQueue: true });
+        if (t.fds[0] === n) b = t;
+        else await t.close();
+      }
+      expect(b, `no attempt gave the second tap fd ${n}`).toBeDefined();
+      const e = await a.setQueue(1, false).catch((x) => x);
+      expect(e).toBeInstanceOf(TypeError);
+      expect(String(e.message)).toMatch(/tap\.setQueue: queue: 1: fd \d+ was closed elsewhere/);
+      // The other tap's only queue is still attached: nothing detached it.
+      const d = (await ipLinks(N, 'sqb0'))[0].linkinfo.info_data;
+      expect(d.numqueues).toBe(1);
+      expect(d.numdisabled ?? 0).toBe(0);
+      // The first tap's own remaining queue still works.
+      await a.setQueue(0, false);
+      expect((await ipLinks(N, 'sqa0'))[0].linkinfo.info_data).toMatchObject({ numdisabled: 1 });
+    } finally {
+      for (const f of held) fs.closeSync(f);
+      await a.close();
+      await b?.close();
+    }
+    // a.close() left b's fd alone; b's close removed it.
+    expect(await linkNames(N)).not.toContain('sqb0');
+  });
+
   it('a non-persistent tap disappears when its fds close; a persistent one stays until link.del', async () => {
     const t = await nl.tap.create({ name: 'eph0', up: true });
     expect(await linkNames(N)).toContain('eph0');

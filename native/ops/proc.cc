@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -24,6 +25,9 @@
 
 namespace vnl {
 namespace {
+
+// SO_NETNS_COOKIE (include/uapi/asm-generic/socket.h); older libc headers lack it.
+constexpr int kSoNetnsCookie = 71;
 
 struct SpawnAttr {
   posix_spawnattr_t a;
@@ -147,6 +151,14 @@ Value procNetnsId(Ctx&, const Value&) {
   Value out = Value::object();
   out.set("dev", static_cast<double>(st.st_dev));
   out.set("ino", static_cast<double>(st.st_ino));
+  // The namespace's cookie: unlike its inode, never reused while the machine runs, so state
+  // left by a namespace that is gone is told apart from a new one that got the same inode.
+  // A socket made on this thread lives in the thread's namespace. Linux >= 5.14; absent before.
+  Fd s(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  uint64_t cookie = 0;
+  socklen_t len = sizeof cookie;
+  if (s && getsockopt(s.get(), SOL_SOCKET, kSoNetnsCookie, &cookie, &len) == 0 && len == sizeof cookie)
+    out.set("cookie", std::to_string(cookie));
   return out;
 }
 
