@@ -1,99 +1,13 @@
-// Bridges: the `bridge` link kind (IFLA_BR_*), bridge ports (IFLA_BRPORT_*) and a
-// `brctl show`-like summary.
+// Bridges: `brctl show`, bridge port flags (`bridge link set`) and waiting for a port's STP
+// state. The bridge link kind itself is its table in kinds/bridge.ts.
 import type { Handle } from './handle.js';
-import { registerKind, registerSetField, type Link, type LinkBaseSpec } from './link.js';
+import type { Link } from './link.js';
+import type { PortState } from './kinds/bridge.js';
 import * as v from './validate.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TimeoutError, abortError, waitOptions, type WaitOptions } from './errors.js';
 
-/** A Linux bridge. Times are in seconds (the kernel keeps centiseconds). */
-export interface BridgeSpec extends LinkBaseSpec {
-  kind: 'bridge';
-  /** Spanning tree on/off (`stp_state`). With STP on the kernel needs forwardDelay 2–30 s. */
-  stp?: boolean;
-  /** Seconds a port spends listening and learning before it forwards (`forward_delay`). */
-  forwardDelay?: number;
-  /** STP hello interval in seconds (`hello_time`). */
-  helloTime?: number;
-  /** STP max message age in seconds (`max_age`). */
-  maxAge?: number;
-  /** Bridge priority, the first half of the bridge id (`priority`, default 32768 = 0x8000). */
-  priority?: number;
-  /** Seconds a learned MAC stays in the FDB (`ageing_time`). */
-  ageingTime?: number;
-  /** 802.1Q VLAN filtering (`vlan_filtering`). */
-  vlanFiltering?: boolean;
-  /** The PVID new ports get (`vlan_default_pvid`); 0 means none. */
-  defaultPvid?: number;
-  /** IGMP/MLD snooping (`mcast_snooping`). */
-  mcastSnooping?: boolean;
-}
-
-declare module './link.js' {
-  interface LinkKindSpecs {
-    bridge: BridgeSpec;
-  }
-}
-
-/** Bridge settings `link.set` can change on an existing bridge. */
-export interface BridgeChanges {
-  stp?: boolean;
-  forwardDelay?: number;
-  helloTime?: number;
-  maxAge?: number;
-  ageingTime?: number;
-  vlanFiltering?: boolean;
-  defaultPvid?: number;
-  mcastSnooping?: boolean;
-}
-
-// clock_t in the kernel is a u32 of centiseconds.
-const maxSeconds = 0xffffffff / 100;
-const bridgeFields: Record<string, (op: string, field: string, x: unknown) => unknown> = {
-  stp: v.bool,
-  forwardDelay: (op, f, x) => v.num(op, f, x, 0, maxSeconds),
-  helloTime: (op, f, x) => v.num(op, f, x, 0, maxSeconds),
-  maxAge: (op, f, x) => v.num(op, f, x, 0, maxSeconds),
-  ageingTime: (op, f, x) => v.num(op, f, x, 0, maxSeconds),
-  vlanFiltering: v.bool,
-  defaultPvid: (op, f, x) => v.uint(op, f, x, 0, 4094),
-  mcastSnooping: v.bool,
-};
-
-registerKind('bridge', [...Object.keys(bridgeFields), 'priority'], (spec, op) => {
-  const out: Record<string, unknown> = {};
-  for (const [k, check] of Object.entries(bridgeFields)) if (spec[k] !== undefined) out[k] = check(op, k, spec[k]);
-  if (spec.priority !== undefined) out.priority = v.uint(op, 'priority', spec.priority, 0, 65535);
-  return out;
-});
-// `priority` is left out of link.set on purpose: the word is too generic to claim for every kind.
-for (const [k, check] of Object.entries(bridgeFields)) registerSetField(['bridge'], k, (x, op) => ({ [k]: check(op, k, x) }));
-
-/** STP state of a bridge port, as `bridge link` prints it. */
-export type PortState = 'disabled' | 'listening' | 'learning' | 'forwarding' | 'blocking';
-
-/** A bridge port's settings (decoded from IFLA_BRPORT_*), found on `link.port` of an enslaved link. */
-export interface BridgePort {
-  kind: 'bridge';
-  state?: PortState;
-  priority?: number;
-  cost?: number;
-  hairpin?: boolean;
-  guard?: boolean;
-  rootBlock?: boolean;
-  fastLeave?: boolean;
-  learning?: boolean;
-  flood?: boolean;
-  mcastFlood?: boolean;
-  bcastFlood?: boolean;
-  proxyArp?: boolean;
-  neighSuppress?: boolean;
-  isolated?: boolean;
-  id?: number;
-  no?: number;
-  designatedRoot?: string;
-  designatedBridge?: string;
-}
+export type { BridgeSpec, BridgeChanges, BridgeInfo, BridgePort, PortState } from './kinds/bridge.js';
 
 /** One line of `brctl show`, plus each port's STP state. */
 export interface BridgeSummary {

@@ -32,6 +32,8 @@ for (const [name, num] of Object.entries(os.constants.errno)) {
 }
 linuxErrno.forEach((name, num) => { if (name && !codeByErrno.has(num)) codeByErrno.set(num, name); });
 for (const [num, [name]] of kernelInternal) codeByErrno.set(num, name);
+// 95 has two names on Linux; netlink and the kernel's sources say EOPNOTSUPP (Node lists ENOTSUP first).
+codeByErrno.set(95, 'EOPNOTSUPP');
 
 /** The code Node uses for an errno ('ENODEV' for 19), or Linux's name for Linux-only ones ('EBADFD' for 77). @internal */
 export function errnoCode(errno: number): string {

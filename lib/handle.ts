@@ -9,8 +9,6 @@ import { NftOps } from './nft.js';
 import { NetworkOps } from './network.js';
 import { BridgeOps } from './bridge.js';
 import { TapOps } from './tap.js';
-import './kinds/vxlan.js';
-import './kinds/ifb.js';
 import { MacvtapOps } from './macvtap.js';
 import { Monitor, type MonitorOptions } from './monitor.js';
 import { TcOps } from './tc.js';

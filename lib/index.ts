@@ -26,6 +26,7 @@ export { Forwarder, type ForwarderOptions, type ForwarderPortOptions, type Forwa
 export { TcOps, TcQdiscOps, TcClassOps, TcFilterOps } from './tc.js';
 export type { QdiscSpec, QdiscKind, HtbQdiscSpec, TbfQdiscSpec, NetemQdiscSpec, FqCodelQdiscSpec, ClsactQdiscSpec, IngressQdiscSpec, ClassSpec, HtbClassSpec, FilterSpec, U32FilterSpec, MatchallFilterSpec, U32Match, TcAction, MirredAction, PoliceAction, CsumAction, GactAction, TcControl, TcParent, Qdisc, TcClass, TcFilter, TcStats, ShapeOptions, ShapeResult, Rate, Size, Time, Protocol } from './tc.js';
 export type { IfbSpec } from './kinds/ifb.js';
+export type { DummySpec } from './kinds/dummy.js';
 export { qemuNetdev, type QemuNetdev, type QemuNetdevOptions, type NetdevFds, type StdioEntry } from './qemu.js';
 export { NeighOps, FdbOps, type NeighSpec, type NeighState, type FdbSpec, type FdbEntry } from './neigh.js';
 export { RuleOps, type RuleSpec, type Rule, type RuleAction } from './rule.js';

@@ -1,8 +1,19 @@
 import type { Handle } from './handle.js';
-import type { BridgeChanges, BridgePort } from './bridge.js';
-import type { MacvlanInfo, MacvlanMode } from './macvtap.js';
+import type { BridgeChanges, BridgeInfo, BridgePort, BridgeSpec } from './kinds/bridge.js';
+import type { MacvlanInfo, MacvlanSpec, MacvtapSpec } from './kinds/macvlan.js';
+import type { VxlanInfo, VxlanSpec } from './kinds/vxlan.js';
+import type { TunInfo } from './kinds/tun.js';
+import type { IfbSpec } from './kinds/ifb.js';
+import type { DummySpec } from './kinds/dummy.js';
+import type { VethSpec } from './kinds/veth.js';
+import type { macvlan } from './kinds/macvlan.js';
+import { kindDef, kindDefs } from './kinds/index.js';
+import { checkChanges, checkSpec, settableKeys, specKeys, type ChangeFields, type KindDef } from './kinds/schema.js';
 import * as v from './validate.js';
 import { NetlinkError } from './errors.js';
+
+export type { BridgeInfo, VxlanInfo, TunInfo };
+export type { VethSpec, VethPeerSpec } from './kinds/veth.js';
 
 /** Counters from IFLA_STATS64. */
 export interface LinkStats {
@@ -19,60 +30,6 @@ export type LinkKind = keyof LinkInfoByKind;
 
 /** RFC 2863 operational state, lowercase as `ip link` prints it. */
 export type OperState = 'unknown' | 'notpresent' | 'down' | 'lowerlayerdown' | 'testing' | 'dormant' | 'up';
-
-/** What `link.get` reports in `info` for a bridge (IFLA_BR_*; times in seconds). */
-export interface BridgeInfo {
-  stp?: boolean;
-  forwardDelay?: number;
-  helloTime?: number;
-  maxAge?: number;
-  ageingTime?: number;
-  priority?: number;
-  vlanFiltering?: boolean;
-  defaultPvid?: number;
-  mcastSnooping?: boolean;
-  groupFwdMask?: number;
-  /** The bridge id as brctl prints it, e.g. '8000.52540082327e'. */
-  bridgeId?: string;
-  rootId?: string;
-  rootPort?: number;
-  rootPathCost?: number;
-  topologyChange?: boolean;
-}
-
-/** What `link.get` reports in `info` for a vxlan (IFLA_VXLAN_*). */
-export interface VxlanInfo {
-  vni?: number;
-  remote?: string;
-  mcastGroup?: string;
-  local?: string;
-  linkIndex?: number;
-  dstPort?: number;
-  srcPortMin?: number;
-  srcPortMax?: number;
-  ttl?: number;
-  tos?: number;
-  learning?: boolean;
-  ageing?: number;
-  maxAddresses?: number;
-  proxy?: boolean;
-  l2miss?: boolean;
-  l3miss?: boolean;
-  udpCsum?: boolean;
-}
-
-/** What `link.get` reports in `info` for a tun/tap device (IFLA_TUN_*). */
-export interface TunInfo {
-  mode?: 'tun' | 'tap';
-  uid?: number;
-  gid?: number;
-  pi?: boolean;
-  vnetHdr?: boolean;
-  persist?: boolean;
-  multiQueue?: boolean;
-  queues?: number;
-  disabledQueues?: number;
-}
 
 /** No kind-specific settings are decoded for this kind: `info` is `{}`. */
 export type NoInfo = Record<never, never>;
@@ -180,28 +137,15 @@ export interface LinkBaseSpec {
   netns?: NetnsRef;
 }
 
-export interface VethPeerSpec {
-  name?: string;
-  mac?: string;
-  mtu?: number;
-  txqueuelen?: number;
-  group?: number;
-  up?: boolean;
-  /** Put the peer straight into another namespace. */
-  netns?: NetnsRef;
-}
-
-export interface VethSpec extends LinkBaseSpec {
-  kind: 'veth';
-  peer?: VethPeerSpec;
-}
-
-/**
- * Link kinds known to `link.add`. Each kind module adds its spec type here through
- * declaration merging and registers a normalizer with `registerKind`.
- */
+/** Link kinds known to `link.add`, each from its table in lib/kinds/. */
 export interface LinkKindSpecs {
+  bridge: BridgeSpec;
+  dummy: DummySpec;
+  ifb: IfbSpec;
+  macvlan: MacvlanSpec;
+  macvtap: MacvtapSpec;
   veth: VethSpec;
+  vxlan: VxlanSpec;
 }
 export type LinkSpec = LinkKindSpecs[keyof LinkKindSpecs];
 
@@ -222,12 +166,7 @@ export interface LinkBaseChanges {
 }
 
 /** What `link.set` changes on a macvlan or macvtap (`ip link set NAME type macvtap mode ...`). */
-export interface MacvlanChanges {
-  /** Not to or from passthru. */
-  mode?: MacvlanMode;
-  /** Replaces a source-mode link's MAC list (`macaddr set ...`). */
-  macs?: string[];
-}
+export interface MacvlanChanges extends ChangeFields<typeof macvlan.fields> {}
 
 /** The kind-specific settings `link.set` can change, per kind. */
 export interface LinkKindChanges {
@@ -243,88 +182,46 @@ export interface LinkKindChanges {
 export type LinkChanges = LinkBaseChanges | { [K in keyof LinkKindChanges]: LinkBaseChanges & LinkKindChanges[K] }[keyof LinkKindChanges];
 
 export const baseKeys = ['kind', 'name', 'mtu', 'mac', 'txqueuelen', 'group', 'master', 'up', 'alias', 'netns'] as const;
+const baseChangeKeys = ['up', 'mtu', 'mac', 'name', 'master', 'group', 'alias', 'txqueuelen', 'netns'];
+const creatable = () => Object.values(kindDefs as Record<string, KindDef>).filter((k) => k.hooks.create !== false);
+/** Every key some kind lets `link.set` change, and the kinds that have it. */
+const kindChangeKeys = (): Map<string, string[]> => {
+  const m = new Map<string, string[]>();
+  for (const k of Object.values(kindDefs as Record<string, KindDef>))
+    for (const key of settableKeys(k)) m.set(key, [...(m.get(key) ?? []), k.kind]);
+  return m;
+};
 
 /**
- * A kind's normalizer: validates its own fields of a spec and returns the object the native
- * kind plug-in reads (base fields are handled here).
+ * The kernel's answer to a kind it has no driver for (not built, module not loadable) is a
+ * bare EOPNOTSUPP "Unknown device type": say which kind, so the caller knows what is missing.
  */
-export type KindNormalizer = (spec: Record<string, unknown>, op: string) => Record<string, unknown>;
-/**
- * Turns a kernel refusal of `link.add` into a clearer error when the kernel gave no reason
- * (e.g. a bare EINVAL); returns undefined to keep the original.
- */
-export type KindAddErrorExplainer = (h: Handle, spec: Record<string, unknown>, err: unknown) => Promise<Error | undefined>;
-/** Runs after the kernel created the link (e.g. a step the create message cannot carry). */
-export type KindAfterAdd = (h: Handle, normalized: Record<string, unknown>, link: Link) => Promise<void>;
-const kinds = new Map<string, { keys: readonly string[]; normalize: KindNormalizer; patterns: boolean; explainAddError?: KindAddErrorExplainer; afterAdd?: KindAfterAdd }>();
-
-/** Registers a link kind for `link.add`: its extra option keys and its normalizer. */
-export function registerKind(kind: string, keys: readonly string[], normalize: KindNormalizer,
-  opts: { patterns?: boolean; explainAddError?: KindAddErrorExplainer; afterAdd?: KindAfterAdd } = {}): void {
-  kinds.set(kind, { keys, normalize, patterns: opts.patterns ?? false, explainAddError: opts.explainAddError, afterAdd: opts.afterAdd });
+function kindMissing(op: string, kind: string, name: string, e: unknown): unknown {
+  if (!(e instanceof NetlinkError) || e.code !== 'EOPNOTSUPP' || (e.extack !== undefined && !/unknown device type/i.test(e.extack))) return e;
+  return new NetlinkError(op, e.errno, `link kind ${kind} is not available in this kernel (no ${kind} driver is built in or loadable)`, e.extack, name);
 }
-
-/** Kind-specific `link.set` fields: key -> the kinds that have it and a normalizer returning entries for `kindData`. */
-const setFields = new Map<string, { kinds: readonly LinkKind[]; normalize: (value: unknown, op: string) => Record<string, unknown> }>();
-/** Registers a `link.set` setting that only links of `kinds` have. @internal */
-export function registerSetField(kinds: readonly LinkKind[], key: string, normalize: (value: unknown, op: string) => Record<string, unknown>): void {
-  setFields.set(key, { kinds, normalize });
-}
-
-registerKind('veth', ['peer'], (spec, op) => {
-  const out: Record<string, unknown> = {};
-  if (spec.peer !== undefined) {
-    const p = v.object(op, 'peer', spec.peer);
-    v.knownKeys(op, 'peer', p, ['name', 'mac', 'mtu', 'txqueuelen', 'group', 'up', 'netns']);
-    const peer: Record<string, unknown> = {};
-    if (p.name !== undefined) peer.name = v.ifname(op, 'peer.name', p.name);
-    if (p.mac !== undefined) peer.mac = v.mac(op, 'peer.mac', p.mac);
-    if (p.mtu !== undefined) peer.mtu = v.uint(op, 'peer.mtu', p.mtu, 1, 0x7fffffff);
-    if (p.txqueuelen !== undefined) peer.txqueuelen = v.uint(op, 'peer.txqueuelen', p.txqueuelen);
-    if (p.group !== undefined) peer.group = v.uint(op, 'peer.group', p.group);
-    // The kernel cannot open a veth end before the pair is linked (ENOTCONN), so the peer is
-    // brought up after creation (see afterAdd), not in the create message.
-    if (p.up !== undefined) out.peerUp = v.bool(op, 'peer.up', p.up);
-    if (p.netns !== undefined) peer.netns = v.netns(op, 'peer.netns', p.netns);
-    if (peer.name !== undefined && peer.name === spec.name && p.netns === undefined)
-      throw v.rangeError(op, 'peer.name', `must differ from name in the same namespace (both ${JSON.stringify(spec.name)})`);
-    out.peer = peer;
-  }
-  return out;
-}, {
-  async afterAdd(h, n, link) {
-    if (n.peerUp !== true || link.linkIndex === undefined) return;
-    const peer = n.peer as Record<string, unknown>;
-    if (!peer.netns) {
-      await h._call('link.add', { index: link.linkIndex, up: true }, 'link.set');
-      return;
-    }
-    // The peer lives in another namespace: bring it up from a handle there.
-    const { open } = await import('./handle.js');
-    const ns = peer.netns as { netnsPath?: string; netnsFd?: number };
-    const other = await open({ netns: ns.netnsPath ?? ns.netnsFd! });
-    try {
-      await other._call('link.add', { index: link.linkIndex, up: true }, 'link.set');
-    } finally {
-      await other.close();
-    }
-  },
-});
 
 /** True when a created link needs steps after the create message (so its echo is needed). */
 function needsFollowUp(n: Record<string, unknown>, alias: unknown): boolean {
-  return alias !== undefined || n.peerUp === true;
+  if (alias !== undefined) return true;
+  const k = kindDef(n.kind as string);
+  return Boolean(k?.hooks.needsAfterAdd?.(n.data as Record<string, unknown>));
 }
 
-/** Validates and normalizes a link spec for the native layer. Exported for addMany. */
+/**
+ * Validates a link spec against its kind's table, before any syscall, and returns what the
+ * native encoder reads: base fields, `top` (top-level kind attributes) and `data`
+ * (IFLA_INFO_DATA). Exported for addMany.
+ */
 export function normalizeSpec(op: string, spec: unknown): Record<string, unknown> {
   const s = v.object(op, 'spec', spec);
   if (typeof s.kind !== 'string') throw v.typeError(op, 'kind', `must be a link kind string (got ${JSON.stringify(s.kind)})`);
-  const k = kinds.get(s.kind);
-  if (!k) throw v.rangeError(op, 'kind', `unknown link kind ${JSON.stringify(s.kind)} (known: ${[...kinds.keys()].join(', ')})`);
-  v.knownKeys(op, '', s, [...baseKeys, ...k.keys]);
+  const k = kindDef(s.kind);
+  if (!k || k.hooks.create === false)
+    throw v.rangeError(op, 'kind', `unknown link kind ${JSON.stringify(s.kind)} (known: ${creatable().map((c) => c.kind).join(', ')})`);
+  v.knownKeys(op, '', s, [...baseKeys, ...specKeys(k)]);
   const out: Record<string, unknown> = { kind: s.kind };
-  out.name = v.ifname(op, 'name', s.name, k.patterns);
+  out.name = v.ifname(op, 'name', s.name, k.hooks.patterns ?? false);
   if (s.mtu !== undefined) out.mtu = v.uint(op, 'mtu', s.mtu, 1, 0x7fffffff);
   if (s.mac !== undefined) out.mac = v.mac(op, 'mac', s.mac);
   if (s.txqueuelen !== undefined) out.txqueuelen = v.uint(op, 'txqueuelen', s.txqueuelen);
@@ -337,7 +234,9 @@ export function normalizeSpec(op: string, spec: unknown): Record<string, unknown
     if ((out.name as string).includes('%'))
       throw v.rangeError(op, 'name', `a name pattern cannot be resolved in another namespace; give a full name with netns (got ${JSON.stringify(out.name)})`);
   }
-  Object.assign(out, k.normalize(s, op));
+  const { data, top } = checkSpec(k, s, op);
+  out.top = top;
+  out.data = data;
   return out;
 }
 
@@ -377,7 +276,8 @@ export class LinkOps {
     const echo = opts.echo === undefined ? true : v.bool(op, 'echo', opts.echo);
     const alias = n.alias;
     delete n.alias;  // the kernel takes IFLA_IFALIAS only on an existing link
-    const after = kinds.get(n.kind as string)?.afterAdd;
+    const hooks = kindDef(n.kind as string)!.hooks;
+    const after = hooks.afterAdd;
     // Follow-up steps need the created link (its index): they keep the echo on.
     const wantEcho = echo || needsFollowUp(n, alias);
     if (!wantEcho) n.echo = false;
@@ -386,8 +286,9 @@ export class LinkOps {
       const got = await this.h._call<Link>(op, n);
       link = wantEcho ? got : ({ name: n.name, kind: n.kind } as Link);
     } catch (e) {
-      const explain = kinds.get(n.kind as string)?.explainAddError;
-      throw (explain && (await explain(this.h, n, e).catch(() => undefined))) || e;
+      const explain = hooks.explainAddError;
+      throw (explain && (await explain(this.h, spec as unknown as Record<string, unknown>, e).catch(() => undefined))) ||
+        kindMissing(op, n.kind as string, n.name as string, e);
     }
     // Created straight into another namespace: the kernel echoes nothing here, so the link is
     // read, finished (alias) and, on failure, removed from a handle in that namespace.
@@ -406,7 +307,7 @@ export class LinkOps {
             await home._call(op, { index: link.index, alias }, 'link.set');
             link.alias = alias as string;
           }
-          if (after) await after(this.h, n, link);
+          if (after) await after(this.h, n.data as Record<string, unknown>, link);
         } catch (e) {
           // All or nothing: a link whose follow-up step failed is removed again.
           await home._call(op, { index: link.index }, 'link.del').catch(() => {});
@@ -465,27 +366,52 @@ export class LinkOps {
         const i = where[k];
         results[i] = r.link
           ? { status: 'fulfilled', value: r.link as Link }
-          : { status: 'rejected', reason: new NetlinkError(op, r.errno, r.where, r.extack, good[k].name as string) };
+          : { status: 'rejected', reason: kindMissing(op, good[k].kind as string, good[k].name as string, new NetlinkError(op, r.errno, r.where, r.extack, good[k].name as string)) };
       });
     }
     // The steps link.add takes after the create message (alias, kind hooks), all or nothing per spec.
     for (const [i, n] of normalized) {
       const r = results[i];
       const alias = aliases.get(i);
-      const after = kinds.get(n.kind as string)?.afterAdd;
+      const after = kindDef(n.kind as string)!.hooks.afterAdd;
       if (r.status !== 'fulfilled' || (alias === undefined && !after) || !r.value.index) continue;
       try {
         if (alias !== undefined) {
           await this.h._call(op, { index: r.value.index, alias }, 'link.set');
           r.value.alias = alias as string;
         }
-        if (after) await after(this.h, n, r.value);
+        if (after) await after(this.h, n.data as Record<string, unknown>, r.value);
       } catch (e) {
         await this.h._call(op, { index: r.value.index }, 'link.del').catch(() => {});
         results[i] = { status: 'rejected', reason: e };
       }
     }
     return results;
+  }
+
+  /**
+   * The RTM_NEWLINK request `add` would send for `spec`, without sending it (seq and port id
+   * 0; flags REQUEST|ACK|CREATE|EXCL as iproute2 sends them). Names the spec refers to
+   * (`master`, `link`) are resolved in the handle's namespace; no privilege is needed.
+   *
+   * @example
+   * const bytes = await nl.link.encode({ kind: 'vxlan', name: 'vx0', vni: 42, remote: '198.51.100.2' });
+   */
+  async encode(spec: LinkSpec): Promise<Buffer> {
+    const n = normalizeSpec('link.encode', spec);
+    delete n.alias;  // link.add sets it after creation, in a second request
+    return Buffer.from(await this.h._call<Uint8Array>('link.encode', n));
+  }
+
+  /**
+   * Decodes one RTM_NEWLINK/RTM_DELLINK message (as the kernel sends it, or as `encode`
+   * built it) into a Link, as `get` would return it. Master and parent names are looked up in
+   * the handle's namespace. Rejects a malformed message with a RangeError.
+   */
+  async decode(bytes: Uint8Array): Promise<Link> {
+    const op = 'link.decode';
+    if (!(bytes instanceof Uint8Array)) throw v.typeError(op, 'bytes', 'must be a Buffer or Uint8Array');
+    return this.h._call<Link>(op, { bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) });
   }
 
   /** One link by name or index. Equivalent to: `ip -d -s link show NAME`. Rejects with ENODEV. */
@@ -513,7 +439,8 @@ export class LinkOps {
     const op = 'link.set';
     const args: Record<string, unknown> = { name: v.ifname(op, 'name', name) };
     const c = v.object(op, 'changes', changes);
-    v.knownKeys(op, 'changes', c, ['up', 'mtu', 'mac', 'name', 'master', 'group', 'alias', 'txqueuelen', 'netns', ...setFields.keys()]);
+    const byKey = kindChangeKeys();
+    v.knownKeys(op, 'changes', c, [...baseChangeKeys, ...byKey.keys()]);
     if (c.up !== undefined) args.up = v.bool(op, 'up', c.up);
     if (c.mtu !== undefined) args.mtu = v.uint(op, 'mtu', c.mtu, 1, 0x7fffffff);
     if (c.mac !== undefined) args.mac = v.mac(op, 'mac', c.mac);
@@ -523,23 +450,25 @@ export class LinkOps {
     if (c.alias !== undefined) args.alias = v.str(op, 'alias', c.alias, 255);
     if (c.txqueuelen !== undefined) args.txqueuelen = v.uint(op, 'txqueuelen', c.txqueuelen);
     if (c.netns !== undefined) args.netns = v.netns(op, 'netns', c.netns);
-    let kindData: Record<string, unknown> | undefined;
-    const kindKeys = [...setFields].filter(([key]) => c[key] !== undefined);
-    for (const [key, f] of kindKeys) kindData = Object.assign(kindData ?? {}, f.normalize(c[key], op));
-    if (kindData) {
-      // A kind's setting on a link of another kind would be dropped by the kernel without a
-      // word: find the link's kind first and refuse what it does not have (by index, so the
-      // change reaches the link that was checked).
+    const kindKeys = Object.keys(c).filter((key) => !baseChangeKeys.includes(key) && c[key] !== undefined);
+    if (kindKeys.length) {
+      // Every value is checked against every table that has the key before anything is read
+      // from the kernel; then the link's real kind decides (a kind's setting on a link of
+      // another kind would be dropped by the kernel without a word).
+      for (const key of kindKeys)
+        for (const kind of byKey.get(key)!) checkChanges(kindDef(kind)!, [key], c, op, '');
       const link = await this.h._call<Link>(op, { name: args.name }, 'link.get');
-      for (const [key, f] of kindKeys) {
-        if (!f.kinds.includes(link.kind)) {
-          const own = [...setFields].filter(([, g]) => g.kinds.includes(link.kind)).map(([k]) => k);
-          throw v.rangeError(op, key, `is not a setting of ${link.kind} links (${JSON.stringify(link.name)} is a ${link.kind}; ` +
-            `${key} belongs to ${f.kinds.join('/')}${own.length ? `; a ${link.kind} takes ${own.join(', ')}` : ''})`);
-        }
+      const k = kindDef(link.kind);
+      for (const key of kindKeys) {
+        if (k && settableKeys(k).includes(key)) continue;
+        const own = k ? settableKeys(k) : [];
+        throw v.rangeError(op, key, `is not a setting of ${link.kind} links (${JSON.stringify(link.name)} is a ${link.kind}; ` +
+          `${key} belongs to ${byKey.get(key)!.join('/')}${own.length ? `; a ${link.kind} takes ${own.join(', ')}` : ''})`);
       }
+      // By index, so the change reaches the link that was checked.
       args.index = link.index;
-      args.kindData = kindData;
+      args.kind = link.kind;
+      args.kindData = checkChanges(k!, kindKeys, c, op, link.name);
     }
     if (Object.keys(args).length === 1) throw v.typeError(op, 'changes', 'names nothing to change');
     await this.h._call(op, args);

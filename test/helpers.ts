@@ -1,6 +1,6 @@
 // Test scaffolding: throwaway namespaces, tools that must exist in CI, and ways to see what
 // a user would see (`ip -j`, `nft`, ...), always inside a test namespace.
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Netns } from '../lib/index.js';
 
@@ -135,3 +135,34 @@ export function threadCount(): number {
 }
 import { createRequire } from 'node:module';
 const require_ = createRequire(import.meta.url);
+
+const kindArgs: Record<string, string[]> = { vlan: ['id', '1'], vxlan: ['id', '1', 'dstport', '4789'], geneve: ['id', '1', 'remote', '198.51.100.9'] };
+const lowerKinds = new Set(['vlan', 'macvlan', 'macvtap', 'ipvlan', 'ipvtap']);
+const kindCache = new Map<string, Promise<boolean>>();
+/**
+ * Whether this kernel can create a link of `kind` (built in, or a module it loads on demand):
+ * tries one with `ip` in a throwaway namespace, on a veth when the kind needs a lower device.
+ * Kind tests prove the behaviour when it is there, and the clear refusal when it is not.
+ */
+export function kindAvailable(kind: string): Promise<boolean> {
+  let p = kindCache.get(kind);
+  if (!p) {
+    p = (async () => {
+      const ns = uniqueName('vnlkind');
+      execFileSync('ip', ['netns', 'add', ns]);
+      try {
+        const ip = (...a: string[]) => spawnSync('ip', ['-n', ns, ...a], { stdio: 'ignore', timeout: 30_000 }).status === 0;
+        const lower = lowerKinds.has(kind) ? ['link', 'kp0'] : [];
+        if (lower.length && !ip('link', 'add', 'kp0', 'type', 'veth', 'peer', 'name', 'kp1')) throw new Error('kindAvailable: cannot make a veth');
+        return ip('link', 'add', ...lower, 'name', 'kt0', 'type', kind, ...(kindArgs[kind] ?? []));
+      } finally {
+        execFileSync('ip', ['netns', 'del', ns]);
+      }
+    })();
+    kindCache.set(kind, p);
+  }
+  return p;
+}
+
+/** Inside the Debian-kernel guest every kind must be there: a missing one fails the test. */
+export const inKernelGuest = process.env.VNETLINK_KERNEL_GUEST === '1';

@@ -29,7 +29,7 @@ describe.skipIf(skip)('review regressions', () => {
   it('a nest too long for 16 bits is a NetlinkError from the codec, not std::terminate', async () => {
     // Straight to the native op, past the TS limit: the nest's destructor used to throw while
     // another exception unwound through the enclosing nests, which killed the process.
-    const e = await a._call('link.add', { kind: 'macvlan', name: 'mvbig', link: 'up0', mode: 'source', macs: macsN(6000) }).catch((x) => x);
+    const e = await a._call('link.add', { kind: 'macvlan', name: 'mvbig', top: { link: 'up0' }, data: { mode: 16, macs: macsN(6000) } }).catch((x) => x);
     expect(e).toBeInstanceOf(NetlinkError);
     expect(e.code).toBe('EMSGSIZE');
     expect((await a.link.get('up0')).name).toBe('up0');

@@ -1,7 +1,10 @@
 // The ifb link kind: an intermediate functional block, a device whose only job is to receive
 // traffic redirected by a tc mirred action so that it can be shaped as egress (ingress
 // shaping without the police action). It takes no kind-specific attributes.
-import { registerKind, type LinkBaseSpec } from '../link.js';
+import { defineKind, type SpecFields } from './schema.js';
+import type { LinkBaseSpec } from '../link.js';
+
+export const ifb = defineKind('ifb', {});
 
 /**
  * An ifb device. Equivalent to: `ip link add ifb0 type ifb`.
@@ -9,14 +12,6 @@ import { registerKind, type LinkBaseSpec } from '../link.js';
  * @example
  * await nl.link.add({ kind: 'ifb', name: 'ifb0', up: true });
  */
-export interface IfbSpec extends LinkBaseSpec {
+export interface IfbSpec extends LinkBaseSpec, SpecFields<typeof ifb.fields> {
   kind: 'ifb';
 }
-
-declare module '../link.js' {
-  interface LinkKindSpecs {
-    ifb: IfbSpec;
-  }
-}
-
-registerKind('ifb', [], () => ({}));

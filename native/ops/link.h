@@ -1,5 +1,6 @@
-// rtnetlink links: the shared decoder (also used by monitors) and the per-kind plug-ins
-// that fill and decode IFLA_INFO_DATA. Each kind lives in its own file and registers itself.
+// rtnetlink links: the shared decoder (also used by monitors), and native fill hooks for the
+// few kinds whose IFLA_INFO_DATA a table cannot describe (veth's peer: an ifinfomsg followed by
+// link attributes). Every other kind is its table (lib/kinds/, codec/kind_schema.h).
 #pragma once
 #include <linux/if_link.h>
 #include <linux/rtnetlink.h>
@@ -14,33 +15,24 @@
 
 namespace vnl {
 
+// A fill hook, named by a kind's table (`nativeHook`).
 struct LinkKind {
   const char* kind;
-  // Fills IFLA_INFO_DATA for link.add from the normalized spec (called inside IFLA_LINKINFO,
-  // after IFLA_INFO_KIND). Fds the request refers to go in `keep`, which outlives the send.
-  // May be null when the kind takes no data.
-  void (*fillAdd)(Ctx&, MsgBuilder&, const Value& spec, const char* op, std::vector<Fd>& keep);
-  // Fills IFLA_INFO_DATA for link.set; `changes` holds only kind-specific fields. May be null.
-  void (*fillChange)(Ctx&, MsgBuilder&, const Value& changes, const char* op);
-  // Decodes IFLA_INFO_DATA into `info`. May be null.
-  void (*decode)(const Attr& data, Value& info);
-};
-
-// Decodes the port side (IFLA_INFO_SLAVE_DATA) for a master kind, e.g. bridge ports.
-struct SlaveKind {
-  const char* kind;
-  void (*decode)(const Attr& data, Value& port);
+  // Appends to IFLA_INFO_DATA for link.add (after the table's fields) from the kind's checked
+  // data. Fds the request refers to go in `keep`, which outlives the send.
+  void (*fillAdd)(Ctx&, MsgBuilder&, const Value& data, const char* op, std::vector<Fd>& keep);
+  // True when fillAdd has something to write for `data`.
+  bool (*hasData)(const Value& data);
+  bool wants(const Value& data) const { return hasData && hasData(data); }
 };
 
 struct LinkKinds {
   static std::map<std::string, const LinkKind*>& all();
-  static std::map<std::string, const SlaveKind*>& slaves();
-  static const LinkKind* find(const std::string& kind);
+  static const LinkKind* find(const std::string& hook);
 };
 
 struct LinkKindRegistrar {
   explicit LinkKindRegistrar(const LinkKind* k) { LinkKinds::all()[k->kind] = k; }
-  explicit LinkKindRegistrar(const SlaveKind* k) { LinkKinds::slaves()[k->kind] = k; }
 };
 #define VNL_LINK_KIND(obj) static ::vnl::LinkKindRegistrar VNL_OP_CAT(vnl_kind_reg_, __LINE__)(&obj)
 

@@ -3,6 +3,7 @@
 #include <linux/if_arp.h>
 #include <unistd.h>
 
+#include "codec/kind_schema.h"
 #include "ops/format.h"
 #include "ops/link.h"
 
@@ -10,10 +11,6 @@ namespace vnl {
 
 std::map<std::string, const LinkKind*>& LinkKinds::all() {
   static std::map<std::string, const LinkKind*> m;
-  return m;
-}
-std::map<std::string, const SlaveKind*>& LinkKinds::slaves() {
-  static std::map<std::string, const SlaveKind*> m;
   return m;
 }
 const LinkKind* LinkKinds::find(const std::string& kind) {
@@ -132,16 +129,18 @@ Value decodeLink(Ctx& ctx, const nlmsghdr* h, const std::map<uint32_t, std::stri
   if (tb[IFLA_NUM_RX_QUEUES]) l.set("numRxQueues", tb[IFLA_NUM_RX_QUEUES]->u32());
   if (tb[IFLA_PROMISCUITY]) l.set("promiscuity", tb[IFLA_PROMISCUITY]->u32());
   if (tb[IFLA_STATS64]) l.set("stats", decodeStats64(*tb[IFLA_STATS64]));
+  // The kind's own settings, by its table (lib/kinds/); kinds without one decode as {}.
+  auto schemas = kindSchemas();
   Value kinfo = Value::object();
-  if (const LinkKind* k = LinkKinds::find(kind))
-    if (k->decode && info[IFLA_INFO_DATA]) k->decode(*info[IFLA_INFO_DATA], kinfo);
+  if (const KindSchema* k = findKindSchema(*schemas, kind))
+    if (info[IFLA_INFO_DATA]) decodeKindFields(*info[IFLA_INFO_DATA], k->fields, k->maxAttr, kinfo);
   l.set("info", std::move(kinfo));
   if (info[IFLA_INFO_SLAVE_KIND]) {
     std::string sk = info[IFLA_INFO_SLAVE_KIND]->str();
     Value port = Value::object();
     port.set("kind", sk);
-    auto it = LinkKinds::slaves().find(sk);
-    if (it != LinkKinds::slaves().end() && info[IFLA_INFO_SLAVE_DATA]) it->second->decode(*info[IFLA_INFO_SLAVE_DATA], port);
+    if (const KindSchema* k = findKindSchema(*schemas, sk))
+      if (info[IFLA_INFO_SLAVE_DATA] && !k->port.empty()) decodeKindFields(*info[IFLA_INFO_SLAVE_DATA], k->port, k->maxPortAttr, port);
     l.set("port", std::move(port));
   }
   return l;
@@ -158,7 +157,6 @@ void fillLinkCommon(Ctx& ctx, MsgBuilder& m, const Value& spec, const char* op, 
     uint32_t idx = v->string().empty() ? 0 : ctx.ifindex(v->string(), op);
     m.putU32(IFLA_MASTER, idx);
   }
-  if (const Value* v = spec.get("link")) m.putU32(IFLA_LINK, ctx.ifindex(v->string(), op));
   (void)create;
 }
 
@@ -176,20 +174,33 @@ MsgBuilder buildLinkAdd(Ctx& ctx, const Value& spec, const char* op, std::vector
   ifi.ifi_family = AF_UNSPEC;
   size_t hoff = m.putHeader(ifi);
   putUpFlags(m, hoff, spec);
-  if (const Value* n = spec.get("name")) m.putStr(IFLA_IFNAME, n->string());
+  std::string kind = spec.str("kind");
+  auto schemas = kindSchemas();
+  const KindSchema* k = findKindSchema(*schemas, kind);
+  if (!k) throw std::invalid_argument("kind: no table for link kind '" + kind + "'");
+  NameResolver resolve = [&](const std::string& n) { return ctx.ifindex(n, op); };
+  static const Value kNone = Value::object();
+  const Value* top = spec.get("top");
+  const Value* data = spec.get("data");
+  if (!top) top = &kNone;
+  if (!data) data = &kNone;
+  // iproute2's order (the golden bytes): link attributes, the name, the namespace, the kind.
   fillLinkCommon(ctx, m, spec, op, true);
+  encodeKindFields(m, k->fields, *top, resolve, true);
+  if (const Value* n = spec.get("name")) m.putStr(IFLA_IFNAME, n->string());
   if (const Value* ns = spec.get("netns")) {
     int fd = openNetnsArg(*ns, op);
     if (fd >= 0) { keep.emplace_back(fd); m.putU32(IFLA_NET_NS_FD, static_cast<uint32_t>(fd)); }
   }
-  std::string kind = spec.str("kind");
-  const LinkKind* k = LinkKinds::find(kind);
+  const LinkKind* hook = k->hook.empty() ? nullptr : LinkKinds::find(k->hook);
+  if (!k->hook.empty() && !hook) throw std::invalid_argument("kind: no native hook '" + k->hook + "' for link kind '" + kind + "'");
   {
-    auto li = m.nest(IFLA_LINKINFO);
-    m.putStr(IFLA_INFO_KIND, kind);
-    if (k && k->fillAdd) {
-      auto data = m.nest(IFLA_INFO_DATA);
-      k->fillAdd(ctx, m, spec, op, keep);
+    auto li = m.nestAs(IFLA_LINKINFO);
+    m.putBytes(IFLA_INFO_KIND, kind);  // no NUL, as iproute2 sends it
+    if (hasKindData(k->fields, *data) || (hook && hook->wants(*data))) {
+      auto d = m.nestAs(IFLA_INFO_DATA);
+      encodeKindFields(m, k->fields, *data, resolve, false);
+      if (hook) hook->fillAdd(ctx, m, *data, op, keep);
     }
   }
   return m;
@@ -232,6 +243,31 @@ Value linkAdd(Ctx& ctx, const Value& args) {
 }
 
 Value linkGet(Ctx& ctx, const Value& args) { return linkGetByName(ctx, args, "link.get"); }
+
+// The request link.add would send (seq and port 0, no echo), for golden bytes and users.
+Value linkEncode(Ctx& ctx, const Value& args) {
+  std::vector<Fd> keep;
+  MsgBuilder m = buildLinkAdd(ctx, args, "link.encode", keep);
+  m.addFlags(NLM_F_REQUEST | NLM_F_ACK);
+  m.setSeq(0);
+  return Value::bytes(m.data(), m.size());
+}
+
+// One RTM_NEWLINK/RTM_DELLINK message in, a Link out; every length is checked first.
+Value linkDecode(Ctx& ctx, const Value& args) {
+  const std::string& b = args.req("bytes").string();
+  if (b.size() < NLMSG_HDRLEN) throw CodecError("message shorter than a netlink header");
+  nlmsghdr h{};
+  memcpy(&h, b.data(), sizeof h);
+  if (h.nlmsg_len < NLMSG_HDRLEN || h.nlmsg_len > b.size())
+    throw CodecError("nlmsg_len " + std::to_string(h.nlmsg_len) + " does not fit the " + std::to_string(b.size()) + " bytes given");
+  if (h.nlmsg_type != RTM_NEWLINK && h.nlmsg_type != RTM_DELLINK)
+    throw std::invalid_argument("bytes: not an RTM_NEWLINK/RTM_DELLINK message (type " + std::to_string(h.nlmsg_type) + ")");
+  // An aligned private copy: the decoder reads the message in place.
+  std::vector<uint32_t> copy((h.nlmsg_len + 3) / 4);
+  memcpy(copy.data(), b.data(), h.nlmsg_len);
+  return decodeLink(ctx, reinterpret_cast<const nlmsghdr*>(copy.data()), nullptr);
+}
 
 Value linkList(Ctx& ctx, const Value& args) {
   MsgBuilder m(RTM_GETLINK, 0);
@@ -281,17 +317,17 @@ Value linkSet(Ctx& ctx, const Value& args) {
     if (nsGuard) m.putU32(IFLA_NET_NS_FD, static_cast<uint32_t>(nsGuard.get()));
   }
   if (const Value* kd = args.get("kindData")) {
-    // Kind-specific changes (e.g. a macvlan mode) need the link's kind.
-    Value q = Value::object();
-    q.set("index", ifi.ifi_index);
-    Value cur = linkGetByName(ctx, q, op);
-    std::string kind = cur.str("kind", "");
-    const LinkKind* k = LinkKinds::find(kind);
-    if (!k || !k->fillChange) throw SysError(EOPNOTSUPP, std::string(op) + ": links of kind '" + kind + "' have no such settings");
-    auto li = m.nest(IFLA_LINKINFO);
-    m.putStr(IFLA_INFO_KIND, kind);
-    auto data = m.nest(IFLA_INFO_DATA);
-    k->fillChange(ctx, m, *kd, op);
+    // Kind-specific changes (e.g. a macvlan mode): TypeScript read the link's kind and checked
+    // every key against that kind's table.
+    std::string kind = args.str("kind");
+    auto schemas = kindSchemas();
+    const KindSchema* k = findKindSchema(*schemas, kind);
+    if (!k) throw SysError(EOPNOTSUPP, std::string(op) + ": links of kind '" + kind + "' have no such settings");
+    NameResolver resolve = [&](const std::string& n) { return ctx.ifindex(n, op); };
+    auto li = m.nestAs(IFLA_LINKINFO);
+    m.putBytes(IFLA_INFO_KIND, kind);  // no NUL, as iproute2 sends it
+    auto data = m.nestAs(IFLA_INFO_DATA);
+    encodeKindFields(m, k->fields, *kd, resolve, false);
   }
   ctx.rtnl().request(m, op);
   return Value();
@@ -323,6 +359,8 @@ Value linkDelGroup(Ctx& ctx, const Value& args) {
 
 VNL_OP("link.add", linkAdd);
 VNL_OP("link.get", linkGet);
+VNL_OP("link.encode", linkEncode);
+VNL_OP("link.decode", linkDecode);
 VNL_OP("link.list", linkList);
 VNL_OP("link.set", linkSet);
 VNL_OP("link.del", linkDel);

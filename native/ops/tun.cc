@@ -232,23 +232,6 @@ Value tapSetQueue(Ctx&, const Value& args) {
   return Value();
 }
 
-// What rtnetlink reports about a tun/tap (IFLA_TUN_*), so link.get shows it as `ip -d` does.
-void decodeTun(const Attr& data, Value& info) {
-  AttrTable tb(data, IFLA_TUN_MAX);
-  if (tb[IFLA_TUN_TYPE]) info.set("mode", tb[IFLA_TUN_TYPE]->u8() == IFF_TAP ? "tap" : "tun");
-  if (tb[IFLA_TUN_OWNER]) info.set("uid", tb[IFLA_TUN_OWNER]->u32());
-  if (tb[IFLA_TUN_GROUP]) info.set("gid", tb[IFLA_TUN_GROUP]->u32());
-  if (tb[IFLA_TUN_PI]) info.set("pi", tb[IFLA_TUN_PI]->u8() != 0);
-  if (tb[IFLA_TUN_VNET_HDR]) info.set("vnetHdr", tb[IFLA_TUN_VNET_HDR]->u8() != 0);
-  if (tb[IFLA_TUN_PERSIST]) info.set("persist", tb[IFLA_TUN_PERSIST]->u8() != 0);
-  if (tb[IFLA_TUN_MULTI_QUEUE]) info.set("multiQueue", tb[IFLA_TUN_MULTI_QUEUE]->u8() != 0);
-  if (tb[IFLA_TUN_NUM_QUEUES]) info.set("queues", tb[IFLA_TUN_NUM_QUEUES]->u32());
-  if (tb[IFLA_TUN_NUM_DISABLED_QUEUES]) info.set("disabledQueues", tb[IFLA_TUN_NUM_DISABLED_QUEUES]->u32());
-}
-
-// Decode only: tun/tap devices are made with /dev/net/tun, never RTM_NEWLINK.
-const LinkKind tunKind{"tun", nullptr, nullptr, decodeTun};
-VNL_LINK_KIND(tunKind);
 
 }  // namespace
 

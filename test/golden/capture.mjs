@@ -3,7 +3,8 @@
 // vnetlink's encoders. Runs each command under strace in a throwaway namespace (lo = ifindex 1,
 // ifb0 = 2, br0 = 3, vx0 = 4, vp1 = 5, vp0 = 6), so the kernel need not have the kind or accept the
 // request: iproute2 sends it before the kernel answers.
-// Usage (root; iproute2 + strace): node test/golden/capture.mjs tc|neigh > test/fixtures/SET-golden.json
+// Usage (root; iproute2 + strace): node test/golden/capture.mjs tc|neigh|link > test/fixtures/SET-golden.json
+// (`link` prints the request even for kinds this kernel lacks: the refusal comes after it.)
 import { execFileSync, spawnSync } from 'node:child_process';
 
 const tcCommands = [
@@ -64,10 +65,28 @@ const neighCommands = [
   'ip rule del priority 100',
 ];
 
+// Each link command's label is the exact `ip` command; lower devices are vp0 (6) and br0 (3).
+const linkCommands = [
+  'ip link add dummy0 type dummy',
+  'ip link add mtu 1400 address 52:54:00:00:00:01 txqueuelen 10 group 7 name dummy1 type dummy',
+  'ip link add ifb1 type ifb',
+  'ip link add vx1 type vxlan id 42 remote 198.51.100.2 local 198.51.100.1 dstport 4789',
+  'ip link add vx2 type vxlan dev vp0 ttl 5 tos 3 srcport 1000 2000 proxy l2miss l3miss ageing 300 maxaddress 10 udpcsum id 7 local 198.51.100.1 group 239.1.1.1 nolearning dstport 4790',
+  'ip link add vx3 type vxlan id 16777215 local 2001:db8::1 remote 2001:db8::2 dstport 4789',
+  'ip link add br1 type bridge',
+  'ip link add br2 type bridge stp_state 1 forward_delay 400 hello_time 100 max_age 1200 ageing_time 30000 priority 4096 vlan_filtering 1 vlan_protocol 802.1ad group_fwd_mask 8 vlan_default_pvid 10 mcast_snooping 0',
+  'ip link add link vp0 name mv0 type macvlan mode bridge',
+  'ip link add link vp0 name mvt0 type macvtap mode passthru nopromisc',
+  'ip link add link vp0 name mv1 type macvlan macaddr set 52:54:00:aa:00:01 52:54:00:aa:00:02 mode source flag nodst',
+  'ip link add ve0 type veth peer name ve1 mtu 1400 address 52:54:00:00:00:02',
+];
+
 // RTM_{NEW,DEL}{QDISC,TCLASS,TFILTER} = 36,37,40,41,44,45; RTM_{NEW,DEL}NEIGH 28,29; RTM_{NEW,DEL}RULE 32,33.
 const sets = {
   tc: { commands: tcCommands, types: [36, 37, 40, 41, 44, 45], version: ['tc', '-V'] },
   neigh: { commands: neighCommands, types: [28, 29, 32, 33], version: ['ip', '-V'] },
+  // RTM_NEWLINK = 16
+  link: { commands: linkCommands, types: [16], version: ['ip', '-V'] },
 };
 const set = sets[process.argv[2]];
 if (!set) { console.error(`usage: capture.mjs ${Object.keys(sets).join('|')}`); process.exit(2); }

@@ -1,0 +1,46 @@
+// Bridge port flags are changed with an AF_BRIDGE RTM_SETLINK carrying IFLA_PROTINFO, as
+// `bridge link set` does. (The bridge kind and its ports' decoding are a table: lib/kinds/bridge.ts.)
+#include <linux/if_bridge.h>
+#include <sys/socket.h>
+
+#include "ops/link.h"
+
+namespace vnl {
+namespace {
+
+// bridge link set dev PORT hairpin on learning on ...: AF_BRIDGE RTM_SETLINK + IFLA_PROTINFO.
+Value bridgeSetPort(Ctx& ctx, const Value& args) {
+  const char* op = "bridge.setPort";
+  MsgBuilder m(RTM_SETLINK, 0);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_BRIDGE;
+  ifi.ifi_index = static_cast<int>(ctx.ifindex(args.str("name"), op));
+  m.putHeader(ifi);
+  {
+    auto pi = m.nest(IFLA_PROTINFO);
+    auto flag = [&](const char* key, uint16_t t) {
+      if (const Value* v = args.get(key)) m.putU8(t, v->boolean() ? 1 : 0);
+    };
+    flag("hairpin", IFLA_BRPORT_MODE);
+    flag("guard", IFLA_BRPORT_GUARD);
+    flag("rootBlock", IFLA_BRPORT_PROTECT);
+    flag("fastLeave", IFLA_BRPORT_FAST_LEAVE);
+    flag("learning", IFLA_BRPORT_LEARNING);
+    flag("flood", IFLA_BRPORT_UNICAST_FLOOD);
+    flag("mcastFlood", IFLA_BRPORT_MCAST_FLOOD);
+    flag("bcastFlood", IFLA_BRPORT_BCAST_FLOOD);
+    flag("proxyArp", IFLA_BRPORT_PROXYARP);
+    flag("neighSuppress", IFLA_BRPORT_NEIGH_SUPPRESS);
+    flag("isolated", IFLA_BRPORT_ISOLATED);
+    if (const Value* v = args.get("cost")) m.putU32(IFLA_BRPORT_COST, static_cast<uint32_t>(v->number()));
+    if (const Value* v = args.get("priority")) m.putU16(IFLA_BRPORT_PRIORITY, static_cast<uint16_t>(v->number()));
+  }
+  ctx.rtnl().request(m, op);
+  return Value();
+}
+
+}  // namespace
+
+VNL_OP("bridge.setPort", bridgeSetPort);
+
+}  // namespace vnl
