@@ -1,7 +1,7 @@
 // The guest side of a macvtap: its character device, one fd per queue, opened inside the
 // handle's namespace. The macvlan/macvtap link kinds are their table in kinds/macvlan.ts.
 import { rootHandle, type Handle } from './handle.js';
-import { ownFds, stillOwned, vnetOptions, type TapOffloads } from './tap.js';
+import { disownFds, ownFds, stillOwned, vnetOptions, type TapOffloads } from './tap.js';
 import * as v from './validate.js';
 
 export { macvlanModes, macvlanFlags, type MacvlanMode, type MacvlanFlag, type MacvlanSpec, type MacvtapSpec, type MacvlanInfo } from './kinds/macvlan.js';
@@ -84,6 +84,7 @@ export class MacvtapOps {
     const close = (): Promise<void> => {
       closing ??= (async () => {
         const fds = stillOwned(owned, r.name);
+        disownFds(owned);
         owned.length = 0;
         // Closing an fd needs no namespace: once our handle is closed, the process's own
         // handle's thread does it, so the event loop never waits on the kernel.

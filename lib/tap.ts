@@ -11,12 +11,23 @@ import * as v from './validate.js';
  */
 export interface OwnedFd { fd: number; dev: bigint; ino: bigint; rdev: bigint }
 
-/** @internal Records the identity of fds just opened for us. */
+/**
+ * @internal Records the identity of fds just opened for us. The addon records them too, for
+ * this thread's environment: if it ends (a worker terminated, or exiting without close())
+ * with them still open, it closes them, as the process's end would have. Every owned fd is
+ * handed back with `disownFds` once its object closes it.
+ */
 export function ownFds(fds: readonly number[]): OwnedFd[] {
+  native.fdOwner.own([...fds]);
   return fds.map((fd) => {
     const st = fs.fstatSync(fd, { bigint: true });
     return { fd, dev: st.dev, ino: st.ino, rdev: st.rdev };
   });
+}
+
+/** @internal The owner is closing these (or they were closed elsewhere): the environment's teardown leaves them alone. */
+export function disownFds(owned: readonly OwnedFd[]): void {
+  native.fdOwner.disown(owned.map((o) => o.fd));
 }
 
 /**
@@ -157,6 +168,8 @@ interface NativeTap {
  * `close()` is required: dropping the object does not close the fds, because `fds` are plain
  * numbers that may still be in use elsewhere (a stream or socket wrapping one) after this
  * object is unreachable, and closing them behind such a user could close a reused fd number.
+ * The thread that created the tap owns its fds: when a worker thread ends with taps still
+ * open, they are closed then (as the process's end closes them), not leaked for the process's life.
  *
  * `fds` is read-only, and `close()` closes only the fds this object still owns: one that was
  * closed elsewhere and whose number now names another file is left alone. (A tap renamed
@@ -257,6 +270,7 @@ export class Tap {
     if (!this.#closing) {
       this.#closing = (this.#adding ?? Promise.resolve()).then(() => {
         const fds = stillOwned(this.#owned, this.name);
+        disownFds(this.#owned);
         this.#owned = [];
         // Closing an fd needs no namespace: once our handle is closed, the process's own
         // handle's thread takes the RCU wait instead of the event loop.

@@ -402,7 +402,8 @@ async function tcpTransfer(from: Guest, to: Guest, bytes = 16 << 20): Promise<{ 
 
 /** Waits until a ping from `from` to `to` succeeds (ARP and the switch learn on the way). */
 async function pingOk(from: Guest, to: Guest, count = 3): Promise<string> {
-  const r = await nsRun(from.ns, 'ping', ['-c', String(count), '-i', '0.05', '-W', '2', to.ip.split('/')[0]]);
+  // -W: how long to wait for a reply; generous, a loaded machine may delay one.
+  const r = await nsRun(from.ns, 'ping', ['-c', String(count), '-i', '0.05', '-W', '10', to.ip.split('/')[0]]);
   expect(r.stdout).toMatch(new RegExp(`${count} packets transmitted, ${count} received`));
   return r.stdout;
 }
@@ -418,11 +419,15 @@ describe.skipIf(skip)('forwarder between taps in guest namespaces', () => {
   async function guest(i: number, tapSpec: { vnetHdr: boolean; offloads?: typeof OFFLOADS }): Promise<Guest> {
     const ns = await nss.create('fwdg');
     const nl = await open({ netns: ns });
-    const tap = await nl.tap.create({ name: 'tap0', ...tapSpec, up: true });
+    const tap = await nl.tap.create({ name: 'tap0', ...tapSpec });
     const ip = `198.51.100.${i}`;
     await nl.addr.add('tap0', `${ip}/24`);
-    // No IPv6 chatter (router solicitations, MLD) so frame counts mean what the test sent.
+    // No IPv6 chatter (router solicitations, MLD, DAD) so frame counts mean what the test sent,
+    // and no guest is learned by a frame it never meant to send: off before the link goes up
+    // (once up, the kernel queues that chatter on the tap's fd at once, and a forwarder added
+    // later reads it).
     await nl.sysctl.set('net.ipv6.conf.tap0.disable_ipv6', '1');
+    await nl.link.set('tap0', { up: true });
     const g = { ns, nl, tap, ip };
     guests.push(g);
     return g;

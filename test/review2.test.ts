@@ -9,7 +9,7 @@ import { Forwarder, nftExpr, open, type Handle, type Netns } from '../lib/index.
 import { Dnsmasq, procStart } from '../lib/dnsmasq.js';
 import { mapOf, setOf } from '../lib/ovsdb/datum.js';
 import { OvsdbError } from '../lib/ovsdb/errors.js';
-import { Namespaces, fdCount, hasTool, needTools, ipLinks, nsExec, privilegedSkipReason } from './helpers.js';
+import { Namespaces, fdCount, hasTool, needTools, ipLinks, nsExec, privilegedSkipReason, waitFor } from './helpers.js';
 
 const skip = privilegedSkipReason();
 
@@ -86,7 +86,8 @@ describe.skipIf(skip)('second review regressions', () => {
     const specs = Array.from({ length: 1000 }, (_, i) => ({ kind: 'veth' as const, name: `w${i}`, peer: { name: `x${i}` }, group: 77 }));
     const r = await Promise.race([
       a.link.addMany(specs, { concurrency: 1024 }),
-      new Promise<'hung'>((res) => setTimeout(() => res('hung'), 10_000).unref()),
+      // A hang is told from a slow (loaded) machine by a generous bound, not a tight one.
+      new Promise<'hung'>((res) => setTimeout(() => res('hung'), 60_000).unref()),
     ]);
     expect(r).not.toBe('hung');
     const rs = r as Exclude<typeof r, 'hung'>;
@@ -94,7 +95,7 @@ describe.skipIf(skip)('second review regressions', () => {
     expect((rs[999] as PromiseFulfilledResult<any>).value).toMatchObject({ name: 'w999', kind: 'veth' });
     await a.link.delGroup(77);
     expect((await ipLinks(A)).length).toBe(1);
-  }, 20_000);
+  }, 120_000);
 
   it('closing a monitor while a delivery is queued leaks no fd (an aborted TSFN call kept its eventfd open)', async () => {
     await a.link.add({ kind: 'veth', name: 'q0', peer: { name: 'q1' } });
@@ -251,29 +252,38 @@ describe('dnsmasq watcher', () => {
   it('abandon() during a restart leaves the watcher off: the restarted daemon is not restarted again', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vnetlink-rv2-dm-'));
     const kids: number[] = [];
-    let delay = 0;
     // A handle whose proc.spawn "starts dnsmasq": a sleeping child, its pid in the pid file.
+    // Once `gate` is set, a start waits for it: the test decides when a restart is under way.
+    let gate: Promise<void> | undefined;
+    let entered = 0;
     const fake = { closed: false, _call: async () => {
-      await new Promise((r) => setTimeout(r, delay));
+      entered++;
+      if (gate) await gate;
       const c = spawn('sleep', ['30'], { stdio: 'ignore' });
       kids.push(c.pid!);
       fs.writeFileSync(path.join(dir, 'dnsmasq.pid'), `${c.pid}\n`);
       return { pid: c.pid, code: 0, stderr: '' };
     } };
     const d = new Dnsmasq(fake as any, '/bin/true', { iface: 'x', netmask: '255.255.255.0', dns: { enable: false, forwarders: [], localOnly: false, hosts: [] }, dir }, 20);
+    let open!: () => void;
     try {
       await d.start();
-      delay = 150;
+      gate = new Promise<void>((r) => { open = r; });
       process.kill(kids[0], 'SIGKILL');
-      await new Promise((r) => setTimeout(r, 60));  // the watcher is restarting now
+      await waitFor(() => entered === 2, 'the watcher to start a restart', 20_000);  // the watcher is restarting now
       expect(kids.length).toBe(1);
       d.abandon();
-      await new Promise((r) => setTimeout(r, 200));  // the restart it overtook finishes
-      expect(kids.length).toBe(2);
+      open();
+      // The restart it overtook finishes (its daemon is recorded) ...
+      await waitFor(() => kids.length === 2 && d.pid === kids[1], 'the overtaken restart to finish', 20_000);
       process.kill(kids[1], 'SIGKILL');
-      await new Promise((r) => setTimeout(r, 350));  // a watcher would have restarted it by now
+      await waitFor(() => procStart(kids[1]) === undefined, 'the second daemon to die', 20_000);
+      // ... and no watcher comes back: 50 watch periods later nothing was restarted.
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(entered).toBe(2);
       expect(kids.length).toBe(2);
     } finally {
+      open?.();
       for (const k of kids) try { process.kill(k, 'SIGKILL'); } catch { /* gone */ }
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -320,7 +330,7 @@ describe('forwarder copies (third review)', () => {
       const [, a1] = Forwarder.socketpair();
       fw.add('a', a1); fw.start();
       fw.frames('a').next().then(() => console.log('frame?'));
-      console.log('leaving');`], { encoding: 'utf8', timeout: 5_000 });
+      console.log('leaving');`], { encoding: 'utf8', timeout: 60_000 });
     expect(r.signal).toBeNull();
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('leaving\n');

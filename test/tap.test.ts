@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, NetlinkError, type Handle, type Netns, type Tap } from '../lib/index.js';
-import { Namespaces, hasTool, needTools, ipLinks, nsExec, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
+import { Namespaces, fdCount, hasTool, needTools, ipLinks, nsExec, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
 
 const skip = privilegedSkipReason();
 
@@ -183,6 +183,36 @@ describe.skipIf(skip)('tap', () => {
     }
     // a.close() left b's fd alone; b's close removed it.
     expect(await linkNames(N)).not.toContain('sqb0');
+  });
+
+  it('a worker terminated with a tap and a macvtap open: their fds are closed with it (the tap disappears), not leaked', async () => {
+    const dist = new URL('../dist/index.js', import.meta.url).href;
+    const { Worker } = await import('node:worker_threads');
+    await nl.link.add({ kind: 'veth', name: 'wlow0', peer: { name: 'wlow1' }, up: true });
+    await nl.link.add({ kind: 'macvtap', name: 'wmvt0', link: 'wlow0', mode: 'bridge', up: true });
+    const before = fdCount();
+    const w = new Worker(`
+      const { parentPort, workerData } = require('node:worker_threads');
+      (async () => {
+        const { open } = await import(workerData.dist);
+        const nl = await open({ netns: workerData.ns });
+        const tap = await nl.tap.create({ name: 'wtap0', queues: 2 });
+        const mvt = await nl.macvtap.open('wmvt0', { queues: 2 });
+        parentPort.postMessage([...tap.fds, ...mvt.fds]);
+        setInterval(() => {}, 1000);  // keeps running until terminated, nothing closed
+      })().catch((e) => parentPort.postMessage(String(e)));`, { eval: true, workerData: { dist, ns: N.name } });
+    try {
+      const fds = await new Promise<unknown>((res, rej) => { w.once('message', res); w.once('error', rej); });
+      expect(Array.isArray(fds), String(fds)).toBe(true);
+      expect(await linkNames(N)).toContain('wtap0');
+      expect(fdCount()).toBeGreaterThanOrEqual(before + 4);
+    } finally {
+      await w.terminate();
+    }
+    // The tap had no other fd: closing the worker's made it go.
+    await waitFor(async () => !(await linkNames(N)).includes('wtap0'), 'the worker\'s tap to disappear', 20_000);
+    await waitFor(() => fdCount() <= before, 'the worker\'s fds to be closed', 20_000);
+    await nl.link.del('wlow0');
   });
 
   it('a non-persistent tap disappears when its fds close; a persistent one stays until link.del', async () => {

@@ -226,15 +226,24 @@ describe.skipIf(skip)('tc.shape on real traffic', () => {
     throw new Error(`iperf3 failed three times: ${last.slice(0, 500)}`);
   }
 
+  // A loaded machine only ever makes a run slower (CPU-starved sender or receiver), never
+  // faster than the shaper lets it: up to three runs, the best one, stopping once it reaches
+  // `atLeast`. An upper bound checked against the best run is the strictest one.
+  async function best(reverse: boolean, atLeast: number): Promise<number> {
+    let top = 0;
+    for (let i = 0; i < 3 && top < atLeast; i++) top = Math.max(top, await iperf(reverse));
+    return top;
+  }
+
   it('holds the guest to 50 Mbit/s down and 30 Mbit/s up (ifb path here), and unshape restores full speed', async () => {
-    const free = await iperf(false);
+    const free = await best(false, 200);
     const r = await h.tc.shape('hv0', { egress: { rate: '50mbit' }, ingress: { rate: '30mbit' } });
     // This kernel has no police action, so ingress goes through an ifb device.
     expect(r).toMatchObject({ ingress: 'ifb', ifb: expect.stringMatching(/^vnlifb\d+$/) });
     const links = await ipLinks(H);
     expect(links.find((l) => l.ifname === r.ifb)).toMatchObject({ linkinfo: { info_kind: 'ifb' }, ifalias: 'vnetlink:shape:hv0' });
-    const down = await iperf(false);   // host -> guest: hv0's egress
-    const up = await iperf(true);      // guest -> host: hv0's ingress, via the ifb
+    const down = await best(false, 40);   // host -> guest: hv0's egress
+    const up = await best(true, 24);      // guest -> host: hv0's ingress, via the ifb
     expect(down).toBeGreaterThanOrEqual(40);
     expect(down).toBeLessThanOrEqual(55);
     expect(up).toBeGreaterThanOrEqual(24);
@@ -251,9 +260,9 @@ describe.skipIf(skip)('tc.shape on real traffic', () => {
     expect((await ipLinks(H)).some((l) => l.ifname === r.ifb)).toBe(false);
     expect((await h.tc.qdisc.list('hv0')).filter((q) => q.kind !== 'noqueue')).toEqual([]);
     expect(await h.tc.unshape('hv0')).toBe(false);
-    const after = await iperf(false);
+    const after = await best(false, 200);
     expect(after).toBeGreaterThan(200);
-  }, 120_000);
+  }, 300_000);
 
   it('rolls back when a later step fails, and never deletes a device it did not make', async () => {
     await h.tc.unshape('hv0');

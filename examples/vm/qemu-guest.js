@@ -29,7 +29,9 @@ export function accelArgs() {
     const kvm = ['-accel', 'kvm', '-cpu', 'host'];
     const vm = Vm.spawn({ accel: kvm, scenario: 'probe', name: 'kvm-probe' });
     try {
-      await vm.line(/^VNL probe=ok/, 'the KVM probe guest', 20_000);
+      // Generous: a loaded machine is slow even with KVM, and falling back to TCG for a
+      // slow probe makes every later boot many times slower.
+      await vm.line(/^VNL probe=ok/, 'the KVM probe guest', 60_000);
       return kvm;
     } catch {
       return ['-accel', 'tcg'];
@@ -137,7 +139,7 @@ export class Vm {
   }
 
   /** Waits for the agent's "ready" line and returns the MAC the guest sees on eth0. */
-  async ready(timeoutMs = 90_000, signal = undefined) {
+  async ready(timeoutMs = 200_000, signal = undefined) {
     const l = await this.line(/^VNL ready mac=/, 'the guest to boot', timeoutMs, signal);
     return l.slice('VNL ready mac='.length).trim();
   }
@@ -146,7 +148,7 @@ export class Vm {
    * Boots an agent guest and waits for it to be ready; kills it if it never is.
    * @param {VmOptions} o
    */
-  static async boot(o, timeoutMs = 90_000, signal = undefined) {
+  static async boot(o, timeoutMs = 200_000, signal = undefined) {
     const vm = await Vm.start(o);
     try {
       return { vm, mac: await vm.ready(timeoutMs, signal) };
