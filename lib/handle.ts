@@ -14,6 +14,7 @@ import { Monitor, type MonitorOptions } from './monitor.js';
 import { TcOps } from './tc.js';
 import { NeighOps, FdbOps } from './neigh.js';
 import { RuleOps } from './rule.js';
+import { GenlOps, WireguardOps } from './wireguard.js';
 
 export interface OpenOptions {
   /**
@@ -59,6 +60,10 @@ export class Handle {
   readonly fdb: FdbOps;
   /** Policy routing rules: `ip rule`. */
   readonly rule: RuleOps;
+  /** Generic netlink families, resolved by name. */
+  readonly genl: GenlOps;
+  /** WireGuard device configuration: `wg set`, `wg show`. */
+  readonly wireguard: WireguardOps;
   /** The namespace this handle works in, as given to `open` (undefined: the caller's). */
   readonly netns: string | number | undefined;
 
@@ -84,6 +89,8 @@ export class Handle {
     this.neigh = new NeighOps(this);
     this.fdb = new FdbOps(this);
     this.rule = new RuleOps(this);
+    this.genl = new GenlOps(this);
+    this.wireguard = new WireguardOps(this);
   }
 
   /** True once `close()` was called. */
@@ -97,7 +104,7 @@ export class Handle {
    */
   async _call<T = any>(op: string, args: object = {}, nativeOp = op): Promise<T> {
     if (this.#closed) throw v.typeError(op, 'handle', 'is closed');
-    if (trace.enabled) trace('call %s%s %j', op, nativeOp === op ? '' : ` (${nativeOp})`, args);
+    if (trace.enabled) trace('call %s%s %s', op, nativeOp === op ? '' : ` (${nativeOp})`, traceArgs(args));
     try {
       const r = (await this.#native.call(nativeOp, args)) as T;
       if (trace.enabled) trace('done %s', op);
@@ -162,6 +169,16 @@ export async function open(opts: OpenOptions = {}): Promise<Handle> {
     throw e;
   }
   return h;
+}
+
+// Secrets (WireGuard private and preshared keys) never reach a trace line.
+const SECRET_KEYS = new Set(['privateKey', 'presharedKey']);
+function traceArgs(args: object): string {
+  try {
+    return JSON.stringify(args, (k, val) => (SECRET_KEYS.has(k) && val !== undefined ? '<secret>' : val));
+  } catch {
+    return '<unprintable>';
+  }
 }
 
 let root: Handle | undefined;

@@ -30,6 +30,7 @@ export type { DummySpec } from './kinds/dummy.js';
 export { qemuNetdev, type QemuNetdev, type QemuNetdevOptions, type NetdevFds, type StdioEntry } from './qemu.js';
 export { NeighOps, FdbOps, type NeighSpec, type NeighState, type FdbSpec, type FdbEntry } from './neigh.js';
 export { RuleOps, type RuleSpec, type Rule, type RuleAction } from './rule.js';
+export { GenlOps, WireguardOps, type GenlFamily, type WireguardConfig, type WireguardPeerConfig, type WireguardDevice, type WireguardPeer } from './wireguard.js';
 export { fromLibvirtXml, interfaceFromLibvirtXml, type InterfacePlan } from './libvirt-xml.js';
 import { fromLibvirtXml as networkFromLibvirtXml } from './libvirt-xml.js';
 /** Network helpers that need no handle: `network.fromLibvirtXml(xml)` → a NetworkSpec. */

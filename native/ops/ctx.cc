@@ -28,6 +28,8 @@ NlSocket& Ctx::nfnl() {
   return *nfnl_;
 }
 
+GenlSocket& Ctx::genl() { return genl_; }
+
 int Ctx::sysfs() {
   if (sysfs_ >= 0) return sysfs_;
   int fs = static_cast<int>(syscall(SYS_fsopen, "sysfs", FSOPEN_CLOEXEC));

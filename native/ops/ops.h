@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "codec/value.h"
+#include "transport/genl.h"
 #include "transport/nlsock.h"
 
 namespace vnl {
@@ -23,6 +24,7 @@ class Ctx {
 
   NlSocket& rtnl();    // NETLINK_ROUTE, opened on first use (in this namespace)
   NlSocket& nfnl();    // NETLINK_NETFILTER
+  GenlSocket& genl();  // NETLINK_GENERIC, with the families this handle has resolved
   // A directory fd of a sysfs instance that shows *this* namespace (a detached mount made on
   // this thread), since /sys shows whoever mounted it.
   int sysfs();
@@ -35,6 +37,7 @@ class Ctx {
 
  private:
   std::unique_ptr<NlSocket> rtnl_, nfnl_;
+  GenlSocket genl_;
   int sysfs_ = -1;
 };
 

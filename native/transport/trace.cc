@@ -2,6 +2,7 @@
 // ones when the payload parses as attributes), and for errors the errno and extended ack.
 #include "transport/trace.h"
 
+#include <linux/genetlink.h>
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
@@ -13,6 +14,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <string>
 
 namespace vnl {
@@ -20,6 +23,39 @@ namespace vnl {
 std::atomic<bool> gTrace{false};
 
 namespace {
+
+struct GenlTraceInfo {
+  std::string name;
+  std::vector<TraceAttrPath> secrets;
+};
+
+std::mutex& genlMu() { static std::mutex m; return m; }
+// Never freed: a handle thread may trace while the process exits.
+std::map<uint16_t, GenlTraceInfo>& genlFamilies() { static auto* m = new std::map<uint16_t, GenlTraceInfo>(); return *m; }
+
+// A copy, so printing runs without the lock.
+bool genlInfo(uint16_t id, GenlTraceInfo& out) {
+  std::lock_guard<std::mutex> lk(genlMu());
+  auto it = genlFamilies().find(id);
+  if (it == genlFamilies().end()) return false;
+  out = it->second;
+  return true;
+}
+
+// 0: not on any secret's path; 1: a secret itself; 2: a nest that holds one further down.
+int secretness(const std::vector<TraceAttrPath>* secrets, const std::vector<uint16_t>& path) {
+  if (!secrets) return 0;
+  int best = 0;
+  for (const auto& sp : *secrets) {
+    if (sp.size() < path.size()) continue;
+    bool match = true;
+    for (size_t i = 0; i < path.size() && match; i++) match = sp[i] == kTraceAnyAttr || sp[i] == path[i];
+    if (!match) continue;
+    if (sp.size() == path.size()) return 1;
+    best = 2;
+  }
+  return best;
+}
 
 const char* rtmName(uint16_t t) {
   static const char* names[] = {"NEWLINK", "DELLINK", "GETLINK", "SETLINK", "NEWADDR", "DELADDR", "GETADDR", nullptr,
@@ -52,6 +88,11 @@ std::string typeName(int proto, uint16_t t) {
     if ((t >> 8) == NFNL_SUBSYS_NFTABLES)
       if (const char* n = nftName(t & 0xff)) return std::string("NFT_MSG_") + n;
     return "NFNL(subsys=" + std::to_string(t >> 8) + " msg=" + std::to_string(t & 0xff) + ")";
+  } else if (proto == NETLINK_GENERIC) {
+    if (t == GENL_ID_CTRL) return "GENL_CTRL";
+    GenlTraceInfo gi;
+    if (genlInfo(t, gi)) return "GENL(" + gi.name + ")";
+    return "GENL(id=" + std::to_string(t) + ")";
   }
   return "type=" + std::to_string(t);
 }
@@ -86,7 +127,8 @@ bool looksLikeAttrs(const uint8_t* p, size_t len) {
   return off == NLA_ALIGN(len);
 }
 
-void attrs(std::string& s, const uint8_t* p, size_t len, int depth) {
+void attrs(std::string& s, const uint8_t* p, size_t len, int depth, const std::vector<TraceAttrPath>* secrets,
+           std::vector<uint16_t>& path) {
   size_t off = 0;
   int count = 0;
   while (off + 4 <= len) {
@@ -99,10 +141,19 @@ void attrs(std::string& s, const uint8_t* p, size_t len, int depth) {
     size_t dl = l - 4;
     s += ' ';
     s += std::to_string(t & NLA_TYPE_MASK);
+    path.push_back(t & NLA_TYPE_MASK);
+    struct Pop { std::vector<uint16_t>& p; ~Pop() { p.pop_back(); } } pop{path};
+    const int secret = secretness(secrets, path);
+    if (secret == 1) {
+      s += "=<secret, " + std::to_string(dl) + " bytes>";
+      off += NLA_ALIGN(l);
+      continue;
+    }
     bool nested = (t & NLA_F_NESTED) || (depth < 4 && dl >= 8 && looksLikeAttrs(d, dl) && !(dl && d[dl - 1] == 0 && std::isprint(d[0])));
     bool str = dl >= 2 && d[dl - 1] == 0 && std::all_of(d, d + dl - 1, [](uint8_t c) { return c >= 0x20 && c < 0x7f; });
-    if (str) { s += "=\""; s.append(reinterpret_cast<const char*>(d), dl - 1); s += '"'; }
-    else if (nested && depth < 4) { s += '{'; attrs(s, d, dl, depth + 1); s += " }"; }
+    if (secret == 2 && !(nested && depth < 4)) s += "=<" + std::to_string(dl) + " bytes, holds secrets>";
+    else if (str) { s += "=\""; s.append(reinterpret_cast<const char*>(d), dl - 1); s += '"'; }
+    else if (nested && depth < 4) { s += '{'; attrs(s, d, dl, depth + 1, secrets, path); s += " }"; }
     else if (dl == 1) s += "=" + std::to_string(d[0]);
     else if (dl == 2) { uint16_t v; std::memcpy(&v, d, 2); s += "=" + std::to_string(v); }
     else if (dl == 4) { uint32_t v; std::memcpy(&v, d, 4); s += "=" + std::to_string(v); }
@@ -119,6 +170,7 @@ void attrs(std::string& s, const uint8_t* p, size_t len, int depth) {
 // Bytes of the family header before the attributes.
 size_t familyHeader(int proto, uint16_t t) {
   if (proto == NETLINK_NETFILTER) return sizeof(nfgenmsg);
+  if (proto == NETLINK_GENERIC) return GENL_HDRLEN;
   if (proto != NETLINK_ROUTE) return 0;
   switch (t) {
     case RTM_NEWLINK: case RTM_DELLINK: case RTM_GETLINK: case RTM_SETLINK: return sizeof(ifinfomsg);
@@ -167,16 +219,34 @@ void one(int proto, const nlmsghdr* h, bool out) {
     } else if (proto == NETLINK_NETFILTER && blen >= fh) {
       const auto* g = reinterpret_cast<const nfgenmsg*>(body);
       s += " nfgenmsg{family=" + std::to_string(g->nfgen_family) + " res_id=" + std::to_string(ntohs(g->res_id)) + "}";
+    } else if (proto == NETLINK_GENERIC && blen >= fh) {
+      const auto* g = reinterpret_cast<const genlmsghdr*>(body);
+      s += " genl{cmd=" + std::to_string(g->cmd) + " version=" + std::to_string(g->version) + "}";
     } else if (fh && blen >= fh) {
       s += " hdr(" + std::to_string(fh) + " bytes)";
     }
-    if (blen >= NLMSG_ALIGN(fh) && blen > NLMSG_ALIGN(fh)) { s += " attrs:"; attrs(s, body + NLMSG_ALIGN(fh), blen - NLMSG_ALIGN(fh), 0); }
+    GenlTraceInfo gi;
+    const bool known = proto == NETLINK_GENERIC && genlInfo(h->nlmsg_type, gi);
+    std::vector<uint16_t> path;
+    if (blen >= NLMSG_ALIGN(fh) && blen > NLMSG_ALIGN(fh)) {
+      s += " attrs:";
+      attrs(s, body + NLMSG_ALIGN(fh), blen - NLMSG_ALIGN(fh), 0, known ? &gi.secrets : nullptr, path);
+    }
   }
   s += '\n';
   (void)!write(STDERR_FILENO, s.data(), s.size());
 }
 
 }  // namespace
+
+void traceGenlFamily(uint16_t id, const std::string& name, const std::vector<TraceAttrPath>& secrets) noexcept {
+  try {
+    std::lock_guard<std::mutex> lk(genlMu());
+    genlFamilies()[id] = GenlTraceInfo{name, secrets};
+  } catch (...) {
+    // Out of memory: the family's messages then trace as GENL(id=N) with no names.
+  }
+}
 
 void traceDatagramSlow(int fd, const uint8_t* p, size_t len, bool out) noexcept {
   try {

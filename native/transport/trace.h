@@ -5,6 +5,8 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 namespace vnl {
 
@@ -16,5 +18,15 @@ void traceDatagramSlow(int fd, const uint8_t* p, size_t len, bool out) noexcept;
 inline void traceDatagram(int fd, const uint8_t* p, size_t len, bool out) noexcept {
   if (gTrace.load(std::memory_order_relaxed)) traceDatagramSlow(fd, p, len, out);
 }
+
+// Attribute types from a message's top level down to one attribute; kTraceAnyAttr matches
+// every type at its depth (the numbered entries of a list).
+using TraceAttrPath = std::vector<int>;
+constexpr int kTraceAnyAttr = -1;
+
+// Names a generic netlink family's message type in traces and lists the attributes of its
+// messages (both ways) that hold secrets: those print as their length only, and so does any
+// nest on their path that is not printed as a nest. Process-wide, like the trace switch.
+void traceGenlFamily(uint16_t id, const std::string& name, const std::vector<TraceAttrPath>& secrets) noexcept;
 
 }  // namespace vnl

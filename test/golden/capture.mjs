@@ -3,7 +3,7 @@
 // vnetlink's encoders. Runs each command under strace in a throwaway namespace (lo = ifindex 1,
 // ifb0 = 2, br0 = 3, vx0 = 4, vp1 = 5, vp0 = 6), so the kernel need not have the kind or accept the
 // request: iproute2 sends it before the kernel answers.
-// Usage (root; iproute2 + strace): node test/golden/capture.mjs tc|neigh|link > test/fixtures/SET-golden.json
+// Usage (root; iproute2 + strace; wireguard-tools for genl): node test/golden/capture.mjs tc|neigh|link|genl > test/fixtures/SET-golden.json
 // (`link` prints the request even for kinds this kernel lacks: the refusal comes after it.)
 import { execFileSync, spawnSync } from 'node:child_process';
 
@@ -81,12 +81,20 @@ const linkCommands = [
   'ip link add ve0 type veth peer name ve1 mtu 1400 address 52:54:00:00:00:02',
 ];
 
+// Generic netlink: what `wg` sends before any WireGuard request, the family lookup (this
+// kernel has no wireguard family, so wg stops after the controller's ENOENT).
+const genlCommands = [
+  'wg set wg0 listen-port 51820',
+];
+
 // RTM_{NEW,DEL}{QDISC,TCLASS,TFILTER} = 36,37,40,41,44,45; RTM_{NEW,DEL}NEIGH 28,29; RTM_{NEW,DEL}RULE 32,33.
 const sets = {
   tc: { commands: tcCommands, types: [36, 37, 40, 41, 44, 45], version: ['tc', '-V'] },
   neigh: { commands: neighCommands, types: [28, 29, 32, 33], version: ['ip', '-V'] },
   // RTM_NEWLINK = 16
   link: { commands: linkCommands, types: [16], version: ['ip', '-V'] },
+  // GENL_ID_CTRL = 16; wg sends with sendto.
+  genl: { commands: genlCommands, types: [16], version: ['wg', '--version'], syscalls: 'sendmsg,sendto' },
 };
 const set = sets[process.argv[2]];
 if (!set) { console.error(`usage: capture.mjs ${Object.keys(sets).join('|')}`); process.exit(2); }
@@ -104,12 +112,12 @@ try {
   ipn('link', 'add', 'dev', 'vp0', 'type', 'veth', 'peer', 'name', 'vp1');
   ipn('link', 'set', 'vp0', 'master', 'br0');
   for (const c of set.commands) {
-    const r = spawnSync('ip', ['netns', 'exec', ns, 'strace', '-f', '-qq', '-e', 'trace=sendmsg', '-e', 'write=all',
+    const r = spawnSync('ip', ['netns', 'exec', ns, 'strace', '-f', '-qq', '-e', `trace=${set.syscalls ?? 'sendmsg'}`, '-e', 'write=all',
       '-s', '0', ...c.split(' ')], { encoding: 'utf8' });
     const msgs = [];
     let cur = null;
     for (const line of r.stderr.split('\n')) {
-      if (/^(\[pid +\d+\] )?sendmsg\(/.test(line)) { cur = []; msgs.push(cur); continue; }
+      if (/^(\[pid +\d+\] )?send(msg|to)\(/.test(line)) { cur = []; msgs.push(cur); continue; }
       const m = /^ \| [0-9a-f]{5}  ((?:[0-9a-f]{2} {1,2})+)/.exec(line);
       if (m && cur) cur.push(...m[1].trim().split(/\s+/));
     }

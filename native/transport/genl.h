@@ -1,0 +1,48 @@
+// Generic netlink transport: one NETLINK_GENERIC socket per handle and the families it has
+// resolved by name (CTRL_CMD_GETFAMILY), cached for the handle's life. Family ids are the
+// kernel's to hand out when a module registers; a cached id that the kernel no longer knows
+// (the module was reloaded) is resolved again once.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "codec/genl.h"
+#include "transport/nlsock.h"
+#include "transport/trace.h"
+
+namespace vnl {
+
+class GenlSocket {
+ public:
+  NlSocket& sock();
+
+  // The family `name`, from the cache or the controller. `secrets` are attribute paths of the
+  // family's messages that traces must never print (see traceGenlFamily). A family the kernel
+  // does not have throws SysError(ENOENT) whose text names it and the module that provides it.
+  const genl::Family& family(const std::string& name, const char* op, const std::vector<TraceAttrPath>& secrets = {});
+
+  // Runs fn(family) and, when it fails with ENOENT and the family now resolves to another id
+  // (so the ENOENT was about the stale id, not the request), once more with the new one.
+  template <class F>
+  auto withFamily(const std::string& name, const char* op, const std::vector<TraceAttrPath>& secrets, F&& fn) {
+    const genl::Family& f = family(name, op, secrets);
+    uint16_t id = f.id;
+    try {
+      return fn(f);
+    } catch (const SysError& e) {
+      if (e.err() != ENOENT) throw;
+      cache_.erase(name);
+      const genl::Family& again = family(name, op, secrets);
+      if (again.id == id) throw;
+      return fn(again);
+    }
+  }
+
+ private:
+  std::unique_ptr<NlSocket> sock_;
+  std::map<std::string, genl::Family> cache_;
+};
+
+}  // namespace vnl
