@@ -65,7 +65,11 @@ describe.skipIf(skip)('QEMU guests on an Open vSwitch bridge', () => {
     await a.cmd('addr 198.51.100.41/24');
     await b.cmd('addr 198.51.100.42/24');
     const blob = await b.cmd('serve 524288');
-    expect((await a.cmd('ping 198.51.100.42 3 30')).ping).toBe('0');
+    // ovs-vswitchd's userspace datapath is slow to start forwarding on a loaded machine: a wide
+    // deadline, and what the switch saw in the failure message when it never does.
+    const ping = (await a.cmd('ping 198.51.100.42 3 90', { timeoutMs: 120_000 })).ping;
+    const why = ping === '0' ? '' : `${await ovsd!.vsctl(['show'])}\n${await ovsAppctlFdb(ovsd!, N).catch((e) => String(e))}`;
+    expect(ping, why).toBe('0');
     expect(await a.cmd('get http://198.51.100.42/blob', { timeoutMs: 120_000 })).toMatchObject({ sha: blob.sha, bytes: '524288' });
     // The switch learned both guests' MACs on their ports.
     const fdb = await ovsAppctlFdb(ovsd!, N);
