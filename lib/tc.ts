@@ -1,7 +1,7 @@
 // Traffic control: what `tc qdisc|class|filter` does, over rtnetlink, plus `shape()`, the
 // per-guest bandwidth recipe libvirt applies for <bandwidth>.
 import type { Handle } from './handle.js';
-import { NetlinkError } from './errors.js';
+import { NetlinkError, stateError } from './errors.js';
 import * as v from './validate.js';
 import * as u from './tc-units.js';
 import type { Rate, Size, Time, Protocol } from './tc-units.js';
@@ -601,9 +601,12 @@ export class TcOps {
 
   /**
    * Caps a device's bandwidth the way libvirt applies <bandwidth>: egress through an htb root
-   * (`1:`) with one default class (`1:1`); ingress with a policer where the kernel has the
-   * police action, else by redirecting ingress to an ifb device (`vnlifb<ifindex>`) shaped by
-   * its own htb. Idempotent: a second call replaces the first. `unshape` removes it.
+   * with one default class; ingress with a policer where the kernel has the police action,
+   * else by redirecting ingress to an ifb device (`vnlifb<ifindex>`) shaped by its own htb.
+   * What it adds carries its own marks (the root htb's handle `bd:`, the ingress filter's
+   * prio 189, the ifb's alias), so `unshape` removes exactly that and nothing another tool
+   * added; a root qdisc or ingress hook it did not add is refused (EBUSY), never replaced.
+   * Idempotent: a second call replaces the first.
    *
    * @example
    * await nl.tc.shape('vnet0', { egress: { rate: '50mbit' }, ingress: { rate: '30mbit' } });
@@ -617,7 +620,7 @@ export class TcOps {
     const ing = opts.ingress === undefined ? undefined : v.object(op, 'ingress', opts.ingress);
     if (eg) {
       v.knownKeys(op, 'egress', eg, ['rate', 'ceil', 'burst']);
-      this._args('class', 'add', op, { kind: 'htb', parent: '1:', classid: '1:1', rate: eg.rate, ceil: eg.ceil, burst: eg.burst });
+      this._args('class', 'add', op, { kind: 'htb', parent: SHAPE_ROOT, classid: SHAPE_CLASS, rate: eg.rate, ceil: eg.ceil, burst: eg.burst });
     }
     if (ing) {
       v.knownKeys(op, 'ingress', ing, ['rate', 'burst']);
@@ -625,20 +628,30 @@ export class TcOps {
       if (ing.burst !== undefined) u.size(op, 'ingress.burst', ing.burst, 1);
     }
     const link = await this.h.link.get(dev);
+    // Someone else's tree where ours would go is refused before anything changes.
+    const state = await this.#shapeState(dev);
+    if (eg && state.foreignRoot) {
+      throw stateError(op, 'EBUSY', `${dev} has a root qdisc ${state.foreignRoot} that shape() did not add; remove it first (tc qdisc del dev ${dev} root)`);
+    }
+    if (ing && state.foreignIngress) {
+      throw stateError(op, 'EBUSY', `${dev} has an ${state.foreignIngress} qdisc that shape() did not add; remove it first (tc qdisc del dev ${dev} ${state.foreignIngress})`);
+    }
     await this.unshape(dev);
     const result: ShapeResult = {};
+    let addedHook = false;
     try {
       if (eg) {
-        await this.qdisc.replace(dev, { kind: 'htb', parent: 'root', handle: '1:', defaultClass: 1 });
-        await this.class.replace(dev, { kind: 'htb', parent: '1:', classid: '1:1', rate: eg.rate as Rate, ceil: eg.ceil as Rate | undefined, burst: eg.burst as Size | undefined });
+        await this.qdisc.replace(dev, { kind: 'htb', parent: 'root', handle: SHAPE_ROOT, defaultClass: 1 });
+        await this.class.replace(dev, { kind: 'htb', parent: SHAPE_ROOT, classid: SHAPE_CLASS, rate: eg.rate as Rate, ceil: eg.ceil as Rate | undefined, burst: eg.burst as Size | undefined });
       }
       if (ing) {
         const rate = ing.rate as Rate;
         // libvirt's default: a burst of what the rate carries in 1/10 s, at least 10 MTU-sized frames.
         const burst = (ing.burst as Size | undefined) ?? Math.max(Math.ceil(u.rate(op, 'ingress.rate', rate) / 10), 15140);
-        await this.qdisc.add(dev, { kind: 'ingress' });
+        // unshape() above took our own hook away unless others' filters keep it.
+        if (!(await this.#shapeState(dev)).ingressHook) { await this.qdisc.add(dev, { kind: 'ingress' }); addedHook = true; }
         try {
-          await this.filter.add(dev, { kind: 'u32', parent: 'ffff:', protocol: 'all', prio: 1, match: [], flowid: ':1',
+          await this.filter.add(dev, { kind: 'u32', parent: 'ffff:', protocol: 'all', prio: SHAPE_PRIO, match: [], flowid: ':1',
             police: { rate, burst, mtu: '64kb', exceed: 'drop' } });
           result.ingress = 'police';
         } catch (e) {
@@ -650,30 +663,66 @@ export class TcOps {
           await this.h.link.set(ifb, { up: true });
           await this.qdisc.add(ifb, { kind: 'htb', parent: 'root', handle: '1:', defaultClass: 1 });
           await this.class.add(ifb, { kind: 'htb', parent: '1:', classid: '1:1', rate, burst: ing.burst as Size | undefined });
-          await this.filter.add(dev, { kind: 'u32', parent: 'ffff:', protocol: 'all', prio: 1, match: [],
+          await this.filter.add(dev, { kind: 'u32', parent: 'ffff:', protocol: 'all', prio: SHAPE_PRIO, match: [],
             actions: [{ kind: 'mirred', egress: true, redirect: true, dev: ifb }] });
           result.ingress = 'ifb';
         }
       }
     } catch (e) {
       await this.unshape(dev).catch(() => {});
+      // A hook this call added before its filter failed carries no mark yet: it goes by name.
+      if (addedHook) await this.qdisc.del(dev, { kind: 'ingress' }).catch(() => {});
       throw e;
     }
     return result;
   }
 
   /**
-   * Removes what `shape` added: the htb root, the ingress qdisc and the ifb device it made.
-   * Returns whether anything was removed. Equivalent to: `tc qdisc del dev vnet0 root; tc qdisc del dev vnet0 ingress`.
+   * What of the device's tc tree is shape()'s (by its marks) and what is someone else's where
+   * shape() would build. A default root qdisc (handle 0:) belongs to nobody.
+   */
+  async #shapeState(dev: string): Promise<{ ourRoot: boolean; foreignRoot?: string; ingressHook?: 'ingress' | 'clsact';
+    ourFilter: boolean; otherFilters: boolean; foreignIngress?: string }> {
+    let ourRoot = false;
+    let foreignRoot: string | undefined;
+    let ingressHook: 'ingress' | 'clsact' | undefined;
+    for (const q of await this.qdisc.list(dev)) {
+      if (q.parent === 'root' && q.handle !== '0:') {
+        if (q.kind === 'htb' && q.handle === SHAPE_ROOT) ourRoot = true;
+        else foreignRoot = `${q.kind} ${q.handle}`;
+      }
+      if (q.kind === 'ingress' || q.kind === 'clsact') ingressHook = q.kind;
+    }
+    let ourFilter = false;
+    let otherFilters = false;
+    if (ingressHook) {
+      for (const f of await this.filter.list(dev, { parent: 'ffff:' })) {
+        if (f.prio === SHAPE_PRIO && f.kind === 'u32') ourFilter = true;
+        else otherFilters = true;
+      }
+    }
+    // shape() only ever adds an `ingress` hook, and only with its filter in it.
+    const foreignIngress = ingressHook && (ingressHook !== 'ingress' || !ourFilter) ? ingressHook : undefined;
+    return { ourRoot, foreignRoot, ingressHook, ourFilter, otherFilters, foreignIngress };
+  }
+
+  /**
+   * Removes what `shape` added, found by its marks: its root htb, its ingress filter (and the
+   * ingress hook, unless someone else's filters hang there too) and the ifb device it made.
+   * A tree another tool built is left as it is. Returns whether anything was removed.
+   * Equivalent to: `tc qdisc del dev vnet0 root; tc qdisc del dev vnet0 ingress`, for shape()'s own.
    */
   async unshape(dev: string): Promise<boolean> {
     const op = 'tc.unshape';
     v.ifname(op, 'dev', dev);
     const link = await this.h.link.get(dev);
+    const st = await this.#shapeState(dev);
     let removed = false;
-    for (const q of await this.qdisc.list(dev)) {
-      if (q.parent === 'root' && q.kind === 'htb' && q.handle === '1:') { await this.qdisc.del(dev, { parent: 'root' }); removed = true; }
-      if (q.kind === 'ingress') { await this.qdisc.del(dev, { kind: 'ingress' }); removed = true; }
+    if (st.ourRoot) { await this.qdisc.del(dev, { parent: 'root' }); removed = true; }
+    if (st.ourFilter && st.ingressHook === 'ingress') {
+      if (st.otherFilters) await this.filter.del(dev, { parent: 'ffff:', prio: SHAPE_PRIO });
+      else await this.qdisc.del(dev, { kind: 'ingress' });
+      removed = true;
     }
     const ifb = `vnlifb${link.index}`;
     const mine = await this.h.link.get(ifb).catch(() => undefined);
@@ -682,6 +731,11 @@ export class TcOps {
     return removed;
   }
 }
+
+/** shape()'s marks: the root htb's handle and default class, and its ingress filter's prio. */
+const SHAPE_ROOT = 'bd:';
+const SHAPE_CLASS = 'bd:1';
+const SHAPE_PRIO = 189;
 
 // The kernel answers a kind it lacks with ENOENT or EOPNOTSUPP and a terse extack; say which kind.
 function explainMissingKind(e: unknown, object: string, kind: string | undefined, cmd: Cmd, options?: Record<string, unknown>): unknown {

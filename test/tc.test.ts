@@ -180,6 +180,50 @@ describe.skipIf(skip)('tc', () => {
     expect(noDev.code).toBe('ENODEV');
     expect(JSON.stringify(await tcJson(A, 'qdisc', 'show'))).toBe(before);
   });
+
+  it('shape and unshape never touch a tc tree vnetlink did not add', async () => {
+    await a.link.add({ kind: 'veth', name: 'tf0', peer: { name: 'tf1' }, up: true });
+    // Someone else's shaping, as libvirt or a user would leave it: htb 1: at the root and an
+    // ingress hook with a policing-less u32 filter of their own.
+    await nsExec(A, 'tc', ['qdisc', 'add', 'dev', 'tf0', 'root', 'handle', '1:', 'htb', 'default', '1']);
+    await nsExec(A, 'tc', ['class', 'add', 'dev', 'tf0', 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '5mbit']);
+    await nsExec(A, 'tc', ['qdisc', 'add', 'dev', 'tf0', 'ingress']);
+    await nsExec(A, 'tc', ['filter', 'add', 'dev', 'tf0', 'parent', 'ffff:', 'protocol', 'all', 'prio', '5', 'u32', 'match', 'u32', '0', '0', 'flowid', ':1']);
+    const show = async () => JSON.stringify([await tcJson(A, 'qdisc', 'show', 'dev', 'tf0'), await nsExec(A, 'tc', ['class', 'show', 'dev', 'tf0']),
+      await tcJson(A, 'filter', 'show', 'dev', 'tf0', 'parent', 'ffff:')]);
+    const foreign = await show();
+    expect(foreign).toContain('"handle":"1:"');
+    expect(await a.tc.unshape('tf0')).toBe(false);
+    expect(await show()).toBe(foreign);
+    // shape() refuses to build over them, naming what is in the way, and changes nothing.
+    const e1 = await a.tc.shape('tf0', { egress: { rate: '10mbit' } }).catch((x) => x);
+    expect(e1.code).toBe('EBUSY');
+    expect(e1.message).toMatch(/tf0 has a root qdisc htb 1: that shape\(\) did not add/);
+    const e2 = await a.tc.shape('tf0', { ingress: { rate: '10mbit' } }).catch((x) => x);
+    expect(e2.code).toBe('EBUSY');
+    expect(e2.message).toMatch(/tf0 has an ingress qdisc that shape\(\) did not add/);
+    expect(await show()).toBe(foreign);
+    expect((await ipLinks(A)).filter((l) => l.ifname.startsWith('vnlifb'))).toEqual([]);
+
+    // With the root free, egress shaping works beside their ingress hook and unshape removes only its own.
+    await nsExec(A, 'tc', ['qdisc', 'del', 'dev', 'tf0', 'root']);
+    await a.tc.shape('tf0', { egress: { rate: '10mbit' } });
+    expect((await tcJson(A, 'qdisc', 'show', 'dev', 'tf0')).map((q: any) => q.kind).sort()).toEqual(['htb', 'ingress']);
+    expect(await a.tc.unshape('tf0')).toBe(true);
+    expect((await tcJson(A, 'qdisc', 'show', 'dev', 'tf0')).map((q: any) => q.kind).sort()).toEqual(['ingress', 'noqueue']);
+    expect((await tcJson(A, 'filter', 'show', 'dev', 'tf0', 'parent', 'ffff:')).some((f: any) => f.pref === 5)).toBe(true);
+
+    // A filter someone adds later to the ingress hook shape() made keeps that hook alive.
+    await nsExec(A, 'tc', ['qdisc', 'del', 'dev', 'tf0', 'ingress']);
+    await a.tc.shape('tf0', { ingress: { rate: '10mbit' } });
+    await nsExec(A, 'tc', ['filter', 'add', 'dev', 'tf0', 'parent', 'ffff:', 'protocol', 'all', 'prio', '7', 'u32', 'match', 'u32', '0', '0', 'flowid', ':1']);
+    expect(await a.tc.unshape('tf0')).toBe(true);
+    const left = await tcJson(A, 'filter', 'show', 'dev', 'tf0', 'parent', 'ffff:');
+    expect([...new Set(left.map((f: any) => f.pref))]).toEqual([7]);
+    expect((await ipLinks(A)).filter((l) => l.ifname.startsWith('vnlifb'))).toEqual([]);
+    expect(await a.tc.unshape('tf0')).toBe(false);
+    await a.link.del('tf0');
+  });
 });
 
 // iperf3 across a veth pair: the host side (`hv0`) is what a tap is to a VM manager; its egress
