@@ -25,6 +25,7 @@ export { macvlanModes, macvlanFlags, type MacvlanMode, type MacvlanFlag, type Ma
 export { Forwarder, type ForwarderOptions, type ForwarderPortOptions, type ForwarderSocketpairOptions, type ForwarderPortStats, type ForwardedFrame, type ForwarderCapture, type ForwarderOffloads } from './forwarder.js';
 export { TcOps, TcQdiscOps, TcClassOps, TcFilterOps } from './tc.js';
 export type { QdiscSpec, QdiscKind, HtbQdiscSpec, TbfQdiscSpec, NetemQdiscSpec, FqCodelQdiscSpec, ClsactQdiscSpec, IngressQdiscSpec, ClassSpec, HtbClassSpec, FilterSpec, U32FilterSpec, MatchallFilterSpec, U32Match, TcAction, MirredAction, PoliceAction, CsumAction, GactAction, TcControl, TcParent, Qdisc, TcClass, TcFilter, TcStats, ShapeOptions, ShapeResult, Rate, Size, Time, Protocol } from './tc.js';
+export type { Bandwidth, BandwidthRate } from './bandwidth.js';
 export type { IfbSpec } from './kinds/ifb.js';
 export type { DummySpec } from './kinds/dummy.js';
 export { qemuNetdev, type QemuNetdev, type QemuNetdevOptions, type NetdevFds, type StdioEntry } from './qemu.js';

@@ -5,6 +5,7 @@
 import { SaxesParser } from 'saxes';
 import type { NetworkSpec } from './network.js';
 import * as v from './validate.js';
+import { bandwidth as bandwidthArg, type Bandwidth, type BandwidthRate } from './bandwidth.js';
 
 interface El { name: string; attrs: Record<string, string>; children: El[]; text: string; path: string }
 
@@ -90,6 +91,34 @@ function netmaskPrefix(op: string, el: El, mask: string): number {
   return len;
 }
 
+/**
+ * `<bandwidth><inbound average= peak= burst=/><outbound .../></bandwidth>` in libvirt's units
+ * (average/peak kilobytes per second, burst KiB). `floor=` needs libvirt's class tree on the
+ * network's bridge, which vnetlink does not build: refused, like anything else it cannot do.
+ */
+function bandwidthOf(op: string, parent: El): Bandwidth | undefined {
+  const bw = one(op, parent, 'bandwidth');
+  if (!bw) return undefined;
+  only(op, bw, [], ['inbound', 'outbound']);
+  const out: Bandwidth = {};
+  for (const dir of ['inbound', 'outbound'] as const) {
+    const d = one(op, bw, dir);
+    if (!d) continue;
+    only(op, d, ['average', 'peak', 'burst', 'floor']);
+    if (d.attrs.floor !== undefined) throw v.rangeError(op, `${d.path} floor=`, "is not supported by vnetlink (a guaranteed floor needs libvirt's per-network class tree on the bridge)");
+    const r: BandwidthRate = { average: int(op, d, 'average', 1, 0xffffffff, true)! };
+    const peak = int(op, d, 'peak', 1, 0xffffffff);
+    if (peak !== undefined) {
+      if (peak < r.average) throw v.rangeError(op, `${d.path} peak=`, `${peak} is below average=${r.average}`);
+      r.peak = peak;
+    }
+    const burst = int(op, d, 'burst', 1, Math.floor(0xffffffff / 1024));
+    if (burst !== undefined) r.burst = burst;
+    out[dir] = r;
+  }
+  return bandwidthArg(op, bw.path, out);
+}
+
 const UNITS: Record<string, number> = { seconds: 1, minutes: 60, hours: 3600 };
 const METADATA = ['uuid', 'title', 'description', 'metadata'];
 
@@ -107,7 +136,7 @@ export function fromLibvirtXml(xml: string | Buffer): NetworkSpec {
   const op = 'network.fromLibvirtXml';
   const n = parseXml(op, xml);
   if (n.name !== 'network') throw v.rangeError(op, 'xml', `the root element must be <network> (got <${n.name}>)`);
-  only(op, n, [], ['name', 'bridge', 'mac', 'mtu', 'forward', 'ip', 'dns', 'domain', ...METADATA]);
+  only(op, n, [], ['name', 'bridge', 'mac', 'mtu', 'forward', 'ip', 'dns', 'domain', 'bandwidth', ...METADATA]);
   const nameEl = one(op, n, 'name');
   if (!nameEl) throw v.rangeError(op, '<network><name>', 'is required');
   only(op, nameEl, [], [], true);
@@ -126,6 +155,8 @@ export function fromLibvirtXml(xml: string | Buffer): NetworkSpec {
   if (mac) { only(op, mac, ['address']); spec.mac = attr(op, mac, 'address', true); }
   const mtu = one(op, n, 'mtu');
   if (mtu) { only(op, mtu, ['size']); spec.mtu = int(op, mtu, 'size', 68, 65535, true); }
+  const nbw = bandwidthOf(op, n);
+  if (nbw) spec.bandwidth = nbw;
 
   // No <forward>: an isolated network. <forward> without a mode is NAT, as in libvirt.
   const fw = one(op, n, 'forward');
@@ -248,6 +279,11 @@ export interface InterfacePlan {
   ovs?: { interfaceId?: string; profileId?: string };
   /** type='direct': a macvtap on `link` in `mode` (default 'vepa', as libvirt's). */
   macvtap?: { name: string; link: string; mode: 'vepa' | 'bridge' | 'private' | 'passthru'; mac?: string; queues: number; vnetHdr: boolean };
+  /**
+   * `<bandwidth>`: for a tap, `network.attach(tap, { bandwidth })` (or `nl.tc.shape` with
+   * its mapping); for an OVS port, `ovs.addPort(..., { bandwidth })`.
+   */
+  bandwidth?: Bandwidth;
   /** What only the VMM uses: the guest's MAC, NIC model, PCI address. */
   guest: { mac?: string; model?: string; address?: Record<string, string> };
 }
@@ -265,7 +301,7 @@ export function interfaceFromLibvirtXml(xml: string | Buffer): InterfacePlan {
   const op = 'interfaceFromLibvirtXml';
   const el = parseXml(op, xml);
   if (el.name !== 'interface') throw v.rangeError(op, 'xml', `the root element must be <interface> (got <${el.name}>)`);
-  only(op, el, ['type'], ['source', 'mac', 'target', 'model', 'virtualport', 'driver', 'mtu', 'address', 'alias']);
+  only(op, el, ['type'], ['source', 'mac', 'target', 'model', 'virtualport', 'driver', 'mtu', 'address', 'alias', 'bandwidth']);
   const type = attr(op, el, 'type', true)!;
   if (type !== 'network' && type !== 'bridge' && type !== 'direct')
     throw v.rangeError(op, '<interface> type=', `'${type}' is not supported by vnetlink (network, bridge or direct)`);
@@ -306,6 +342,11 @@ export function interfaceFromLibvirtXml(xml: string | Buffer): InterfacePlan {
       if (prm.attrs.interfaceid !== undefined) plan.ovs.interfaceId = prm.attrs.interfaceid;
       if (prm.attrs.profileid !== undefined) plan.ovs.profileId = prm.attrs.profileid;
     }
+  }
+  const bw = bandwidthOf(op, el);
+  if (bw) {
+    if (type === 'direct') throw unsupported(op, one(op, el, 'bandwidth')!, "is not supported by vnetlink on a macvtap (type='direct'); it shapes taps and OVS ports");
+    plan.bandwidth = bw;
   }
   const tapMac = mac ? `fe${mac.slice(2)}` : undefined;
   if (type === 'network' || type === 'bridge') {

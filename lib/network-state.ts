@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Handle } from './handle.js';
 import { isOurDnsmasq, procStart } from './dnsmasq.js';
+import type { Bandwidth } from './bandwidth.js';
 
 /** The state file in a network's directory (also read by older code as its metadata). */
 export const STATE_FILE = 'network.json';
@@ -12,6 +13,9 @@ export const STATE_VERSION = 1;
 
 /** A port forward as the state records it (its rules are found again by their comment). */
 export interface ForwardState { proto: 'tcp' | 'udp'; hostPort: number; guest: string; guestPort: number; hostAddress?: string; localhost?: boolean }
+
+/** A guest port attached with a bandwidth (restart and replace attach and shape it again). */
+export interface PortState { name: string; bandwidth: Bandwidth }
 
 /** Everything another process needs to find, check and drive the network again. */
 export interface NetworkState {
@@ -27,6 +31,7 @@ export interface NetworkState {
   /** Gateway address(es) with prefix, as put on the bridge. */
   addresses?: string[];
   forwards?: ForwardState[];
+  ports?: PortState[];
   /** The running daemon: pid, its start time (field 22 of /proc/PID/stat) and its conf path. */
   dnsmasq?: { pid: number; start: string; conf: string; binary: string };
   /** route_localnet on the bridge before the first `localhost` forward set it (restored after the last). */
@@ -83,6 +88,11 @@ export function readState(dir: string): NetworkState | undefined {
   if (s.dnsmasq !== undefined && !(Number.isInteger(s.dnsmasq?.pid) && s.dnsmasq.pid > 0 && typeof s.dnsmasq.start === 'string' && typeof s.dnsmasq.conf === 'string')) delete s.dnsmasq;
   if (s.forwards !== undefined && !Array.isArray(s.forwards)) delete s.forwards;
   if (s.netnsCookie !== undefined && (typeof s.netnsCookie !== 'string' || !/^[0-9]{1,20}$/.test(s.netnsCookie))) s.netnsCookie = 'invalid';
+  // Each entry's bandwidth is validated again where it is used.
+  if (s.ports !== undefined) {
+    if (!Array.isArray(s.ports)) delete s.ports;
+    else s.ports = s.ports.filter((p: any) => p && typeof p === 'object' && typeof p.name === 'string' && p.bandwidth && typeof p.bandwidth === 'object').slice(0, 4096);
+  }
   return s as NetworkState;
 }
 

@@ -8,9 +8,10 @@ import type { Handle } from './handle.js';
 import type { Link } from './link.js';
 import { NetlinkError, stateError } from './errors.js';
 import { Dnsmasq, dnsmasqAddnHosts, dnsmasqConf, dnsmasqFiles, dnsmasqHostsFile, findDnsmasq, isOurDnsmasq, procStart, stopPid, type DnsmasqConfig, type Lease } from './dnsmasq.js';
+import { bandwidth as bandwidthArg, shapeOptions, type Bandwidth } from './bandwidth.js';
 import { NftTransaction, masqueradeRules, nftExpr, replaceTable, type NftExpr } from './nft.js';
 import * as v from './validate.js';
-import { dnsmasqAlive, wantsDnsmasq, lockHeld, missingParts, readState, stateDirs, statusOf, writeState, type ForwardState, type NetworkInfo, type NetworkState } from './network-state.js';
+import { dnsmasqAlive, wantsDnsmasq, lockHeld, missingParts, readState, stateDirs, statusOf, writeState, type ForwardState, type NetworkInfo, type NetworkState, type PortState } from './network-state.js';
 
 export type { Lease } from './dnsmasq.js';
 export type { NetworkInfo } from './network-state.js';
@@ -118,6 +119,12 @@ export interface NetworkSpec {
     /** Masquerade the IPv6 subnets too (NAT66; libvirt `<nat ipv6='yes'/>`). Default false: routed. */
     ipv6?: boolean;
   };
+  /**
+   * libvirt's network `<bandwidth>` on the bridge: `inbound` caps what the bridge sends (to the
+   * guests), `outbound` what it receives, in libvirt's units (see {@link Bandwidth}); applied
+   * with `nl.tc.shape`, again on `restart`.
+   */
+  bandwidth?: Bandwidth;
   /** The dnsmasq binary. Default: the first `dnsmasq` in PATH, /usr/sbin, /sbin. */
   dnsmasq?: string;
   /** Where the conf, pid and lease files live. Default: /run/vnetlink/netns-DEV-INO/NAME. */
@@ -235,7 +242,7 @@ interface Norm {
   dhcp?: NormDhcp;
   dns: NormDns; nat: false | { ports: [number, number] | false; outInterface?: string; ipv6: boolean };
   v6: Array<{ address: string; prefixLen: number; subnet: string; dhcp?: { start: string; end: string } }>;
-  dnsmasq?: string; stateDir?: string;
+  dnsmasq?: string; stateDir?: string; bandwidth?: Bandwidth;
 }
 
 function normV6(op: string, x0: unknown): Norm['v6'] {
@@ -308,7 +315,7 @@ const mask4 = (len: number) => (len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0
 
 function normalize(op: string, spec: unknown): Norm {
   const s = v.object(op, 'spec', spec);
-  v.knownKeys(op, '', s, ['name', 'bridge', 'address', 'address6', 'mac', 'stp', 'forwardDelay', 'mtu', 'dhcp', 'dns', 'nat', 'dnsmasq', 'stateDir']);
+  v.knownKeys(op, '', s, ['name', 'bridge', 'address', 'address6', 'mac', 'stp', 'forwardDelay', 'mtu', 'dhcp', 'dns', 'nat', 'dnsmasq', 'stateDir', 'bandwidth']);
   const name = v.str(op, 'name', s.name, 32);
   if (!/^[A-Za-z0-9_-]+$/.test(name)) throw v.rangeError(op, 'name', `must be 1-32 letters, digits, "_" or "-" (got ${JSON.stringify(name)})`);
   const bridge = netIfname(op, 'bridge', s.bridge);
@@ -328,6 +335,8 @@ function normalize(op: string, spec: unknown): Norm {
     v6: [],
   };
   if (s.mtu !== undefined) out.mtu = v.uint(op, 'mtu', s.mtu, 68, 65535);
+  const bw = bandwidthArg(op, 'bandwidth', s.bandwidth);
+  if (bw) out.bandwidth = bw;
   const inSubnet = (field: string, a: unknown): number => {
     const x = v.ip(op, field, a);
     if (x.family !== 'inet') throw v.rangeError(op, field, 'must be an IPv4 address');
@@ -727,15 +736,27 @@ export class NetworkOps {
           throw stateError(op, 'EEXIST', `network ${JSON.stringify(n.name)} is already ${missing.length ? 'defined and partly running' : 'running'} in this namespace (nl.network.get() it, or create with { replace: true })`);
         }
       }
+      let net: Network;
       try {
-        const net = await this.#create(op, n, dir, binary, lock, cookie);
-        live.set(dir, net);
-        return net;
+        net = await this.#create(op, n, dir, binary, lock, cookie);
       } catch (e) {
         removeStateDir(dir, n.name);
         fs.closeSync(lock);
         throw e;
       }
+      // The guests' ports the earlier network had shaped (replace, or a crashed run) get their
+      // bandwidth back (not those of a dead namespace's state); if that fails the new network
+      // goes again (destroy releases its lock).
+      if (old?.ports?.length && !foreignState(old, cookie)) {
+        try {
+          await net._reattach(old.ports);
+        } catch (e) {
+          await net.destroy().catch(() => {});
+          throw e;
+        }
+      }
+      live.set(dir, net);
+      return net;
     } finally {
       creating.delete(dir);
     }
@@ -806,6 +827,11 @@ export class NetworkOps {
       // 5. Up.
       undo.push(() => this.h.link.set(n.bridge, { up: false }).catch(ignore('ENODEV')));
       await this.h.link.set(n.bridge, { up: true });
+      // The network's own <bandwidth>, on the bridge (its ifb, if any, is undone with it).
+      if (n.bandwidth) {
+        undo.push(() => this.h.tc.unshape(n.bridge).catch(ignore('ENODEV')));
+        await this.h.tc.shape(n.bridge, shapeOptions(n.bandwidth));
+      }
       done('up');
 
       // 6. IPv4 forwarding (remembering what it was, for a crash-free undo later).
@@ -992,6 +1018,8 @@ export class NetworkOps {
     } catch { /* no pid file */ }
     for (const l of await this.h.link.list({ kind: 'bridge' })) {
       if (l.alias !== TAG + name) continue;
+      // An ifb the network's <bandwidth> made outlives the bridge: it goes first.
+      await this.h.tc.unshape(l.name).catch(() => false);
       await this.h.link.del(l.name).catch((e) => { if (e?.code !== 'ENODEV') throw e; });
       removed = true;
     }
@@ -1091,6 +1119,8 @@ export class Network {
   #dnsmasq: Dnsmasq | undefined;
   #meta: Meta;
   #forwards = new Map<string, ForwardEntry>();
+  /** Ports attached with a bandwidth (recorded in the state as `ports`). */
+  #ports = new Map<string, Bandwidth>();
   #destroyed: Promise<void> | undefined;
   /** The fd holding the owner lock (see lockStateDir), -1 once released. */
   #lock: number;
@@ -1108,6 +1138,12 @@ export class Network {
     this.address = `${n.gateway}/${n.prefixLen}`; this.subnet = n.subnet; this.mac = n.mac;
     this.address6 = Object.freeze(n.v6.map((x) => `${x.address}/64`));
     this.table = table; this.stateDir = dir;
+    for (const ps of meta.ports ?? []) {
+      try {
+        const bw = bandwidthArg('network.state', 'bandwidth', ps.bandwidth);
+        if (bw) this.#ports.set(v.ifname('network.state', 'port', ps.name), bw);
+      } catch { /* not a port we recorded: ignored */ }
+    }
   }
 
   /** @internal see _simulateCrash */
@@ -1137,27 +1173,76 @@ export class Network {
   /**
    * Puts a guest's port (a tap such as 'vnet0') on the bridge and brings it up. With
    * `wait`, resolves once the port forwards (STP takes ~2× forward delay, at least 4 s).
-   * Equivalent to: `ip link set vnet0 master virbr0 up`.
+   * With `bandwidth` (libvirt's `<bandwidth>` of the guest's `<interface>`: `inbound` to the
+   * guest, `outbound` from it), the tap is shaped with `nl.tc.shape` and the network records
+   * it, so `restart` and `create(..., { replace: true })` apply it again; `detach` and
+   * `destroy` unshape it. Attaching again without `bandwidth` removes it.
+   * Equivalent to: `ip link set vnet0 master virbr0 up` (+ `virsh domiftune`).
+   *
+   * @example
+   * await net.attach('vnet0', { bandwidth: { inbound: { average: 6250 }, outbound: { average: 3750, burst: 64 } } });
    */
-  async attach(port: string, opts: { wait?: boolean; timeoutMs?: number } = {}): Promise<Link> {
+  async attach(port: string, opts: { wait?: boolean; timeoutMs?: number; bandwidth?: Bandwidth } = {}): Promise<Link> {
     const op = 'network.attach';
     this.#alive(op);
     const p = v.ifname(op, 'port', port);
-    v.knownKeys(op, 'options', v.object(op, 'options', opts), ['wait', 'timeoutMs']);
+    v.knownKeys(op, 'options', v.object(op, 'options', opts), ['wait', 'timeoutMs', 'bandwidth']);
+    const bw = bandwidthArg(op, 'bandwidth', opts.bandwidth);
+    const t = opts.timeoutMs === undefined ? 35_000 : v.uint(op, 'timeoutMs', opts.timeoutMs, 0, 600_000);
     if (p === this.bridge) throw v.rangeError(op, 'port', 'is the bridge itself');
+    const before = await this.#h.link.get(p);
     await this.#h.link.set(p, { master: this.bridge, up: true });
-    if (opts.wait) {
-      const t = opts.timeoutMs === undefined ? 35_000 : v.uint(op, 'timeoutMs', opts.timeoutMs, 0, 600_000);
-      await this.#h.bridge.waitPort(p, 'forwarding', t);
+    const recorded = this.#ports.has(p);
+    try {
+      if (bw) await this.#h.tc.shape(p, shapeOptions(bw));
+      else if (recorded) await this.#h.tc.unshape(p);
+    } catch (e) {
+      // All or nothing: a port that was not on the bridge before is taken off again.
+      if (before.master !== this.bridge) await this.#h.link.set(p, { master: null }).catch(() => {});
+      throw e;
     }
+    if (bw) this.#ports.set(p, bw);
+    else this.#ports.delete(p);
+    if (bw || recorded) this.#save();
+    if (opts.wait) await this.#h.bridge.waitPort(p, 'forwarding', t);
     return this.#h.link.get(p);
   }
 
-  /** Takes a port off the bridge. Equivalent to: `ip link set vnet0 nomaster`. */
+  /**
+   * Takes a port off the bridge, and removes the shaping `attach` gave it.
+   * Equivalent to: `ip link set vnet0 nomaster`.
+   */
   async detach(port: string): Promise<void> {
     const op = 'network.detach';
     this.#alive(op);
-    await this.#h.link.set(v.ifname(op, 'port', port), { master: null });
+    const p = v.ifname(op, 'port', port);
+    await this.#h.link.set(p, { master: null });
+    if (this.#ports.has(p)) {
+      await this.#h.tc.unshape(p);
+      this.#ports.delete(p);
+      this.#save();
+    }
+  }
+
+  /** The ports attached with a bandwidth, and that bandwidth (libvirt's units). */
+  bandwidths(): Array<{ port: string; bandwidth: Bandwidth }> {
+    return [...this.#ports].map(([port, bandwidth]) => ({ port, bandwidth: structuredClone(bandwidth) }));
+  }
+
+  /**
+   * @internal Attaches and shapes again the recorded ports that still exist and are on no
+   * bridge (the bridge was rebuilt); a port someone moved elsewhere is forgotten.
+   */
+  async _reattach(ports: PortState[]): Promise<void> {
+    for (const ps of ports) {
+      let bw: Bandwidth | undefined;
+      try { bw = bandwidthArg('network.state', 'bandwidth', ps.bandwidth); v.ifname('network.state', 'port', ps.name); } catch { continue; }
+      if (!bw) continue;
+      const l = await this.#h.link.get(ps.name).catch((e) => { if (e?.code === 'ENODEV') return undefined; throw e; });
+      if (!l || (l.master !== undefined && l.master !== this.bridge)) continue;
+      await this.attach(ps.name, { bandwidth: bw });
+    }
+    this.#save();
   }
 
   /** The current DHCP leases, from dnsmasq's lease file. Equivalent to: `virsh net-dhcp-leases`. */
@@ -1292,6 +1377,7 @@ export class Network {
     if (this.#destroyed) return;
     // A forward still being added (reserved, no rules yet) is not recorded.
     this.#meta.forwards = [...this.#forwards.values()].filter((e) => e.handles.length).map((e) => e.spec);
+    this.#meta.ports = [...this.#ports].map(([name, bandwidth]) => ({ name, bandwidth }));
     writeState(this.stateDir, this.#meta);
   }
 
@@ -1339,10 +1425,12 @@ export class Network {
       if (!have6.includes(`${x.address}/64`)) await this.#h.addr.add(n.bridge, `${x.address}/64`, { nodad: true }).catch((e) => { if (e?.code !== 'EEXIST') throw e; });
     }
     await this.#h.link.set(n.bridge, { up: true });
+    if (n.bandwidth) await this.#h.tc.shape(n.bridge, shapeOptions(n.bandwidth));
     await firewall(new NftTransaction(this.#h, op), n, this.table).commit();
     const fwd = [...this.#forwards.values()].map((e) => e.spec);
     this.#forwards.clear();
     for (const f of fwd) await this.forwardPort(f);
+    await this._reattach([...this.#ports].map(([name, bandwidth]) => ({ name, bandwidth })));
     if (this.#dnsmasq) {
       await this.#dnsmasq.stop();
       const d = new Dnsmasq(this.#h, this.#meta.dnsmasq?.binary ?? findDnsmasq(n.dnsmasq)!, dnsmasqConfig(n, this.stateDir));
@@ -1454,6 +1542,9 @@ export class Network {
       (async () => {
         await step(() => this.#h.nft.delTable('ip', this.table).catch(gone));
         if (this.#n.v6.length) await step(() => this.#h.nft.delTable('ip6', this.table).catch(gone));
+        // Shaping the network gave its guests' taps (and the bridge's ifb) goes with it.
+        for (const p of this.#ports.keys()) await step(() => this.#h.tc.unshape(p).catch(gone));
+        if (this.#n.bandwidth) await step(() => this.#h.tc.unshape(this.bridge).catch(gone));
         await step(() => this.#h.link.del(this.bridge).catch(gone));
       })(),
     ]);

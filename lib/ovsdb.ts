@@ -6,6 +6,7 @@ import { RpcConnection, type RequestOptions } from './ovsdb/rpc.js';
 import { OvsdbError, abortError, codeOf, preview } from './ovsdb/errors.js';
 import { map, mapOf, namedUuid, optional, set, setOf, uuid } from './ovsdb/datum.js';
 import * as v from './validate.js';
+import { bandwidth as bandwidthArg, ovsQos, type Bandwidth } from './bandwidth.js';
 
 export { OvsdbError } from './ovsdb/errors.js';
 
@@ -72,6 +73,11 @@ export interface AddPortOptions extends OvsdbCallOptions {
   ofportRequest?: number;
   /** No error when this port exists already on this bridge (ovs-vsctl --may-exist). */
   mayExist?: boolean;
+  /**
+   * libvirt's `<bandwidth>` for the guest on this port (see {@link Bandwidth}), as OVS's own
+   * QoS, in the same transaction: see {@link Ovsdb.setBandwidth}.
+   */
+  bandwidth?: Bandwidth;
 }
 
 /** An Interface row. */
@@ -140,6 +146,8 @@ interface Snapshot {
   bridges: Map<string, Row>;   // by uuid
   ports: Map<string, Row>;
   ifaces: Map<string, Row>;
+  /** QoS rows (read only by calls that may remove them). */
+  qos?: Map<string, Row>;
 }
 
 /** A transaction plan: operations to run, or a result when there is nothing to do. */
@@ -147,7 +155,10 @@ type Plan<T> = { ops: Row[]; after?: (snap: Snapshot) => Promise<T> | T } | { re
 
 const ROOT_COLS = ['_uuid', 'bridges', 'next_cfg', 'cur_cfg', 'ovs_version'];
 const BRIDGE_COLS = ['_uuid', 'name', 'ports', 'datapath_type', 'fail_mode', 'external_ids', 'other_config'];
-const PORT_COLS = ['_uuid', 'name', 'interfaces', 'tag', 'trunks', 'vlan_mode', 'external_ids'];
+const PORT_COLS = ['_uuid', 'name', 'interfaces', 'tag', 'trunks', 'vlan_mode', 'external_ids', 'qos'];
+const QOS_COLS = ['_uuid', 'queues', 'external_ids'];
+/** The external_ids key marking the QoS and Queue rows vnetlink made for a port (its name). */
+const QOS_MARK = 'vnetlink-port';
 const IFACE_COLS = ['_uuid', 'name', 'type', 'ofport', 'ofport_request', 'error', 'link_state', 'admin_state', 'mac_in_use', 'external_ids', 'options'];
 
 const byUuid = (u: string) => [['_uuid', '==', uuid(u)]];
@@ -388,10 +399,11 @@ export class Ovsdb {
         const pr = s.ports.get(p);
         for (const i of setOf(pr?.interfaces).map(String)) ops.push({ op: 'delete', table: 'Interface', where: byUuid(i) });
         ops.push({ op: 'delete', table: 'Port', where: byUuid(p) });
+        if (pr) ops.push(...dropOwnQos(s, pr).ops);
       }
       ops.push({ op: 'delete', table: 'Bridge', where: byUuid(uuidOf(b)) });
       return { ops };
-    });
+    }, true);
   }
 
   /**
@@ -414,7 +426,7 @@ export class Ovsdb {
     v.ifname(op, 'iface', iface);
     v.object(op, 'options', opts);
     v.knownKeys(op, '', opts as Record<string, unknown>,
-      ['type', 'tag', 'trunks', 'vlanMode', 'externalIds', 'portExternalIds', 'options', 'ofportRequest', 'mayExist', ...CALL_KEYS]);
+      ['type', 'tag', 'trunks', 'vlanMode', 'externalIds', 'portExternalIds', 'options', 'ofportRequest', 'mayExist', 'bandwidth', ...CALL_KEYS]);
     const ifRow: Row = { name: iface };
     const portRow: Row = { name: iface };
     if (opts.type !== undefined) ifRow.type = opts.type === '' ? '' : token(op, 'type', opts.type);
@@ -431,6 +443,8 @@ export class Ovsdb {
     }
     if (opts.portExternalIds !== undefined) portRow.external_ids = map(strMap(op, 'portExternalIds', opts.portExternalIds));
     const mayExist = opts.mayExist === undefined ? false : v.bool(op, 'mayExist', opts.mayExist);
+    const bw = bandwidthArg(op, 'bandwidth', opts.bandwidth);
+    const qosOps = bw ? bandwidthRows(iface, bw, ifRow, portRow) : [];
     const call = this.#call(op, opts);
 
     const port = await this.run<OvsPort>(call, (s) => {
@@ -446,6 +460,7 @@ export class Ovsdb {
       return {
         ops: [
           waitEq('Bridge', uuidOf(b), 'ports', set(oldPorts.map(uuid))),
+          ...qosOps,
           { op: 'insert', table: 'Interface', 'uuid-name': 'iface', row: ifRow },
           { op: 'insert', table: 'Port', 'uuid-name': 'port', row: { ...portRow, interfaces: namedUuid('iface') } },
           { op: 'update', table: 'Bridge', where: byUuid(uuidOf(b)), row: { ports: set([...oldPorts.map(uuid), namedUuid('port')]) } },
@@ -506,8 +521,50 @@ export class Ovsdb {
       ];
       for (const i of setOf(p.interfaces).map(String)) ops.push({ op: 'delete', table: 'Interface', where: byUuid(i) });
       ops.push({ op: 'delete', table: 'Port', where: byUuid(uuidOf(p)) });
+      // QoS and Queue are root tables: rows of ours the port held would outlive it.
+      ops.push(...dropOwnQos(s, p).ops);
       return { ops };
-    });
+    }, true);
+  }
+
+  /**
+   * Caps a guest's bandwidth on its OVS port the way libvirt does (libvirt's `<bandwidth>`
+   * and units, see {@link Bandwidth}): `outbound` (from the guest) as the Interface's
+   * `ingress_policing_rate`/`ingress_policing_burst`; `inbound` (to the guest) as a linux-htb
+   * QoS on the Port with one Queue (`other_config` min-rate, max-rate, burst). The QoS and
+   * Queue rows carry external_ids `vnetlink-port` (and libvirt's `ifname`); they are replaced
+   * here, and removed with `null`, by `delPort` and `delBridge`. A QoS on the port that
+   * vnetlink did not make is refused (code 'exists'), never replaced.
+   *
+   * Equivalent to: `ovs-vsctl set interface vnet0 ingress_policing_rate=R -- set port vnet0 qos=@q -- --id=@q create qos type=linux-htb ...`
+   *
+   * @example
+   * await ovs.setBandwidth('vnet0', { inbound: { average: 6250 }, outbound: { average: 3750 } });
+   * await ovs.setBandwidth('vnet0', null);
+   */
+  async setBandwidth(port: string, bandwidth: Bandwidth | null, opts: OvsdbCallOptions = {}): Promise<void> {
+    const op = 'ovsdb.setBandwidth';
+    v.ifname(op, 'port', port);
+    const bw = bandwidth === null ? undefined : bandwidthArg(op, 'bandwidth', bandwidth);
+    if (bandwidth !== null && bandwidth === undefined) throw v.typeError(op, 'bandwidth', 'is required (null removes it)');
+    const call = this.#call(op, opts, CALL_KEYS);
+    await this.run(call, (s) => {
+      const p = findByName(s.ports, port);
+      if (!p) throw new OvsdbError(op, 'not-found', `no port named ${port}`);
+      const old = dropOwnQos(s, p);
+      if (old.foreign) throw new OvsdbError(op, 'exists', `port ${port} has a QoS row vnetlink did not add (${old.foreign}); remove it first`);
+      const ifRow: Row = { ingress_policing_rate: 0, ingress_policing_burst: 0 };
+      const portRow: Row = { qos: set([]) };
+      const ins = bw ? bandwidthRows(port, bw, ifRow, portRow) : [];
+      const ops: Row[] = [
+        waitEq('Port', uuidOf(p), 'qos', p.qos ?? set([])),
+        ...ins,
+        { op: 'update', table: 'Port', where: byUuid(uuidOf(p)), row: portRow },
+        ...old.ops,
+      ];
+      for (const i of setOf(p.interfaces).map(String)) ops.push({ op: 'update', table: 'Interface', where: byUuid(i), row: ifRow });
+      return { ops };
+    }, true);
   }
 
   /**
@@ -678,13 +735,14 @@ export class Ovsdb {
   }
 
   /** Reads the four tables this client works with, in one transaction (so one consistent view). */
-  private async snapshot(call: Call): Promise<Snapshot> {
+  private async snapshot(call: Call, withQos = false): Promise<Snapshot> {
     const tables = ['Open_vSwitch', 'Bridge', 'Port', 'Interface'];
     let res = await this.txn(call, [
       { op: 'select', table: 'Open_vSwitch', where: [], columns: ROOT_COLS },
       { op: 'select', table: 'Bridge', where: [], columns: BRIDGE_COLS },
       { op: 'select', table: 'Port', where: [], columns: PORT_COLS },
       { op: 'select', table: 'Interface', where: [], columns: IFACE_COLS },
+      ...(withQos ? [{ op: 'select', table: 'QoS', where: [], columns: QOS_COLS }] : []),
     ]);
     let roots = selectedRows(call.op, res, 0, tables[0]);
     if (roots.length === 0) {
@@ -707,20 +765,25 @@ export class Ovsdb {
       return m;
     };
     uuidOf(roots[0]);
-    return { root: roots[0], bridges: index(1), ports: index(2), ifaces: index(3) };
+    const snap: Snapshot = { root: roots[0], bridges: index(1), ports: index(2), ifaces: index(3) };
+    if (withQos) {
+      snap.qos = new Map();
+      for (const r of selectedRows(call.op, res, 4, 'QoS')) snap.qos.set(uuidOf(r), r);
+    }
+    return snap;
   }
 
   /**
    * Read, plan, write: retries the whole thing when a `wait` guard times out (someone else
    * changed what we read), then bumps next_cfg and waits for ovs-vswitchd to apply it.
    */
-  private async run<T>(call: Call, plan: (s: Snapshot) => Plan<T>): Promise<T> {
+  private async run<T>(call: Call, plan: (s: Snapshot) => Plan<T>, withQos = false): Promise<T> {
     return this.#guard(call, async () => {
       // Writes from one client go one at a time: concurrent calls on the same connection would only
       // trip each other's wait guards. The wait for ovs-vswitchd happens outside the queue. A call
       // whose deadline passes (or that is aborted) while it waits its turn never starts.
       const prev = this.writeQueue;
-      const turn = prev.then(() => { call.check(); return this.commit(call, plan); });
+      const turn = prev.then(() => { call.check(); return this.commit(call, plan, withQos); });
       this.writeQueue = turn.then(() => undefined, () => undefined);
       await call.race(prev, 'waiting for earlier changes on this connection did not finish');
       const done = await turn;
@@ -730,10 +793,10 @@ export class Ovsdb {
     });
   }
 
-  private async commit<T>(call: Call, plan: (s: Snapshot) => Plan<T>):
+  private async commit<T>(call: Call, plan: (s: Snapshot) => Plan<T>, withQos = false):
     Promise<{ result: T } | { cfg?: number; snap: Snapshot; after?: (s: Snapshot) => Promise<T> | T }> {
     for (let attempt = 0; ; attempt++) {
-      const s = await this.snapshot(call);
+      const s = await this.snapshot(call, withQos);
       const p = plan(s);
       if ('result' in p) return p;
       const ops = [...p.ops];
@@ -861,6 +924,39 @@ function rowUpdates(op: string, updates: unknown, table: string): [string, { old
 function waitEq(table: string, rowUuid: string, column: string, value: unknown): Row {
   // timeout 0: fail at once ("timed out") if the column changed since we read it.
   return { op: 'wait', table, timeout: 0, where: byUuid(rowUuid), columns: [column], until: '==', rows: [{ [column]: value }] };
+}
+
+/**
+ * The rows OVS's QoS for `bw` needs on a port named `name`: policing into `ifRow`, and when
+ * inbound is capped, a Queue and a linux-htb QoS inserted (named 'bwqueue', 'bwqos') with the
+ * port's `qos` pointing at it. Both carry our mark and libvirt's `ifname`.
+ */
+function bandwidthRows(name: string, bw: Bandwidth, ifRow: Row, portRow: Row): Row[] {
+  const q = ovsQos(bw);
+  if (q.policing) { ifRow.ingress_policing_rate = q.policing.rate; ifRow.ingress_policing_burst = q.policing.burst; }
+  if (!q.htb) return [];
+  const ids = map({ [QOS_MARK]: name, ifname: name });
+  const cfg = map({ 'min-rate': String(q.htb.minRate), 'max-rate': String(q.htb.maxRate), ...(q.htb.burst !== undefined ? { burst: String(q.htb.burst) } : {}) });
+  portRow.qos = namedUuid('bwqos');
+  return [
+    { op: 'insert', table: 'Queue', 'uuid-name': 'bwqueue', row: { other_config: cfg, external_ids: ids } },
+    { op: 'insert', table: 'QoS', 'uuid-name': 'bwqos', row: { type: 'linux-htb', other_config: cfg, queues: ['map', [[0, namedUuid('bwqueue')]]], external_ids: ids } },
+  ];
+}
+
+/**
+ * Deletes of the QoS row vnetlink made for port `p` and its queues; `foreign` names a QoS on
+ * the port that someone else made (left alone). The caller also clears or deletes the port.
+ */
+function dropOwnQos(s: Snapshot, p: Row): { ops: Row[]; foreign?: string } {
+  const q = optional(p.qos);
+  if (q === undefined) return { ops: [] };
+  const row = s.qos?.get(String(q));
+  if (!row) return { ops: [] };
+  if (mapOf(row.external_ids)[QOS_MARK] !== String(p.name)) return { ops: [], foreign: String(q) };
+  const ops: Row[] = [{ op: 'delete', table: 'QoS', where: byUuid(String(q)) }];
+  for (const qu of new Set(Object.values(mapOf(row.queues)))) ops.push({ op: 'delete', table: 'Queue', where: byUuid(qu) });
+  return { ops };
 }
 
 function findByName(rows: Map<string, Row>, name: string): Row | undefined {

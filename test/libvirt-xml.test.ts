@@ -75,6 +75,37 @@ describe('network.fromLibvirtXml', () => {
   });
 });
 
+describe('<bandwidth>', () => {
+  const net = (inner: string) => `<network><name>x</name><bridge name='xbr0'/><ip address='10.1.0.1' prefix='24'/>${inner}</network>`;
+  it('on the network and on an interface (tap or OVS port) becomes the bandwidth, in libvirt units', () => {
+    expect(network.fromLibvirtXml(net("<bandwidth><inbound average='1000' peak='5000' burst='1024'/><outbound average='128'/></bandwidth>")).bandwidth)
+      .toEqual({ inbound: { average: 1000, peak: 5000, burst: 1024 }, outbound: { average: 128 } });
+    expect(network.fromLibvirtXml(net('<bandwidth/>')).bandwidth).toBeUndefined();
+    const tap = interfaceFromLibvirtXml("<interface type='network'><source network='default'/><bandwidth><outbound average='3750' burst='32'/></bandwidth></interface>");
+    expect(tap.bandwidth).toEqual({ outbound: { average: 3750, burst: 32 } });
+    const ovs = interfaceFromLibvirtXml("<interface type='bridge'><source bridge='ovsbr0'/><virtualport type='openvswitch'/><bandwidth><inbound average='6250' peak='12500'/></bandwidth></interface>");
+    expect(ovs).toMatchObject({ ovs: {}, bandwidth: { inbound: { average: 6250, peak: 12500 } } });
+  });
+
+  it('refuses bad or unsupported attributes, naming them', () => {
+    const cases: Array<[string, RegExp]> = [
+      ["<bandwidth><inbound average='100' floor='10'/></bandwidth>", /<network><bandwidth><inbound> floor=: is not supported by vnetlink/],
+      ["<bandwidth><inbound average='fast'/></bandwidth>", /<network><bandwidth><inbound> average=: must be an integer/],
+      ["<bandwidth><inbound average='0'/></bandwidth>", /<network><bandwidth><inbound> average=: must be an integer from 1/],
+      ["<bandwidth><outbound peak='100'/></bandwidth>", /<network><bandwidth><outbound> average=: is required/],
+      ["<bandwidth><outbound average='100' peak='10'/></bandwidth>", /<network><bandwidth><outbound> peak=: 10 is below average=100/],
+      ["<bandwidth><outbound average='100' burst='-5'/></bandwidth>", /<network><bandwidth><outbound> burst=: must be an integer/],
+      ["<bandwidth><outbound average='100' rate='5'/></bandwidth>", /<network><bandwidth><outbound> rate=: attribute is not supported/],
+      ["<bandwidth><sideways average='1'/></bandwidth>", /<network><bandwidth><sideways>: is not supported/],
+      ["<bandwidth><inbound average='1'/><inbound average='2'/></bandwidth>", /<network><bandwidth><inbound>: appears 2 times/],
+      ["<bandwidth enabled='yes'/>", /<network><bandwidth> enabled=: attribute is not supported/],
+    ];
+    for (const [inner, re] of cases) expect(() => network.fromLibvirtXml(net(inner)), inner).toThrow(re);
+    expect(() => interfaceFromLibvirtXml("<interface type='network'><source network='default'/><bandwidth><inbound average='1' floor='1'/></bandwidth></interface>"))
+      .toThrow(/<interface><bandwidth><inbound> floor=: is not supported/);
+  });
+});
+
 describe('interfaceFromLibvirtXml', () => {
   it('the three forms of the seed: a tap on a network, an OVS port, a macvtap', () => {
     expect(interfaceFromLibvirtXml(fixture('iface-network.xml'))).toEqual({
@@ -97,7 +128,7 @@ describe('interfaceFromLibvirtXml', () => {
       ["<interface type='bridge'><source bridge='br0'/><virtualport type='802.1Qbh'/></interface>", /virtualport> type=: '802.1Qbh'/],
       ["<interface type='network'><source network='default'/><target dev='a/b'/></interface>", /<target> dev=/],
       ["<interface type='direct'><source dev='eth0' mode='weird'/></interface>", /mode=: 'weird'/],
-      ["<interface type='network'><source network='default'/><bandwidth/></interface>", /<interface><bandwidth>: is not supported/],
+      ["<interface type='direct'><source dev='eth0'/><bandwidth><inbound average='10'/></bandwidth></interface>", /<interface><bandwidth>: is not supported by vnetlink on a macvtap/],
     ];
     for (const [xml, re] of cases) expect(() => interfaceFromLibvirtXml(xml), xml).toThrow(re);
   });
