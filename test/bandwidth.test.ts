@@ -99,10 +99,8 @@ describe.skipIf(skip)('network.attach with bandwidth on a NAT network tap', () =
   });
 
   it('shapes the tap as libvirt does (htb to the guest, ingress via an ifb from it); iperf3 through it holds both rates', async () => {
-    const free = await (async () => {
-      await net!.attach('vnet0');
-      return iperf(false);
-    })();
+    // (The unshaped anchor is tc.test.ts's, over a veth: a userspace forwarder's own speed under
+    // ASan on a loaded machine is no anchor.)
     await net!.attach('vnet0', { bandwidth: BW });
     expect((await ipLinks(H, 'vnet0'))[0].master).toBe('virbr0');
     expect(await qdiscs('vnet0')).toEqual(['htb bd:', 'ingress ffff:']);
@@ -121,8 +119,7 @@ describe.skipIf(skip)('network.attach with bandwidth on a NAT network tap', () =
     expect(down).toBeLessThanOrEqual(55);
     expect(up).toBeGreaterThanOrEqual(24);
     expect(up).toBeLessThanOrEqual(33);
-    expect(free).toBeGreaterThan(200);
-    fs.appendFileSync(process.env.VNETLINK_SHAPE_LOG ?? '/dev/null', JSON.stringify({ path: 'network.attach tap', free, down, up }) + '\n');
+    fs.appendFileSync(process.env.VNETLINK_SHAPE_LOG ?? '/dev/null', JSON.stringify({ path: 'network.attach tap', down, up }) + '\n');
   }, 120_000);
 
   it('restart puts the shaping back; replace (after the owner died) attaches and shapes the port again', async () => {
