@@ -87,3 +87,17 @@ export async function ovs(): Promise<void> {
   await db.addBridge('ovsbr0', { datapathType: 'netdevv' });
   await db.close();
 }
+
+export async function bandwidth(): Promise<void> {
+  const nl = await open();
+  const net = await nl.network.get('default');
+  // libvirt's <bandwidth>, in its units.
+  await net.attach('vnet0', { bandwidth: { inbound: { average: 6250, peak: 12500, burst: 64 }, outbound: { average: 3750 } } });
+  // @ts-expect-error average is required
+  await net.attach('vnet0', { bandwidth: { inbound: { peak: 10 } } });
+  // @ts-expect-error floor is not supported
+  await net.attach('vnet0', { bandwidth: { inbound: { average: 1, floor: 1 } } });
+  const ovs = await Ovsdb.connect();
+  await ovs.addPort('ovsbr0', 'vnet1', { bandwidth: { outbound: { average: 1000 } } });
+  await ovs.setBandwidth('vnet1', null);
+}
