@@ -1197,8 +1197,10 @@ export class Network {
       if (bw) await this.#h.tc.shape(p, shapeOptions(bw));
       else if (recorded) await this.#h.tc.unshape(p);
     } catch (e) {
-      // All or nothing: a port that was not on the bridge before is taken off again.
+      // All or nothing: a port that was not on the bridge before is taken off again; one that
+      // was gets the bandwidth it had back.
       if (before.master !== this.bridge) await this.#h.link.set(p, { master: null }).catch(() => {});
+      else if (recorded) await this.#h.tc.shape(p, shapeOptions(this.#ports.get(p)!)).catch(() => {});
       throw e;
     }
     if (bw) this.#ports.set(p, bw);
