@@ -7,7 +7,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Forwarder, Ovsdb, open, type Handle, type Netns, type Network, type NetworkSpec, type Tap } from '../lib/index.js';
 import { _simulateCrash } from '../lib/network.js';
-import { Namespaces, hasTool, ipLinks, nsExec, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
+import { Namespaces, hasTool, ipLinks, nsExec, privilegedSkipReason } from './helpers.js';
+import { iperfMbps } from './iperf.js';
 import { ovsSkipReason, rowCount, startOvs, type OvsDaemons } from './ovs-helpers.js';
 
 const skip = privilegedSkipReason();
@@ -50,24 +51,8 @@ describe.skipIf(skip)('network.attach with bandwidth on a NAT network tap', () =
     await nss.cleanup();
   });
 
-  // One 2-second TCP run between the host and the guest; the receiver's Mbit/s. A run iperf3
-  // itself reports as failed (its one-shot server not accepting yet) is tried again.
-  async function iperf(reverse: boolean): Promise<number> {
-    let last = '';
-    for (let attempt = 0; attempt < 3; attempt++) {
-      await nsRun(G, 'pkill', ['-x', 'iperf3']);
-      const d = await nsRun(G, 'iperf3', ['-s', '-D', '-1', '-B', GUEST]);
-      expect(d.code).toBe(0);
-      await waitFor(async () => (await nsRun(G, 'ss', ['-ltn'])).stdout.includes(':5201'), 'iperf3 listening', 10_000);
-      const r = await nsRun(H, 'iperf3', ['-c', GUEST, '-t', '2', '-J', ...(reverse ? ['-R'] : [])], 30_000);
-      last = r.stdout || r.stderr;
-      try {
-        const j = JSON.parse(r.stdout);
-        if (!j.error && j.end?.sum_received) return j.end.sum_received.bits_per_second / 1e6;
-      } catch { /* not JSON: try again */ }
-    }
-    throw new Error(`iperf3 failed three times: ${last.slice(0, 500)}`);
-  }
+  // One 2-second TCP run host -> guest (reverse: guest -> host); the receiver's Mbit/s.
+  const iperf = (reverse: boolean) => iperfMbps(G, H, GUEST, { reverse });
 
   const state = () => JSON.parse(fs.readFileSync(path.join(net!.stateDir, 'network.json'), 'utf8'));
   const qdiscs = async (dev: string) => (await tcJson(H, 'qdisc', 'show', 'dev', dev)).map((q: any) => `${q.kind} ${q.handle}`).sort();

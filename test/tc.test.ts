@@ -4,8 +4,9 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NetlinkError, open, type Handle, type Netns } from '../lib/index.js';
-import { Namespaces, hasTool, ipLinks, nsExec, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
+import { Namespaces, hasTool, ipLinks, nsExec, privilegedSkipReason } from './helpers.js';
 import { goldenCases } from './tc-golden-cases.js';
+import { iperfMbps } from './iperf.js';
 
 const skip = privilegedSkipReason();
 const golden = JSON.parse(fs.readFileSync(new URL('./fixtures/tc-golden.json', import.meta.url), 'utf8')) as { tool: string; requests: Record<string, string> };
@@ -243,32 +244,14 @@ describe.skipIf(skip)('tc.shape on real traffic', () => {
     await g.link.set('eth0', { up: true });
     await g.addr.add('eth0', '198.51.100.2/24');
     await g.link.set('lo', { up: true });
-    const srv = await nsRun(G, 'iperf3', ['-s', '-D', '-1', '--forceflush', '-B', '198.51.100.2']).catch(() => undefined);
-    expect(srv).toBeDefined();
   });
   afterAll(async () => {
     await h?.close();
     await nss.cleanup();
   });
 
-  // One 2-second TCP run; returns the receiver's Mbit/s. A run that iperf3 itself reports as
-  // failed (the one-shot server not yet accepting on a loaded machine) is tried again.
-  async function iperf(reverse: boolean): Promise<number> {
-    let last = '';
-    for (let attempt = 0; attempt < 3; attempt++) {
-      await nsRun(G, 'pkill', ['-x', 'iperf3']);
-      const d = await nsRun(G, 'iperf3', ['-s', '-D', '-1', '-B', '198.51.100.2']);
-      expect(d.code).toBe(0);
-      await waitFor(async () => (await nsRun(G, 'ss', ['-ltn'])).stdout.includes(':5201'), 'iperf3 listening', 10_000);
-      const r = await nsRun(H, 'iperf3', ['-c', '198.51.100.2', '-t', '2', '-J', ...(reverse ? ['-R'] : [])], 30_000);
-      last = r.stdout || r.stderr;
-      try {
-        const j = JSON.parse(r.stdout);
-        if (!j.error && j.end?.sum_received) return j.end.sum_received.bits_per_second / 1e6;
-      } catch { /* not JSON: try again */ }
-    }
-    throw new Error(`iperf3 failed three times: ${last.slice(0, 500)}`);
-  }
+  // One 2-second TCP run host -> guest (reverse: guest -> host); the receiver's Mbit/s.
+  const iperf = (reverse: boolean) => iperfMbps(G, H, '198.51.100.2', { reverse });
 
   // A loaded machine only ever makes a run slower (CPU-starved sender or receiver), never
   // faster than the shaper lets it: up to three runs, the best one, stopping once it reaches
