@@ -2,7 +2,7 @@
 // receive buffer, each message to the decoder its NFT_MSG_* type names, as nft.list and
 // echoing batches use them; other types pick one from the type.
 #include "fuzz/fuzz_common.h"
-#include "ops/nft.h"
+#include "codec/nft.h"
 
 using namespace vnl;
 

@@ -4,14 +4,14 @@
 #include <linux/rtnetlink.h>
 
 #include "fuzz/fuzz_common.h"
-#include "ops/ops.h"
-#include "ops/rtnl_decode.h"
+#include "transport/nlsock.h"
+#include "codec/rtnl.h"
 
 using namespace vnl;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static Ctx ctx;  // never used for lookups: every decode gets `names`
-  static const IndexNames names = {{1, "lo"}, {2, "v0"}, {3, "br0"}};
+  static const IndexNames table = {{1, "lo"}, {2, "v0"}, {3, "br0"}};
+  static const Names names = Names::of(table);
   std::vector<uint8_t> buf = fuzz::aligned(data, size);
   MsgIter it(buf.data(), buf.size());
   while (const nlmsghdr* h = it.next()) {
@@ -19,17 +19,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       switch (h->nlmsg_type) {
         case NLMSG_ERROR:
         case NLMSG_DONE: (void)NlSocket::parseAck(h); break;
-        case RTM_NEWLINK: case RTM_DELLINK: (void)decodeLink(ctx, h, &names); break;
-        case RTM_NEWADDR: case RTM_DELADDR: (void)decodeAddr(ctx, h, &names); break;
-        case RTM_NEWROUTE: case RTM_DELROUTE: (void)decodeRoute(ctx, h, &names); break;
-        case RTM_NEWNEIGH: case RTM_DELNEIGH: (void)decodeNeigh(ctx, h, &names); break;
+        case RTM_NEWLINK: case RTM_DELLINK: (void)decodeLink(h, names); break;
+        case RTM_NEWADDR: case RTM_DELADDR: (void)decodeAddr(h, names); break;
+        case RTM_NEWROUTE: case RTM_DELROUTE: (void)decodeRoute(h, names); break;
+        case RTM_NEWNEIGH: case RTM_DELNEIGH: (void)decodeNeigh(h, names); break;
         default:
           switch (h->nlmsg_type % 5) {
             case 0: (void)NlSocket::parseAck(h); break;
-            case 1: (void)decodeLink(ctx, h, &names); break;
-            case 2: (void)decodeAddr(ctx, h, &names); break;
-            case 3: (void)decodeRoute(ctx, h, &names); break;
-            default: (void)decodeNeigh(ctx, h, &names); break;
+            case 1: (void)decodeLink(h, names); break;
+            case 2: (void)decodeAddr(h, names); break;
+            case 3: (void)decodeRoute(h, names); break;
+            default: (void)decodeNeigh(h, names); break;
           }
       }
     });

@@ -9,6 +9,7 @@
 #include <functional>
 #include <string>
 
+#include "codec/names.h"
 #include "codec/nlmsg.h"
 #include "codec/value.h"
 
@@ -25,10 +26,7 @@ struct Clock {
 };
 
 // Interface names and indexes in the namespace the message is for.
-struct Names {
-  std::function<uint32_t(const std::string&)> index;  // throws when absent
-  std::function<std::string(uint32_t)> name;          // "" when absent
-};
+using Names = ::vnl::Names;
 
 // What a request does: tc's add / replace / change / del.
 enum class Cmd { Add, Replace, Change, Del };

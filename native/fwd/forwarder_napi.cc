@@ -11,7 +11,7 @@
 
 #include "fwd/engine.h"
 #include "fwd/forwarder_napi.h"
-#include "ops/tunfd.h"
+#include "sys/tunfd.h"
 #include "transport/error.h"
 
 namespace vnl {

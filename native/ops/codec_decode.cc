@@ -5,10 +5,10 @@
 
 #include <vector>
 
+#include "codec/nft.h"
+#include "codec/rtnl.h"
 #include "codec/tc.h"
-#include "ops/nft.h"
 #include "ops/ops.h"
-#include "ops/rtnl_decode.h"
 
 namespace vnl {
 namespace {
@@ -24,28 +24,27 @@ Value ackValue(const AckResult& r) {
 // args: { kind: 'ack'|'link'|'addr'|'route'|'neigh'|'table'|'chain'|'rule'|'qdisc'|'class'|'filter', bytes }
 // (tc kinds use the default scheduler clock, as the tc fuzz harness does)
 // Returns one decoded object per netlink message in `bytes`.
-Value codecDecode(Ctx& ctx, const Value& args) {
+Value codecDecode(Ctx&, const Value& args) {
   const std::string kind = args.str("kind");
   const std::string& raw = args.bytesOf("bytes");
   // A copy keeps the headers aligned as they are in a receive buffer.
   std::vector<uint8_t> buf(raw.begin(), raw.end());
-  const IndexNames names;  // no lookups: decoded indexes stay unnamed
+  const Names names = Names::none();  // no lookups: decoded indexes stay unnamed
   const tc::Clock clk;
-  const tc::Names tcNames{[](const std::string&) -> uint32_t { return 0; }, [](uint32_t) { return std::string(); }};
   Value out = Value::array();
   MsgIter it(buf.data(), buf.size());
   while (const nlmsghdr* h = it.next()) {
     if (kind == "ack") out.push(ackValue(NlSocket::parseAck(h)));
-    else if (kind == "link") out.push(decodeLink(ctx, h, &names));
-    else if (kind == "addr") out.push(decodeAddr(ctx, h, &names));
-    else if (kind == "route") out.push(decodeRoute(ctx, h, &names));
-    else if (kind == "neigh") out.push(decodeNeigh(ctx, h, &names));
+    else if (kind == "link") out.push(decodeLink(h, names));
+    else if (kind == "addr") out.push(decodeAddr(h, names));
+    else if (kind == "route") out.push(decodeRoute(h, names));
+    else if (kind == "neigh") out.push(decodeNeigh(h, names));
     else if (kind == "table") out.push(nft::decodeTable(h));
     else if (kind == "chain") out.push(nft::decodeChain(h));
     else if (kind == "rule") out.push(nft::decodeRule(h));
-    else if (kind == "qdisc") out.push(tc::decodeQdisc(h, clk, tcNames));
-    else if (kind == "class") out.push(tc::decodeClass(h, clk, tcNames));
-    else if (kind == "filter") out.push(tc::decodeFilter(h, clk, tcNames));
+    else if (kind == "qdisc") out.push(tc::decodeQdisc(h, clk, names));
+    else if (kind == "class") out.push(tc::decodeClass(h, clk, names));
+    else if (kind == "filter") out.push(tc::decodeFilter(h, clk, names));
     else throw std::invalid_argument("codec.decode: unknown kind '" + kind + "'");
   }
   return out;

@@ -2,7 +2,7 @@
 // entries by their original tuple (what `conntrack -L` / `conntrack -D` do, without the tool).
 #include <sys/socket.h>
 
-#include "ops/ct.h"
+#include "codec/ct.h"
 #include "ops/ops.h"
 #include "transport/error.h"
 

@@ -4,7 +4,7 @@
 #include <linux/veth.h>
 #include <unistd.h>
 
-#include "ops/format.h"
+#include "codec/format.h"
 #include "ops/link.h"
 
 namespace vnl {

@@ -9,9 +9,9 @@
 #include <string>
 
 #include "codec/nlmsg.h"
+#include "codec/rtnl.h"
 #include "codec/value.h"
 #include "ops/ops.h"
-#include "ops/rtnl_decode.h"
 
 namespace vnl {
 

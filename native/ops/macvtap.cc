@@ -18,7 +18,7 @@
 #include <cstring>
 
 #include "ops/link.h"
-#include "ops/tunfd.h"
+#include "sys/tunfd.h"
 
 namespace vnl {
 namespace {
@@ -123,7 +123,7 @@ Value getLink(Ctx& ctx, const std::string& name) {
   m.putStr(IFLA_IFNAME, name);
   Value out;
   ctx.rtnl().request(m, kOp, [&](const nlmsghdr* h) {
-    if (h->nlmsg_type == RTM_NEWLINK) out = decodeLink(ctx, h, nullptr);
+    if (h->nlmsg_type == RTM_NEWLINK) out = decodeLink(h, ctx.names());
   });
   if (out.isUndefined()) throw SysError(ENODEV, std::string(kOp) + ": no link named '" + name + "'");
   return out;

@@ -22,9 +22,10 @@
 #include <thread>
 #include <vector>
 
+#include "codec/rtnl.h"
 #include "napi/convert.h"
 #include "napi/guard.h"
-#include "ops/rtnl_decode.h"
+#include "transport/nlsock.h"
 
 namespace vnl {
 namespace {
@@ -78,7 +79,7 @@ class Reader {
   std::shared_ptr<Core> c_;
   std::vector<uint8_t> rx_;
   IndexNames names_;
-  Ctx ctx_;  // never used for lookups: every decode gets names_
+  const Names resolve_ = Names::of(names_);  // decoding never looks names up
   uint32_t seq_ = 1;
   bool lost_ = false;
   std::vector<std::vector<uint8_t>> deferred_;  // events seen during a dump
@@ -149,22 +150,22 @@ void Reader::dump(uint16_t type, uint8_t family, std::vector<Value>& out) {
           case RTM_NEWLINK: {
             const ifinfomsg* ifi = familyHeader<ifinfomsg>(h);
             if (!ifi || ifi->ifi_family != AF_UNSPEC) break;
-            out.push_back(decodeLink(ctx_, h, &names_));
+            out.push_back(decodeLink(h, resolve_));
             break;
           }
           case RTM_NEWADDR: {
             const ifaddrmsg* a = familyHeader<ifaddrmsg>(h);
-            if (a && familyOk(a->ifa_family)) out.push_back(decodeAddr(ctx_, h, &names_));
+            if (a && familyOk(a->ifa_family)) out.push_back(decodeAddr(h, resolve_));
             break;
           }
           case RTM_NEWROUTE: {
             const rtmsg* r = familyHeader<rtmsg>(h);
-            if (r && familyOk(r->rtm_family)) out.push_back(decodeRoute(ctx_, h, &names_));
+            if (r && familyOk(r->rtm_family)) out.push_back(decodeRoute(h, resolve_));
             break;
           }
           case RTM_NEWNEIGH: {
             const ndmsg* nd = familyHeader<ndmsg>(h);
-            if (nd && familyOk(nd->ndm_family)) out.push_back(decodeNeigh(ctx_, h, &names_));
+            if (nd && familyOk(nd->ndm_family)) out.push_back(decodeNeigh(h, resolve_));
             break;
           }
         }
@@ -241,7 +242,7 @@ void Reader::handleEvent(const nlmsghdr* h, std::vector<Value>& batch) {
         if (del) names_.erase(idx);
         return;
       }
-      obj = decodeLink(ctx_, h, &names_);
+      obj = decodeLink(h, resolve_);
       if (del) names_.erase(idx);
       type = del ? "dellink" : "newlink";
       key = "link";
@@ -251,7 +252,7 @@ void Reader::handleEvent(const nlmsghdr* h, std::vector<Value>& batch) {
     case RTM_DELADDR: {
       const ifaddrmsg* a = familyHeader<ifaddrmsg>(h);
       if (!a || !familyOk(a->ifa_family) || !c_->wantAddr) return;
-      obj = decodeAddr(ctx_, h, &names_);
+      obj = decodeAddr(h, resolve_);
       type = h->nlmsg_type == RTM_NEWADDR ? "newaddr" : "deladdr";
       key = "addr";
       break;
@@ -260,7 +261,7 @@ void Reader::handleEvent(const nlmsghdr* h, std::vector<Value>& batch) {
     case RTM_DELROUTE: {
       const rtmsg* r = familyHeader<rtmsg>(h);
       if (!r || !familyOk(r->rtm_family) || !c_->wantRoute) return;
-      obj = decodeRoute(ctx_, h, &names_);
+      obj = decodeRoute(h, resolve_);
       type = h->nlmsg_type == RTM_NEWROUTE ? "newroute" : "delroute";
       key = "route";
       break;
@@ -269,7 +270,7 @@ void Reader::handleEvent(const nlmsghdr* h, std::vector<Value>& batch) {
     case RTM_DELNEIGH: {
       const ndmsg* nd = familyHeader<ndmsg>(h);
       if (!nd || !familyOk(nd->ndm_family) || !c_->wantNeigh) return;
-      obj = decodeNeigh(ctx_, h, &names_);
+      obj = decodeNeigh(h, resolve_);
       type = h->nlmsg_type == RTM_NEWNEIGH ? "newneigh" : "delneigh";
       key = "neigh";
       break;

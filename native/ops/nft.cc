@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "ops/nft.h"
+#include "codec/nft.h"
 #include "ops/ops.h"
 
 namespace vnl {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "codec/names.h"
 #include "codec/value.h"
 #include "transport/genl.h"
 #include "transport/nlsock.h"
@@ -31,6 +32,11 @@ class Ctx {
   // Resolves an interface name to its index in this namespace (ENODEV when absent).
   uint32_t ifindex(const std::string& name, const char* op);
   std::string ifname(uint32_t index);  // "" when absent
+  // The same lookups for the codec, failures named after `op` (which must outlive the result).
+  Names names(const char* op = "netlink") {
+    return Names{[this, op](const std::string& n) { return ifindex(n, op); },
+                 [this](uint32_t i) { return ifname(i); }};
+  }
 
   // Per-family state that lives as long as the handle (e.g. a monitor socket).
   std::map<std::string, std::shared_ptr<void>> state;

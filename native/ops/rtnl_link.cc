@@ -3,8 +3,8 @@
 #include <linux/if_arp.h>
 #include <unistd.h>
 
+#include "codec/format.h"
 #include "codec/kind_schema.h"
-#include "ops/format.h"
 #include "ops/link.h"
 
 namespace vnl {
@@ -17,133 +17,6 @@ const LinkKind* LinkKinds::find(const std::string& kind) {
   auto& m = all();
   auto it = m.find(kind);
   return it == m.end() ? nullptr : it->second;
-}
-
-namespace {
-
-const char* operStateName(uint8_t s) {
-  switch (s) {
-    case IF_OPER_NOTPRESENT: return "notpresent";
-    case IF_OPER_DOWN: return "down";
-    case IF_OPER_LOWERLAYERDOWN: return "lowerlayerdown";
-    case IF_OPER_TESTING: return "testing";
-    case IF_OPER_DORMANT: return "dormant";
-    case IF_OPER_UP: return "up";
-    default: return "unknown";
-  }
-}
-
-Value flagNames(uint32_t f) {
-  static const std::pair<uint32_t, const char*> names[] = {
-      {IFF_LOOPBACK, "LOOPBACK"}, {IFF_BROADCAST, "BROADCAST"}, {IFF_POINTOPOINT, "POINTOPOINT"},
-      {IFF_MULTICAST, "MULTICAST"}, {IFF_NOARP, "NOARP"}, {IFF_ALLMULTI, "ALLMULTI"},
-      {IFF_PROMISC, "PROMISC"}, {IFF_MASTER, "MASTER"}, {IFF_SLAVE, "SLAVE"}, {IFF_DEBUG, "DEBUG"},
-      {IFF_DYNAMIC, "DYNAMIC"}, {IFF_AUTOMEDIA, "AUTOMEDIA"}, {IFF_PORTSEL, "PORTSEL"},
-      {IFF_NOTRAILERS, "NOTRAILERS"}, {IFF_UP, "UP"}, {IFF_LOWER_UP, "LOWER_UP"}, {IFF_DORMANT, "DORMANT"},
-      {IFF_ECHO, "ECHO"}};
-  Value a = Value::array();
-  for (auto& n : names)
-    if (f & n.first) a.push(n.second);
-  return a;
-}
-
-Value decodeStats64(const Attr& a) {
-  rtnl_link_stats64 s{};
-  memcpy(&s, a.data, std::min(a.len, sizeof s));
-  Value v = Value::object();
-  v.set("rxPackets", s.rx_packets);
-  v.set("txPackets", s.tx_packets);
-  v.set("rxBytes", s.rx_bytes);
-  v.set("txBytes", s.tx_bytes);
-  v.set("rxErrors", s.rx_errors);
-  v.set("txErrors", s.tx_errors);
-  v.set("rxDropped", s.rx_dropped);
-  v.set("txDropped", s.tx_dropped);
-  v.set("multicast", s.multicast);
-  v.set("collisions", s.collisions);
-  return v;
-}
-
-std::string nameOf(Ctx& ctx, uint32_t idx, const std::map<uint32_t, std::string>* names) {
-  if (names) {
-    auto it = names->find(idx);
-    return it == names->end() ? "" : it->second;
-  }
-  return ctx.ifname(idx);
-}
-
-}  // namespace
-
-Value decodeLink(Ctx& ctx, const nlmsghdr* h, const std::map<uint32_t, std::string>* names) {
-  const ifinfomsg* ifi = familyHeader<ifinfomsg>(h);
-  if (!ifi) throw CodecError("short RTM_NEWLINK message");
-  const uint8_t* p;
-  size_t len;
-  if (!payloadAfter(h, sizeof(ifinfomsg), p, len)) throw CodecError("short RTM_NEWLINK message");
-  AttrTable tb(p, len, IFLA_MAX);
-  Value l = Value::object();
-  l.set("index", ifi->ifi_index);
-  l.set("name", tb[IFLA_IFNAME] ? tb[IFLA_IFNAME]->str() : std::string());
-  std::string kind;
-  const Attr* linkinfo = tb[IFLA_LINKINFO];
-  AttrTable info(linkinfo ? linkinfo->data : nullptr, linkinfo ? linkinfo->len : 0, IFLA_INFO_MAX);
-  if (info[IFLA_INFO_KIND]) kind = info[IFLA_INFO_KIND]->str();
-  else if (ifi->ifi_type == ARPHRD_LOOPBACK) kind = "loopback";
-  else if (ifi->ifi_type == ARPHRD_ETHER) kind = "ether";
-  else if (ifi->ifi_type == ARPHRD_NONE) kind = "none";
-  l.set("kind", kind);
-  if (tb[IFLA_ADDRESS]) l.set("mac", macToString(tb[IFLA_ADDRESS]->data, tb[IFLA_ADDRESS]->len));
-  if (tb[IFLA_BROADCAST]) l.set("broadcast", macToString(tb[IFLA_BROADCAST]->data, tb[IFLA_BROADCAST]->len));
-  if (tb[IFLA_PERM_ADDRESS]) l.set("permMac", macToString(tb[IFLA_PERM_ADDRESS]->data, tb[IFLA_PERM_ADDRESS]->len));
-  if (tb[IFLA_MTU]) l.set("mtu", tb[IFLA_MTU]->u32());
-  if (tb[IFLA_MIN_MTU]) l.set("minMtu", tb[IFLA_MIN_MTU]->u32());
-  if (tb[IFLA_MAX_MTU]) l.set("maxMtu", tb[IFLA_MAX_MTU]->u32());
-  l.set("up", (ifi->ifi_flags & IFF_UP) != 0);
-  l.set("lowerUp", (ifi->ifi_flags & IFF_LOWER_UP) != 0);
-  l.set("flags", flagNames(ifi->ifi_flags));
-  l.set("operState", operStateName(tb[IFLA_OPERSTATE] ? tb[IFLA_OPERSTATE]->u8() : static_cast<uint8_t>(IF_OPER_UNKNOWN)));
-  if (tb[IFLA_CARRIER]) l.set("carrier", tb[IFLA_CARRIER]->u8() != 0);
-  if (tb[IFLA_MASTER]) {
-    uint32_t m = tb[IFLA_MASTER]->u32();
-    l.set("masterIndex", m);
-    std::string mn = nameOf(ctx, m, names);
-    if (!mn.empty()) l.set("master", mn);
-  }
-  bool otherNs = tb[IFLA_LINK_NETNSID] != nullptr;
-  if (otherNs) l.set("linkNetnsId", tb[IFLA_LINK_NETNSID]->s32());
-  if (tb[IFLA_LINK]) {
-    uint32_t parent = tb[IFLA_LINK]->u32();
-    // Across namespaces the peer may well have the same number as this link.
-    if (parent && (otherNs || parent != static_cast<uint32_t>(ifi->ifi_index))) {
-      l.set("linkIndex", parent);
-      if (!otherNs) {
-        std::string pn = nameOf(ctx, parent, names);
-        if (!pn.empty()) l.set("link", pn);
-      }
-    }
-  }
-  l.set("group", tb[IFLA_GROUP] ? tb[IFLA_GROUP]->u32() : 0u);
-  if (tb[IFLA_IFALIAS]) l.set("alias", tb[IFLA_IFALIAS]->str());
-  if (tb[IFLA_TXQLEN]) l.set("txqueuelen", tb[IFLA_TXQLEN]->u32());
-  if (tb[IFLA_NUM_TX_QUEUES]) l.set("numTxQueues", tb[IFLA_NUM_TX_QUEUES]->u32());
-  if (tb[IFLA_NUM_RX_QUEUES]) l.set("numRxQueues", tb[IFLA_NUM_RX_QUEUES]->u32());
-  if (tb[IFLA_PROMISCUITY]) l.set("promiscuity", tb[IFLA_PROMISCUITY]->u32());
-  if (tb[IFLA_STATS64]) l.set("stats", decodeStats64(*tb[IFLA_STATS64]));
-  // The kind's own settings, by its table (lib/kinds/); kinds without one decode as {}.
-  auto schemas = kindSchemas();
-  Value kinfo = Value::object();
-  if (const KindSchema* k = findKindSchema(*schemas, kind))
-    if (info[IFLA_INFO_DATA]) decodeKindFields(*info[IFLA_INFO_DATA], k->fields, k->maxAttr, kinfo);
-  l.set("info", std::move(kinfo));
-  if (info[IFLA_INFO_SLAVE_KIND]) {
-    std::string sk = info[IFLA_INFO_SLAVE_KIND]->str();
-    Value port = Value::object();
-    port.set("kind", sk);
-    if (const KindSchema* k = findKindSchema(*schemas, sk))
-      if (info[IFLA_INFO_SLAVE_DATA] && !k->port.empty()) decodeKindFields(*info[IFLA_INFO_SLAVE_DATA], k->port, k->maxPortAttr, port);
-    l.set("port", std::move(port));
-  }
-  return l;
 }
 
 void fillLinkCommon(Ctx& ctx, MsgBuilder& m, const Value& spec, const char* op, bool create) {
@@ -216,7 +89,7 @@ Value linkGetByName(Ctx& ctx, const Value& args, const char* op) {
   if (!ifi.ifi_index) m.putStr(IFLA_IFNAME, args.str("name"));
   Value out;
   ctx.rtnl().request(m, op, [&](const nlmsghdr* h) {
-    if (h->nlmsg_type == RTM_NEWLINK) out = decodeLink(ctx, h, nullptr);
+    if (h->nlmsg_type == RTM_NEWLINK) out = decodeLink(h, ctx.names());
   });
   if (out.isUndefined()) throw SysError(ENODEV, op);
   return out;
@@ -231,7 +104,7 @@ Value linkAdd(Ctx& ctx, const Value& args) {
   if (echo) m.addFlags(NLM_F_ECHO);
   Value out;
   ctx.rtnl().request(m, op, [&](const nlmsghdr* h) {
-    if (h->nlmsg_type == RTM_NEWLINK && out.isUndefined()) out = decodeLink(ctx, h, nullptr);
+    if (h->nlmsg_type == RTM_NEWLINK && out.isUndefined()) out = decodeLink(h, ctx.names());
   });
   if (out.isUndefined() && echo) {
     Value q = Value::object();
@@ -266,7 +139,7 @@ Value linkDecode(Ctx& ctx, const Value& args) {
   // An aligned private copy: the decoder reads the message in place.
   std::vector<uint32_t> copy((h.nlmsg_len + 3) / 4);
   memcpy(copy.data(), b.data(), h.nlmsg_len);
-  return decodeLink(ctx, reinterpret_cast<const nlmsghdr*>(copy.data()), nullptr);
+  return decodeLink(reinterpret_cast<const nlmsghdr*>(copy.data()), ctx.names());
 }
 
 Value linkList(Ctx& ctx, const Value& args) {
@@ -293,7 +166,7 @@ Value linkList(Ctx& ctx, const Value& args) {
   const uint32_t group = byGroup ? args.u32("group") : 0;
   Value out = Value::array();
   for (auto& raw : msgs) {
-    Value l = decodeLink(ctx, reinterpret_cast<const nlmsghdr*>(raw.data()), &names);
+    Value l = decodeLink(reinterpret_cast<const nlmsghdr*>(raw.data()), Names::of(names));
     if (!kind.empty() && l.str("kind", "") != kind) continue;
     if (!master.empty() && l.str("master", "") != master) continue;
     if (byGroup && static_cast<uint32_t>(l.num("group", 0)) != group) continue;

@@ -36,7 +36,7 @@ Value linkAddMany(Ctx& ctx, const Value& args) {
   }
   std::vector<Value> links(msgs.size());
   std::vector<AckResult> acks = ctx.rtnl().requestMany(msgs, [&](size_t k, const nlmsghdr* h) {
-    if (h->nlmsg_type == RTM_NEWLINK && links[k].isUndefined()) links[k] = decodeLink(ctx, h, nullptr);
+    if (h->nlmsg_type == RTM_NEWLINK && links[k].isUndefined()) links[k] = decodeLink(h, ctx.names());
   }, window);
   for (size_t k = 0; k < msgs.size(); k++) {
     size_t i = slot[k];

@@ -29,11 +29,6 @@ const tc::Clock& schedClock() {
   return clk;
 }
 
-tc::Names namesOf(Ctx& ctx, const char* op) {
-  return tc::Names{[&ctx, op](const std::string& n) { return ctx.ifindex(n, op); },
-                   [&ctx](uint32_t i) { return ctx.ifname(i); }};
-}
-
 tc::Cmd cmdOf(const std::string& s) {
   if (s == "add") return tc::Cmd::Add;
   if (s == "replace") return tc::Cmd::Replace;
@@ -43,7 +38,7 @@ tc::Cmd cmdOf(const std::string& s) {
 }
 
 MsgBuilder build(Ctx& ctx, const Value& args, const char* op) {
-  tc::Names names = namesOf(ctx, op);
+  tc::Names names = ctx.names(op);
   std::string object = args.str("object");
   tc::Cmd cmd = cmdOf(args.str("cmd"));
   if (object == "qdisc") return tc::buildQdisc(cmd, args, schedClock(), names);
@@ -71,7 +66,7 @@ Value tcEncode(Ctx& ctx, const Value& args) {
 Value tcList(Ctx& ctx, const Value& args) {
   std::string op = args.str("op", "tc.list");
   std::string object = args.str("object");
-  tc::Names names = namesOf(ctx, op.c_str());
+  tc::Names names = ctx.names(op.c_str());
   uint32_t ifindex = args.has("dev") ? ctx.ifindex(args.str("dev"), op.c_str()) : 0;
   uint16_t type = object == "qdisc" ? RTM_GETQDISC : object == "class" ? RTM_GETTCLASS : RTM_GETTFILTER;
   if (type != RTM_GETQDISC && !ifindex) throw std::invalid_argument("dev is required");

@@ -10,9 +10,9 @@
 
 #include <cstring>
 
-#include "ops/format.h"
+#include "codec/format.h"
 #include "ops/link.h"
-#include "ops/tunfd.h"
+#include "sys/tunfd.h"
 
 namespace vnl {
 namespace {
@@ -102,7 +102,7 @@ void checkMaster(Ctx& ctx, const std::string& master, const std::string& op) {
   m.putHeader(ifi);
   std::string kind;
   ctx.rtnl().request(m, op.c_str(), [&](const nlmsghdr* h) {
-    if (h->nlmsg_type == RTM_NEWLINK) kind = decodeLink(ctx, h, nullptr).str("kind", "");
+    if (h->nlmsg_type == RTM_NEWLINK) kind = decodeLink(h, ctx.names()).str("kind", "");
   });
   static const char* masters[] = {"bridge", "bond", "team", "vrf", "openvswitch"};
   for (const char* k : masters)

@@ -1,4 +1,4 @@
-#include "ops/tunfd.h"
+#include "sys/tunfd.h"
 
 #include <fcntl.h>
 #include <sys/ioctl.h>

@@ -1,14 +1,47 @@
-// Neighbours as `ip neigh` shows them and FDB entries as `bridge fdb` does, for neigh.list,
-// fdb.list and monitors.
+// Neighbours as `ip neigh` shows them and FDB entries as `bridge fdb` does (both RTM_NEWNEIGH;
+// an FDB entry is a neighbour of family AF_BRIDGE keyed by a MAC): the request that adds or
+// deletes one, and the decoder for neigh.list, fdb.list and monitors.
 #include <linux/neighbour.h>
 #include <linux/rtnetlink.h>
 
-#include "ops/format.h"
-#include "ops/rtnl_decode.h"
+#include "codec/format.h"
+#include "codec/rtnl.h"
 
 namespace vnl {
 
-Value decodeNeigh(Ctx& ctx, const nlmsghdr* h, const IndexNames* names) {
+MsgBuilder buildNeigh(const Value& args, const Names& names) {
+  std::string cmd = args.str("cmd");
+  uint16_t flags = cmd == "add" ? NLM_F_CREATE | NLM_F_EXCL
+                 : cmd == "replace" ? NLM_F_CREATE | NLM_F_REPLACE
+                 : cmd == "append" ? NLM_F_CREATE | NLM_F_APPEND
+                 : 0;
+  MsgBuilder m(cmd == "del" ? RTM_DELNEIGH : RTM_NEWNEIGH, flags);
+  ndmsg nd{};
+  nd.ndm_family = static_cast<uint8_t>(args.u32("family"));
+  nd.ndm_ifindex = static_cast<int>(args.has("ifindex") ? args.u32("ifindex") : names.index(args.str("dev")));
+  nd.ndm_state = static_cast<uint16_t>(args.u32("state", 0));
+  nd.ndm_flags = static_cast<uint8_t>(args.u32("flags", 0));
+  m.putHeader(nd);
+  // The key first (an FDB entry's is its MAC), then what it maps to, as ip and bridge send them.
+  if (nd.ndm_family == AF_BRIDGE) {
+    m.putBytes(NDA_LLADDR, parseMac(args.str("lladdr"), "mac"));
+    if (const Value* d = args.get("dst")) {
+      IpAddr a = parseIp(d->string(), "dst");
+      m.put(NDA_DST, a.bytes, a.len());
+    }
+  } else {
+    IpAddr a = parseIp(args.str("dst"), "dst");
+    m.put(NDA_DST, a.bytes, a.len());
+    if (const Value* l = args.get("lladdr")) m.putBytes(NDA_LLADDR, parseMac(l->string(), "lladdr"));
+  }
+  if (const Value* v = args.get("vlan")) m.putU16(NDA_VLAN, static_cast<uint16_t>(v->number()));
+  if (const Value* v = args.get("port")) m.putBe16(NDA_PORT, static_cast<uint16_t>(v->number()));
+  if (const Value* v = args.get("vni")) m.putU32(NDA_VNI, static_cast<uint32_t>(v->number()));
+  if (const Value* v = args.get("via")) m.putU32(NDA_IFINDEX, names.index(v->string()));
+  return m;
+}
+
+Value decodeNeigh(const nlmsghdr* h, const Names& names) {
   const ndmsg* nd = familyHeader<ndmsg>(h);
   if (!nd) throw CodecError("short RTM_NEWNEIGH message");
   const uint8_t* p;
@@ -19,10 +52,7 @@ Value decodeNeigh(Ctx& ctx, const nlmsghdr* h, const IndexNames* names) {
   int fam = nd->ndm_family;
   n.set("family", fam == AF_INET ? "inet" : fam == AF_INET6 ? "inet6" : fam == AF_BRIDGE ? "bridge" : "other");
   n.set("index", nd->ndm_ifindex);
-  std::string ln;
-  uint32_t idx = static_cast<uint32_t>(nd->ndm_ifindex);
-  if (names) { auto it = names->find(idx); if (it != names->end()) ln = it->second; }
-  else ln = ctx.ifname(idx);
+  std::string ln = names.name(static_cast<uint32_t>(nd->ndm_ifindex));
   if (!ln.empty()) n.set("dev", ln);
   size_t alen = fam == AF_INET ? 4 : 16;
   if (tb[NDA_DST] && tb[NDA_DST]->len >= alen && (fam == AF_INET || fam == AF_INET6))
@@ -36,9 +66,7 @@ Value decodeNeigh(Ctx& ctx, const nlmsghdr* h, const IndexNames* names) {
   if (tb[NDA_VNI] && tb[NDA_VNI]->len >= 4) n.set("vni", tb[NDA_VNI]->u32());
   if (tb[NDA_MASTER] && tb[NDA_MASTER]->len >= 4) {
     uint32_t mi = tb[NDA_MASTER]->u32();
-    std::string mn;
-    if (names) { auto it = names->find(mi); if (it != names->end()) mn = it->second; }
-    else mn = ctx.ifname(mi);
+    std::string mn = names.name(mi);
     if (!mn.empty()) n.set("master", mn);
   }
   if (fam == AF_BRIDGE) {

@@ -6,7 +6,7 @@
 
 #include <stdexcept>
 
-#include "ops/nft.h"
+#include "codec/nft.h"
 
 namespace vnl {
 namespace nft {

@@ -2,7 +2,7 @@
 // big-endian integers, data in NFTA_DATA_VALUE and verdicts in NFTA_DATA_VERDICT.
 #include <stdexcept>
 
-#include "ops/nft.h"
+#include "codec/nft.h"
 
 namespace vnl {
 namespace nft {

@@ -8,7 +8,7 @@
 #include <tuple>
 #include <string>
 
-#include "ops/ct.h"
+#include "codec/ct.h"
 
 namespace vnl {
 namespace ct {

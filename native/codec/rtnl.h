@@ -1,0 +1,38 @@
+// The rtnetlink codec shared by list/get, monitors, `*.encode` and the fuzzers: one message in,
+// the same object `list`/`get` return out, and the requests for neighbours and rules built
+// from normalized arguments. No I/O: interface names come through `names` (codec/names.h), so a
+// monitor's reader thread (not in the handle's namespace) decodes from the names it has seen.
+#pragma once
+#include <linux/netlink.h>
+
+#include <cstdint>
+#include <string>
+
+#include "codec/names.h"
+#include "codec/nlmsg.h"
+#include "codec/value.h"
+
+namespace vnl {
+
+// RTM_NEWLINK / RTM_DELLINK -> Link
+Value decodeLink(const nlmsghdr* h, const Names& names);
+// RTM_NEWADDR / RTM_DELADDR -> Address
+Value decodeAddr(const nlmsghdr* h, const Names& names);
+// RTM_NEWROUTE / RTM_DELROUTE -> Route
+Value decodeRoute(const nlmsghdr* h, const Names& names);
+// RTM_NEWNEIGH / RTM_DELNEIGH -> Neighbour (as `ip neigh` prints it) or FDB entry (`bridge fdb`)
+Value decodeNeigh(const nlmsghdr* h, const Names& names);
+// RTM_NEWRULE -> Rule, as `ip -j rule show` describes it
+Value decodeRule(const nlmsghdr* h);
+
+// args: cmd (add|replace|append|change|del), family (AF_*), dev or ifindex, and the normalized
+// entry: dst, lladdr, state (NUD_* bits), flags (NTF_* bits), vlan, port, vni, via (dev).
+MsgBuilder buildNeigh(const Value& args, const Names& names);
+// args: cmd (add|del), family, action (FR_ACT_*), and the normalized selector and target:
+// priority, src/srcLen, dst/dstLen, iif, oif, fwmark, fwmask, tos, table, goto,
+// suppressPrefixlen, l3mdev, protocol, invert.
+MsgBuilder buildRule(const Value& args);
+
+const char* scopeName(uint8_t s);
+
+}  // namespace vnl
