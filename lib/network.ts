@@ -186,6 +186,9 @@ export function _simulateCrash(net: Network): void {
 const TAG = 'vnetlink:network:';
 const STATE_ROOT = '/run/vnetlink';
 const live = new Map<string, Network>();
+/** The namespace (nsfs dev-inode) each live network runs in: a name is unique per namespace, not per state dir. */
+const liveNs = new WeakMap<Network, string>();
+const nsKey = (id: { dev: number; ino: number }) => `${id.dev}-${id.ino}`;
 const creating = new Set<string>();
 
 type NormDhcp = NonNullable<DnsmasqConfig['dhcp']>;
@@ -756,6 +759,7 @@ export class NetworkOps {
         }
       }
       live.set(dir, net);
+      liveNs.set(net, nsKey(await netnsId(this.h)));
       return net;
     } finally {
       creating.delete(dir);
@@ -962,6 +966,7 @@ export class NetworkOps {
       const net = new Network(this.h, n, table, dir, dnsmasq, meta, lock);
       await net._adoptForwards();
       live.set(dir, net);
+      liveNs.set(net, nsKey(await netnsId(this.h)));
       return net;
     } catch (e) {
       if (lock >= 0) fs.closeSync(lock);
@@ -983,6 +988,12 @@ export class NetworkOps {
     v.knownKeys(op, 'options', v.object(op, 'options', opts), ['stateDir']);
     const dir = await this.#stateDir({ name: nm, stateDir: opts.stateDir === undefined ? undefined : stateDirArg(op, opts.stateDir) });
     if (live.has(dir) || creating.has(dir)) throw stateError(op, 'EBUSY', `network ${JSON.stringify(nm)} is running in this process; destroy() it instead`);
+    // The same name running here from another state directory: its tagged bridge and its
+    // table are what a cleanup would delete, and they are not leftovers.
+    const here = nsKey(await netnsId(this.h));
+    for (const [d, net] of live) {
+      if (net.name === nm && liveNs.get(net) === here) throw stateError(op, 'EBUSY', `network ${JSON.stringify(nm)} is running in this process (state directory ${d}); destroy() it instead`);
+    }
     // Always under the owner lock, the directory made for it if need be: a process creating
     // this network right now holds it, and its new bridge and table are not leftovers. Only a
     // caller's directory whose parent is missing needs none: no network can be made there.

@@ -278,7 +278,7 @@ describe('the native layer checks what it indexes with', () => {
         try { call(); out.push('returned'); } catch (e) { out.push(e.constructor.name); }
       }
       n.close();
-      console.log(out.join(' '));`], { encoding: 'utf8', timeout: 10_000 });
+      console.log(out.join(' '));`], { encoding: 'utf8', timeout: 45_000 });  // a hang bound, generous for a loaded machine
     expect(r.signal).toBeNull();
     expect(r.stdout.trim()).toBe(Array(7).fill('RangeError').join(' '));
     expect(r.status).toBe(0);
@@ -297,7 +297,7 @@ describe('the native layer checks what it indexes with', () => {
       }
       const ok = new native.Forwarder({ fdbSize: 16, copyRingBytes: 1 << 18, threads: 2 });
       ok.close();
-      console.log(out.join(' '));`], { encoding: 'utf8', timeout: 20_000 });
+      console.log(out.join(' '));`], { encoding: 'utf8', timeout: 45_000 });
     expect(r.signal).toBeNull();
     expect(r.stdout.trim()).toBe(Array(8).fill('RangeError').join(' '));
     expect(r.status).toBe(0);

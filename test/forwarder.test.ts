@@ -282,7 +282,7 @@ describe('forwarder over socketpairs', () => {
         fw.add('x', x); fw.start(); process.exit(0);\`, { eval: true });
       w.on('exit', () => { console.log('worker gone'); setTimeout(() => console.log('main leaving'), 20); });
     `;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 45_000 });
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('worker gone\nmain leaving\n');
     expect(r.status).toBe(0);

@@ -185,7 +185,7 @@ describe.skipIf(skip)('monitor', () => {
       ${unref ? 'mon.unref();' : ''}
       await mon.ready;
       console.log('watching');
-      setTimeout(() => { console.log('still running'); process.exit(3); }, 3000).unref();`], { encoding: 'utf8', timeout: 60_000 });
+      setTimeout(() => { console.log('still running'); process.exit(3); }, 3000).unref();`], { encoding: 'utf8', timeout: 25_000 });
     const free = child(true);
     expect(free.stderr).toBe('');
     expect(free.stdout).toBe('watching\n');

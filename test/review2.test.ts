@@ -193,7 +193,7 @@ describe.skipIf(skip)('second review regressions', () => {
       for (const f of fill) fs.closeSync(f);
       console.log(err ? err.code : 'added', tso());
       await fw.close(); await tap.close(); await h.close();`;
-    const r = spawnSync('sh', ['-c', 'ulimit -n 200 && exec "$0" --input-type=module -e "$1"', process.execPath, script], { encoding: 'utf8', timeout: 10_000 });
+    const r = spawnSync('sh', ['-c', 'ulimit -n 200 && exec "$0" --input-type=module -e "$1"', process.execPath, script], { encoding: 'utf8', timeout: 45_000 });
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('before false\nEMFILE false\n');
     expect(r.status).toBe(0);
@@ -217,7 +217,7 @@ describe.skipIf(skip)('second review regressions', () => {
         process.exit(0);\`, { eval: true });
       w.on('error', (e) => console.log('worker error', e.message));
       w.on('exit', (c) => { console.log('worker gone', c); setTimeout(() => console.log('main leaving'), 20); });`;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 45_000 });
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('worker gone 0\nmain leaving\n');
     expect(r.status).toBe(0);
@@ -241,7 +241,7 @@ describe.skipIf(skip)('second review regressions', () => {
       try { for await (const ev of mon) console.log('event', ev.type); console.log('ended'); }
       catch (e) { console.log('rejected', e.name, e.code); }
       console.log('closed', mon.closed);
-      await h.close();`], { encoding: 'utf8', timeout: 10_000 });
+      await h.close();`], { encoding: 'utf8', timeout: 45_000 });
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('rejected NetlinkError EIO\nclosed true\n');
     expect(r.status).toBe(0);
@@ -330,7 +330,7 @@ describe('forwarder copies (third review)', () => {
       const [, a1] = Forwarder.socketpair();
       fw.add('a', a1); fw.start();
       fw.frames('a').next().then(() => console.log('frame?'));
-      console.log('leaving');`], { encoding: 'utf8', timeout: 60_000 });
+      console.log('leaving');`], { encoding: 'utf8', timeout: 45_000 });
     expect(r.signal).toBeNull();
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('leaving\n');

@@ -1,14 +1,15 @@
 // Regressions found in the third review (NAT network state and port forwards): each of these
 // used to leave a forward stuck, a sysctl changed for good, or another namespace's state
 // taken for this one's.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, type Handle, type Netns } from '../lib/index.js';
-import { Namespaces, hasTool, nsExec, privilegedSkipReason } from './helpers.js';
+import { stopPid } from '../lib/dnsmasq.js';
+import { Namespaces, hasTool, inCI, nsExec, privilegedSkipReason, waitFor } from './helpers.js';
 
 const skip = privilegedSkipReason();
 const execFileP = promisify(execFile);
@@ -134,6 +135,19 @@ describe.skipIf(skip)('third review regressions', () => {
     }
   });
 
+  it('cleanup(name) without a stateDir leaves alone a network of that name running in this process from a caller\'s stateDir', async () => {
+    const net = await a.network.create({ name: 'twin', bridge: 'virbr36', address: '192.168.136.1/24', stp: false, dhcp: false, dns: false, stateDir: path.join(tmp, 'twin') });
+    try {
+      await expect(a.network.cleanup('twin')).rejects.toMatchObject({ code: 'EBUSY', message: expect.stringMatching(/running in this process/) });
+      expect(JSON.parse(await nsExec(A, 'ip', ['-j', 'link', 'show', 'virbr36']))[0].ifalias).toBe('vnetlink:network:twin');
+      expect(await ruleset('vnetlink_twin')).toContain('chain forward');
+    } finally {
+      await net.destroy();
+    }
+    // Once it is gone, cleanup has nothing to remove.
+    expect(await a.network.cleanup('twin')).toBe(false);
+  });
+
   it('list({ stateDir }) reports the network recorded in a caller\'s state directory', async () => {
     const dir = path.join(tmp, 'lsd');
     const net = await a.network.create({ name: 'lsd', bridge: 'virbr34', address: '192.168.134.1/24', stp: false, dhcp: false, dns: false, stateDir: dir });
@@ -164,6 +178,34 @@ describe.skipIf(skip)('third review regressions', () => {
       expect((await a.network.list()).find((n) => n.name === 'v6r')).toMatchObject({ status: 'active', missing: [] });
     } finally {
       await net.destroy();
+    }
+  });
+});
+
+describe.skipIf(skip)('stopPid', () => {
+  it('gives up with ETIMEDOUT on a process that outlives SIGKILL (blocked in the kernel) instead of waiting forever', async (ctx) => {
+    // A task frozen by the cgroup v1 freezer stays (state D) after SIGKILL until it is thawed:
+    // the same as one blocked in the kernel, on demand.
+    const freezer = '/sys/fs/cgroup/freezer';
+    if (!fs.existsSync(path.join(freezer, 'cgroup.procs'))) {
+      if (inCI) throw new Error('the cgroup v1 freezer is missing');
+      ctx.skip('needs the cgroup v1 freezer');
+    }
+    const cg = path.join(freezer, `vt-stoppid-${process.pid}`);
+    fs.mkdirSync(cg);
+    const child = spawn('sleep', ['300'], { stdio: 'ignore' });
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      fs.writeFileSync(path.join(cg, 'cgroup.procs'), String(child.pid));
+      fs.writeFileSync(path.join(cg, 'freezer.state'), 'FROZEN');
+      await waitFor(() => fs.readFileSync(path.join(cg, 'freezer.state'), 'utf8').trim() === 'FROZEN', 'the cgroup to freeze', 20_000);
+      const e = await stopPid(child.pid!, 100, 1000).catch((x) => x);
+      expect(e).toMatchObject({ code: 'ETIMEDOUT', message: expect.stringMatching(new RegExp(`pid ${child.pid} is still there 1000 ms after SIGKILL \\(state D`)) });
+    } finally {
+      fs.writeFileSync(path.join(cg, 'freezer.state'), 'THAWED');
+      child.kill('SIGKILL');
+      await exited;
+      fs.rmdirSync(cg);
     }
   });
 });
