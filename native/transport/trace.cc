@@ -150,7 +150,15 @@ void attrs(std::string& s, const uint8_t* p, size_t len, int depth, const std::v
       continue;
     }
     bool nested = (t & NLA_F_NESTED) || (depth < 4 && dl >= 8 && looksLikeAttrs(d, dl) && !(dl && d[dl - 1] == 0 && std::isprint(d[0])));
-    bool str = dl >= 2 && d[dl - 1] == 0 && std::all_of(d, d + dl - 1, [](uint8_t c) { return c >= 0x20 && c < 0x7f; });
+    auto printable = [](uint8_t c) { return c >= 0x20 && c < 0x7f; };
+    bool str = dl >= 2 && d[dl - 1] == 0 && std::all_of(d, d + dl - 1, printable);
+    // IFLA_LINKINFO/IFLA_INFO_KIND goes without its NUL (as iproute2 sends it): still a name,
+    // never the number its 4 bytes would make ("veth").
+    if (!str && path.size() == 2 && path[0] == IFLA_LINKINFO && path[1] == IFLA_INFO_KIND && dl > 0 && dl < 32 && std::all_of(d, d + dl, printable)) {
+      s += "=\""; s.append(reinterpret_cast<const char*>(d), dl); s += '"';
+      off += NLA_ALIGN(l);
+      continue;
+    }
     if (secret == 2 && !(nested && depth < 4)) s += "=<" + std::to_string(dl) + " bytes, holds secrets>";
     else if (str) { s += "=\""; s.append(reinterpret_cast<const char*>(d), dl - 1); s += '"'; }
     else if (nested && depth < 4) { s += '{'; attrs(s, d, dl, depth + 1, secrets, path); s += " }"; }
