@@ -20,22 +20,22 @@ const run = (cmd, args, cwd) =>
   execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
 
 /** The candidate version apt would fetch, from `apt-cache policy`. */
-function candidate(pkg) {
+export function candidate(pkg) {
   const m = /Candidate: (\S+)/.exec(run('apt-cache', ['policy', pkg]));
   if (!m || m[1] === '(none)') throw new Error(`${pkg}: apt knows no version of it (run apt-get update)`);
   return m[1];
 }
 
-/** The versioned kernel package the meta package depends on (`linux-image-6.1.0-NN-cloud-amd64`). */
-function kernelPackage() {
-  const out = run('apt-cache', ['show', '--no-all-versions', KERNEL_META]);
+/** The versioned kernel package a meta package depends on (`linux-image-6.1.0-NN-cloud-amd64`). */
+export function kernelPackage(meta = KERNEL_META) {
+  const out = run('apt-cache', ['show', '--no-all-versions', meta]);
   const m = /^Depends:.*?\b(linux-image-[0-9][^\s,]*)/m.exec(out);
-  if (!m) throw new Error(`${KERNEL_META}: no versioned linux-image dependency in apt-cache show`);
+  if (!m) throw new Error(`${meta}: no versioned linux-image dependency in apt-cache show`);
   return m[1];
 }
 
 /** Downloads a .deb into dir and unpacks it into dir/root; returns the root. */
-function unpack(pkg, dir) {
+export function unpack(pkg, dir) {
   fs.mkdirSync(dir, { recursive: true });
   fs.chmodSync(dir, 0o777);  // apt's _apt user writes the download
   run('apt-get', ['download', '-q', pkg], dir);
@@ -61,7 +61,7 @@ export function moduleDepends(ko) {
  * The .ko files the wanted modules need, dependencies first (the order insmod needs), skipping
  * any that modules.builtin says are built in.
  */
-function moduleOrder(modRoot) {
+export function moduleOrder(modRoot, wanted = WANTED_MODULES) {
   const builtin = new Set(fs.readFileSync(path.join(modRoot, 'modules.builtin'), 'utf8').split('\n')
     .filter(Boolean).map((l) => path.basename(l).replace(/\.ko.*$/, '').replace(/-/g, '_')));
   const files = new Map();
@@ -84,7 +84,7 @@ function moduleOrder(modRoot) {
     for (const dep of moduleDepends(fs.readFileSync(file))) visit(dep.replace(/-/g, '_'), depth + 1);
     out.push({ name, file });
   };
-  for (const m of WANTED_MODULES) visit(m, 0);
+  for (const m of wanted) visit(m, 0);
   return out;
 }
 

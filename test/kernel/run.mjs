@@ -1,0 +1,147 @@
+#!/usr/bin/env node
+// npm run test:kernel -- [--accel auto|kvm|tcg] [--timeout SECONDS] [test/kinds/FILE.test.ts ...]
+// Runs the link-kind tests (test/kinds/*.test.ts, or the files named) inside a QEMU guest booted
+// with Debian's stock kernel, which has the kinds' modules a host kernel may lack (dummy, 8021q,
+// bonding, ipvlan, vrf, geneve, gre, wireguard, ...). The guest's root is the host's / shared
+// read-only over virtio-9p under a tmpfs overlay, so it runs this checkout with the host's node
+// and tools; the tests see VNETLINK_KERNEL_GUEST=1 (a kind whose module is missing fails there
+// instead of skipping). Prints the guest's vitest output and exits with its exit code.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const KINDS_DIR = 'test/kinds';
+const FILE_RE = /^test\/kinds\/[A-Za-z0-9][A-Za-z0-9._-]*\.test\.ts$/;
+/** Boot, module loading and vitest's own start, on top of the tests' time limit. */
+const BOOT_SLACK_SEC = 180;
+
+/**
+ * The runner's options from its arguments; throws an Error naming the bad argument.
+ * @param {string[]} argv
+ * @param {{ exists?: (file: string) => boolean }} [io]
+ */
+export function parseArgs(argv, { exists = (f) => fs.existsSync(path.join(root, f)) } = {}) {
+  const o = { accel: 'auto', timeoutSec: 420, files: /** @type {string[]} */ ([]) };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--accel') {
+      const v = value();
+      if (!['auto', 'kvm', 'tcg'].includes(v)) throw new Error(`--accel must be auto, kvm or tcg, not ${JSON.stringify(v)}`);
+      o.accel = v;
+    } else if (a === '--timeout') {
+      const v = value();
+      const n = Number(v);
+      if (!/^\d+$/.test(v) || n < 10 || n > 3600) throw new Error(`--timeout must be whole seconds from 10 to 3600, not ${JSON.stringify(v)}`);
+      o.timeoutSec = n;
+    } else if (a.startsWith('-')) {
+      throw new Error(`unknown option ${JSON.stringify(a)}`);
+    } else {
+      // Only kind tests, by their path in the checkout: the guest gets them as words of a shell
+      // command line, and nothing else belongs in a guest run.
+      const f = path.posix.normalize(a.replace(/^\.\//, ''));
+      if (!FILE_RE.test(f)) throw new Error(`test file ${JSON.stringify(a)} is not ${KINDS_DIR}/NAME.test.ts`);
+      if (!exists(f)) throw new Error(`test file ${JSON.stringify(a)} does not exist`);
+      if (!o.files.includes(f)) o.files.push(f);
+    }
+  }
+  return o;
+}
+
+/** The kind tests in the checkout, sorted. */
+export function kindTests(dir = path.join(root, KINDS_DIR)) {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir).map((f) => `${KINDS_DIR}/${f}`).filter((f) => FILE_RE.test(f)).sort();
+}
+
+/** The accelerator arguments; under TCG the guest CPU gets every feature QEMU emulates (node needs more than qemu64). */
+async function accelFor(mode) {
+  if (mode === 'kvm') return ['-accel', 'kvm', '-cpu', 'host'];
+  if (mode === 'tcg') return ['-accel', 'tcg', '-cpu', 'max'];
+  const { accelArgs } = await import('../../examples/vm/qemu-guest.js');
+  const a = await accelArgs();
+  return a.includes('tcg') ? ['-accel', 'tcg', '-cpu', 'max'] : a;
+}
+
+async function main() {
+  let o;
+  try {
+    o = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    console.error(`test:kernel: ${e.message}`);
+    return 2;
+  }
+  const files = o.files.length ? o.files : kindTests();
+  if (!files.length) {
+    // Not an error: the stage has nothing to check until a kind test exists.
+    console.log(`test:kernel: no ${KINDS_DIR}/*.test.ts in this checkout, nothing to run in the guest`);
+    return 0;
+  }
+  const started = Date.now();
+  const secs = (t) => `${((t - started) / 1000).toFixed(1)} s`;
+  const { ensurePackages } = await import('../setup/packages.mjs');
+  ensurePackages('tests');
+  const { kernelPieces, writeInitrd } = await import('./image.mjs');
+  const { QEMU, Vm } = await import('../../examples/vm/qemu-guest.js');
+  const k = kernelPieces((s) => console.log(s));
+  const accel = await accelFor(o.accel);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vnetlink-kernel-'));
+  /** @type {import('../../examples/vm/qemu-guest.js').Vm | undefined} */
+  let vm;
+  const onSignal = (sig) => {
+    // Synchronous: the process is about to end, QEMU and the temp dir must not outlive it.
+    if (vm?.pid) try { process.kill(vm.pid, 'SIGKILL'); } catch { /* gone */ }
+    fs.rmSync(tmp, { recursive: true, force: true });
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const initrd = writeInitrd(k, { project: root, node: process.execPath, files, ci: process.env.CI ?? '', timeoutSec: o.timeoutSec }, tmp);
+    const args = [...accel, '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
+      '-m', '2048', '-smp', '2', '-kernel', k.vmlinuz, '-initrd', initrd,
+      '-append', 'console=ttyS0 quiet panic=-1 oops=panic',
+      '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap'];
+    console.log(`test:kernel: ${k.key.replace(/^kinds-/, '')} (${accel.join(' ')}), ${files.length} file(s): ${files.join(' ')}`);
+    const spawned = Date.now();
+    const child = spawn(QEMU, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    vm = new Vm(child, 'kernel guest');
+    // Echo the console as it arrives (the guest's vitest output), with the boot milestones timed.
+    let printed = 0;
+    const echo = () => {
+      for (; printed < vm.lines.length; printed++) {
+        const l = vm.lines[printed];
+        if (/^VNLK (stage1|stage2|modules) /.test(l)) console.log(`${l}   [${((Date.now() - spawned) / 1000).toFixed(1)} s after QEMU started]`);
+        else console.log(l);
+      }
+    };
+    child.stdout.on('data', () => setImmediate(echo));
+    const end = await vm.line(/^VNLK rc=\d+$/, 'the guest test run', (o.timeoutSec + BOOT_SLACK_SEC) * 1000);
+    echo();
+    const rc = Number(end.slice('VNLK rc='.length));
+    const off = await Promise.race([vm.exited.then(() => true), new Promise((r) => setTimeout(r, 30_000, false))]);
+    if (!off) console.error('test:kernel: the guest did not power off within 30 s; killed');
+    const err = vm.lines.find((l) => l.startsWith('VNLK error='));
+    if (err) console.error(`test:kernel: the guest failed before the tests ran: ${err.slice(5)}`);
+    console.log(`test:kernel: guest vitest exit code ${rc}, ${secs(Date.now())} in all`);
+    return rc;
+  } catch (e) {
+    console.error(`test:kernel: ${e.message}`);
+    return 1;
+  } finally {
+    await vm?.kill();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  process.exitCode = await main();
+}

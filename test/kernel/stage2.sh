@@ -1,0 +1,41 @@
+#!/bin/sh
+# Stage 2, in the host's root under the guest's overlay (the host's /bin/sh). The runner puts
+# KVER, MODDIR, PROJECT, NODE, FILES, CI_VALUE, KIND_MODULES and TIMEOUT above this line.
+# It mounts the usual pseudo filesystems, puts the guest kernel's modules where the host's kmod
+# looks (/lib/modules/KVER, which the kernel's own module autoloading also uses), loads the kind
+# modules, runs vitest on FILES with VNETLINK_KERNEL_GUEST=1, prints "VNLK rc=N" and powers off.
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+say() { echo "VNLK $*"; }
+off() { /.vnl/busybox poweroff -f; echo o > /proc/sysrq-trigger; exec /.vnl/busybox sleep 30; }
+die() { say "error=$*"; say "rc=125"; off; }
+
+mount -t proc proc /proc || die "mount-proc"
+mount -t sysfs sysfs /sys || die "mount-sys"
+mount -t devtmpfs devtmpfs /dev || die "mount-dev"
+mkdir -p /dev/pts /dev/shm
+mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts || die "mount-devpts"
+mount -t tmpfs tmpfs /dev/shm || die "mount-shm"
+mount -t tmpfs -o mode=0755 tmpfs /run || die "mount-run"
+mount -t tmpfs -o mode=1777 tmpfs /tmp || die "mount-tmp"
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+mkdir -p "/lib/modules/$KVER" && mount --bind "$MODDIR" "/lib/modules/$KVER" || die "mount-modules"
+say "stage2 kernel=$(uname -r)"
+
+loaded= missing=
+for m in $KIND_MODULES; do
+  if modprobe -q "$m" 2>/dev/null; then loaded="$loaded,$m"; else missing="$missing,$m"; fi
+done
+say "modules loaded=${loaded#,} missing=${missing#,}"
+
+ip link set lo up
+hostname vnl-kernel-guest
+cd "$PROJECT" || die "cd-project"
+# A pipe, not the console: vitest prints plain lines instead of redrawing a terminal.
+# shellcheck disable=SC2086 # FILES is a list of paths without spaces (the runner checks)
+{ HOME=/root CI="$CI_VALUE" VNETLINK_KERNEL_GUEST=1 NO_COLOR=1 timeout -k 10 "$TIMEOUT" \
+    "$NODE" node_modules/vitest/vitest.mjs run --reporter=default --reporter=./test/setup/no-skip-in-ci.ts $FILES; \
+  echo $? > /run/vnl-rc; } 2>&1 | cat
+say "rc=$(cat /run/vnl-rc 2>/dev/null || echo 126)"
+off
