@@ -125,7 +125,9 @@ async function main() {
     const end = await vm.line(/^VNLK rc=\d+$/, 'the guest test run', (o.timeoutSec + BOOT_SLACK_SEC) * 1000);
     echo();
     const rc = Number(end.slice('VNLK rc='.length));
-    const off = await Promise.race([vm.exited.then(() => true), new Promise((r) => setTimeout(r, 30_000, false))]);
+    let timer;
+    const off = await Promise.race([vm.exited.then(() => true), new Promise((r) => { timer = setTimeout(r, 30_000, false); })]);
+    clearTimeout(timer);
     if (!off) console.error('test:kernel: the guest did not power off within 30 s; killed');
     const err = vm.lines.find((l) => l.startsWith('VNLK error='));
     if (err) console.error(`test:kernel: the guest failed before the tests ran: ${err.slice(5)}`);
