@@ -12,7 +12,7 @@ const exists = () => true;
 
 describe('test:kernel runner', () => {
   it('takes --accel, --timeout and kind test files', () => {
-    expect(parseArgs([], { exists })).toEqual({ accel: 'auto', timeoutSec: 420, files: [] });
+    expect(parseArgs([], { exists })).toEqual({ accel: 'auto', timeoutSec: 600, files: [] });
     expect(parseArgs(['--accel', 'tcg', '--timeout', '60', './test/kinds/dummy.test.ts', 'test/kinds/dummy.test.ts', 'test/kinds/vlan.test.ts'], { exists }))
       .toEqual({ accel: 'tcg', timeoutSec: 60, files: ['test/kinds/dummy.test.ts', 'test/kinds/vlan.test.ts'] });
   });

@@ -24,7 +24,7 @@ const BOOT_SLACK_SEC = 180;
  * @param {{ exists?: (file: string) => boolean }} [io]
  */
 export function parseArgs(argv, { exists = (f) => fs.existsSync(path.join(root, f)) } = {}) {
-  const o = { accel: 'auto', timeoutSec: 420, files: /** @type {string[]} */ ([]) };
+  const o = { accel: 'auto', timeoutSec: 600, files: /** @type {string[]} */ ([]) };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {

@@ -23,6 +23,9 @@ mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 mkdir -p "/lib/modules/$KVER" && mount --bind "$MODDIR" "/lib/modules/$KVER" || die "mount-modules"
 say "stage2 kernel=$(uname -r)"
 
+# The tunnel modules (ip_gre, ip6_gre, ...) add fallback devices (gre0, gretap0, ...) to every new
+# namespace unless told not to; the tests' namespaces must start with only lo, as on the host.
+sysctl -q -w net.core.fb_tunnels_only_for_init_net=2 || die "sysctl-fb-tunnels"
 # One modprobe for all (each start of kmod over 9p is slow under TCG); /sys/module says which loaded.
 # shellcheck disable=SC2086 # a list of module names
 modprobe -a -q $KIND_MODULES 2>/dev/null
