@@ -1,3 +1,4 @@
+import { setRootFactory } from './core.js';
 import { fromNative } from './errors.js';
 import { native, trace, type NativeHandle } from './native.js';
 import * as v from './validate.js';
@@ -187,3 +188,4 @@ export function rootHandle(): Handle {
   if (!root || root.closed) root = new Handle(new native.Handle({}), undefined);
   return root;
 }
+setRootFactory(rootHandle);

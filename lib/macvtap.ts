@@ -1,6 +1,7 @@
 // The guest side of a macvtap: its character device, one fd per queue, opened inside the
 // handle's namespace. The macvlan/macvtap link kinds are their table in kinds/macvlan.ts.
-import { rootHandle, type Handle } from './handle.js';
+import { rootHandle } from './core.js';
+import type { Handle } from './handle.js';
 import { disownFds, ownFds, stillOwned, vnetOptions, type TapOffloads } from './tap.js';
 import * as v from './validate.js';
 

@@ -1,4 +1,4 @@
-import { rootHandle } from './handle.js';
+import { rootHandle } from './core.js';
 import * as v from './validate.js';
 
 let counter = 0;

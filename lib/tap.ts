@@ -1,6 +1,7 @@
 // tun/tap devices with their queue fds (/dev/net/tun ioctls on the handle's namespace thread).
 import fs from 'node:fs';
-import { rootHandle, type Handle } from './handle.js';
+import { rootHandle } from './core.js';
+import type { Handle } from './handle.js';
 import { native } from './native.js';
 import * as v from './validate.js';
 
