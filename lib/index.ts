@@ -28,6 +28,10 @@ export type { QdiscSpec, QdiscKind, HtbQdiscSpec, TbfQdiscSpec, NetemQdiscSpec, 
 export type { Bandwidth, BandwidthRate } from './bandwidth.js';
 export type { IfbSpec } from './kinds/ifb.js';
 export type { DummySpec } from './kinds/dummy.js';
+export type { VlanSpec, VlanChanges, VlanInfo } from './kinds/vlan.js';
+export type { VrfSpec, VrfInfo, VrfPort } from './kinds/vrf.js';
+export type { IpvlanSpec, IpvlanChanges, IpvlanInfo } from './kinds/ipvlan.js';
+export type { BondSpec, BondChanges, BondInfo, BondPort } from './kinds/bond.js';
 export { qemuNetdev, type QemuNetdev, type QemuNetdevOptions, type NetdevFds, type StdioEntry } from './qemu.js';
 export { NeighOps, FdbOps, type NeighSpec, type NeighState, type FdbSpec, type FdbEntry } from './neigh.js';
 export { RuleOps, type RuleSpec, type Rule, type RuleAction } from './rule.js';

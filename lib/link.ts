@@ -6,6 +6,10 @@ import type { TunInfo } from './kinds/tun.js';
 import type { IfbSpec } from './kinds/ifb.js';
 import type { DummySpec } from './kinds/dummy.js';
 import type { VethSpec } from './kinds/veth.js';
+import type { VlanChanges, VlanInfo, VlanSpec } from './kinds/vlan.js';
+import type { VrfInfo, VrfPort, VrfSpec } from './kinds/vrf.js';
+import type { IpvlanChanges, IpvlanInfo, IpvlanSpec } from './kinds/ipvlan.js';
+import type { BondChanges, BondInfo, BondPort, BondSpec } from './kinds/bond.js';
 import type { macvlan } from './kinds/macvlan.js';
 import { kindDef, kindDefs } from './kinds/index.js';
 import { checkChanges, checkSpec, settableKeys, specKeys, type ChangeFields, type KindDef } from './kinds/schema.js';
@@ -13,6 +17,7 @@ import * as v from './validate.js';
 import { NetlinkError } from './errors.js';
 
 export type { BridgeInfo, VxlanInfo, TunInfo };
+export type { VlanInfo, VlanChanges, VrfInfo, VrfPort, IpvlanInfo, IpvlanChanges, BondInfo, BondChanges, BondPort };
 export type { VethSpec, VethPeerSpec } from './kinds/veth.js';
 
 /** Counters from IFLA_STATS64. */
@@ -42,12 +47,16 @@ export interface LinkInfoByKind {
   macvtap: MacvlanInfo;
   vxlan: VxlanInfo;
   tun: TunInfo;
+  bond: BondInfo;
+  vlan: VlanInfo;
+  vrf: VrfInfo;
+  ipvlan: IpvlanInfo;
   ether: NoInfo; loopback: NoInfo; none: NoInfo;
-  bareudp: NoInfo; bond: NoInfo; can: NoInfo; dsa: NoInfo; dummy: NoInfo; erspan: NoInfo; geneve: NoInfo;
+  bareudp: NoInfo; can: NoInfo; dsa: NoInfo; dummy: NoInfo; erspan: NoInfo; geneve: NoInfo;
   gre: NoInfo; gretap: NoInfo; gtp: NoInfo; hsr: NoInfo; ifb: NoInfo; ip6erspan: NoInfo; ip6gre: NoInfo;
-  ip6gretap: NoInfo; ip6tnl: NoInfo; ipip: NoInfo; ipoib: NoInfo; ipvlan: NoInfo; ipvtap: NoInfo;
+  ip6gretap: NoInfo; ip6tnl: NoInfo; ipip: NoInfo; ipoib: NoInfo; ipvtap: NoInfo;
   lowpan: NoInfo; macsec: NoInfo; netdevsim: NoInfo; netkit: NoInfo; nlmon: NoInfo; openvswitch: NoInfo;
-  rmnet: NoInfo; sit: NoInfo; team: NoInfo; vcan: NoInfo; virt_wifi: NoInfo; vlan: NoInfo; vrf: NoInfo;
+  rmnet: NoInfo; sit: NoInfo; team: NoInfo; vcan: NoInfo; virt_wifi: NoInfo;
   vti: NoInfo; vti6: NoInfo; vxcan: NoInfo; wireguard: NoInfo; wwan: NoInfo; xfrm: NoInfo;
 }
 
@@ -60,8 +69,8 @@ export const linkKinds: readonly LinkKind[] = Object.keys({
   vcan: 0, virt_wifi: 0, vlan: 0, vrf: 0, vti: 0, vti6: 0, vxcan: 0, wireguard: 0, wwan: 0, xfrm: 0,
 } satisfies Record<LinkKind, 0>) as LinkKind[];
 
-/** Port settings of an enslaved link (IFLA_INFO_SLAVE_*): decoded for bridge ports. */
-export type LinkPort = BridgePort | { kind: 'bond' | 'team' | 'openvswitch' | 'vrf' | 'hsr' };
+/** Port settings of an enslaved link (IFLA_INFO_SLAVE_*): decoded for bridge, bond and vrf ports. */
+export type LinkPort = BridgePort | BondPort | VrfPort | { kind: 'team' | 'openvswitch' | 'hsr' };
 
 /** What every link has, whatever its kind. */
 export interface LinkCommon {
@@ -139,12 +148,16 @@ export interface LinkBaseSpec {
 
 /** Link kinds known to `link.add`, each from its table in lib/kinds/. */
 export interface LinkKindSpecs {
+  bond: BondSpec;
   bridge: BridgeSpec;
   dummy: DummySpec;
   ifb: IfbSpec;
+  ipvlan: IpvlanSpec;
   macvlan: MacvlanSpec;
   macvtap: MacvtapSpec;
   veth: VethSpec;
+  vlan: VlanSpec;
+  vrf: VrfSpec;
   vxlan: VxlanSpec;
 }
 export type LinkSpec = LinkKindSpecs[keyof LinkKindSpecs];
@@ -170,9 +183,12 @@ export interface MacvlanChanges extends ChangeFields<typeof macvlan.fields> {}
 
 /** The kind-specific settings `link.set` can change, per kind. */
 export interface LinkKindChanges {
+  bond: BondChanges;
   bridge: BridgeChanges;
+  ipvlan: IpvlanChanges;
   macvlan: MacvlanChanges;
   macvtap: MacvlanChanges;
+  vlan: VlanChanges;
 }
 
 /**
@@ -440,7 +456,8 @@ export class LinkOps {
     const args: Record<string, unknown> = { name: v.ifname(op, 'name', name) };
     const c = v.object(op, 'changes', changes);
     const byKey = kindChangeKeys();
-    v.knownKeys(op, 'changes', c, [...baseChangeKeys, ...byKey.keys()]);
+    const kindKeysAll = new Set(Object.values(kindDefs as Record<string, KindDef>).flatMap((k) => specKeys(k)));
+    v.knownKeys(op, 'changes', c, [...baseChangeKeys, ...kindKeysAll]);
     if (c.up !== undefined) args.up = v.bool(op, 'up', c.up);
     if (c.mtu !== undefined) args.mtu = v.uint(op, 'mtu', c.mtu, 1, 0x7fffffff);
     if (c.mac !== undefined) args.mac = v.mac(op, 'mac', c.mac);
@@ -455,8 +472,20 @@ export class LinkOps {
       // Every value is checked against every table that has the key before anything is read
       // from the kernel; then the link's real kind decides (a kind's setting on a link of
       // another kind would be dropped by the kernel without a word).
-      for (const key of kindKeys)
-        for (const kind of byKey.get(key)!) checkChanges(kindDef(kind)!, [key], c, op, '');
+      for (const key of kindKeys) {
+        const kinds = byKey.get(key);
+        if (!kinds) {
+          const where = Object.values(kindDefs as Record<string, KindDef>).filter((k) => specKeys(k).includes(key)).map((k) => k.kind);
+          throw v.rangeError(op, key, `cannot be changed on a live link (${where.join('/')} take it only at creation: delete and add the link again)`);
+        }
+        // Kinds share words (`mode` is a bond's, an ipvlan's and a macvlan's): a value no kind
+        // with the key takes is refused now; the link's own kind decides below.
+        const errs: unknown[] = [];
+        for (const kind of kinds) {
+          try { checkChanges(kindDef(kind)!, [key], c, op, ''); } catch (e) { errs.push(e); }
+        }
+        if (errs.length === kinds.length) throw errs[0];
+      }
       const link = await this.h._call<Link>(op, { name: args.name }, 'link.get');
       const k = kindDef(link.kind);
       for (const key of kindKeys) {
@@ -471,6 +500,15 @@ export class LinkOps {
       args.kindData = checkChanges(k!, kindKeys, c, op, link.name);
     }
     if (Object.keys(args).length === 1) throw v.typeError(op, 'changes', 'names nothing to change');
+    // The kernel applies IFF_UP before IFLA_MASTER within one request, and a bond or team
+    // refuses a port that is already up ("Device can not be enslaved while up"): join first,
+    // then come up, as `ip link set X master bond0 && ip link set X up` does.
+    if (args.up === true && args.master && args.netns === undefined) {
+      const { up, ...first } = args;
+      await this.h._call(op, first);
+      await this.h._call(op, { ...(args.index !== undefined ? { index: args.index } : { name: args.newName ?? args.name }), up });
+      return;
+    }
     await this.h._call(op, args);
   }
 

@@ -136,7 +136,7 @@ export function threadCount(): number {
 import { createRequire } from 'node:module';
 const require_ = createRequire(import.meta.url);
 
-const kindArgs: Record<string, string[]> = { vlan: ['id', '1'], vxlan: ['id', '1', 'dstport', '4789'], geneve: ['id', '1', 'remote', '198.51.100.9'] };
+const kindArgs: Record<string, string[]> = { vlan: ['id', '1'], vrf: ['table', '10'], vxlan: ['id', '1', 'dstport', '4789'], geneve: ['id', '1', 'remote', '198.51.100.9'] };
 const lowerKinds = new Set(['vlan', 'macvlan', 'macvtap', 'ipvlan', 'ipvtap']);
 const kindCache = new Map<string, Promise<boolean>>();
 /**

@@ -28,14 +28,14 @@ describe.skipIf(skip)('links by kind', () => {
     const before = (await ipLinks(N, 'br0'))[0];
     const e = await nl.link.set('br0', { mode: 'vepa' }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(RangeError);
-    expect((e as Error).message).toMatch(/^link\.set: mode: is not a setting of bridge links \("br0" is a bridge; mode belongs to macvlan\/macvtap; a bridge takes stp, /);
+    expect((e as Error).message).toMatch(/^link\.set: mode: is not a setting of bridge links \("br0" is a bridge; mode belongs to bond\/ipvlan\/macvlan\/macvtap; a bridge takes stp, /);
     const after = (await ipLinks(N, 'br0'))[0];
     expect(after.linkinfo.info_data).toEqual(before.linkinfo.info_data);
     // And a bridge setting on a macvlan, together with a valid base change: nothing is applied.
     await expect(nl.link.set('mv0', { stp: true, mtu: 1400 })).rejects.toThrow(/^link\.set: stp: is not a setting of macvlan links/);
     expect((await ipLinks(N, 'mv0'))[0].mtu).toBe(1500);
     // A veth has no kind settings at all.
-    await expect(nl.link.set('up0', { mode: 'private' })).rejects.toThrow(/^link\.set: mode: is not a setting of veth links \("up0" is a veth; mode belongs to macvlan\/macvtap\)$/);
+    await expect(nl.link.set('up0', { mode: 'private' })).rejects.toThrow(/^link\.set: mode: is not a setting of veth links \("up0" is a veth; mode belongs to bond\/ipvlan\/macvlan\/macvtap\)$/);
   });
 
   it('applies the settings of the link\'s own kind (ip -d link show agrees)', async () => {

@@ -3,16 +3,20 @@
 // before any handle can use them.
 import { native } from '../native.js';
 import { nativeTable, type KindDef, type SpecFields, type InfoFields } from './schema.js';
+import { bond } from './bond.js';
 import { bridge } from './bridge.js';
 import { dummy } from './dummy.js';
 import { ifb } from './ifb.js';
+import { ipvlan } from './ipvlan.js';
 import { macvlan, macvtap } from './macvlan.js';
 import { tun } from './tun.js';
 import { veth } from './veth.js';
+import { vlan } from './vlan.js';
+import { vrf } from './vrf.js';
 import { vxlan } from './vxlan.js';
 
 /** Every kind with a table, by name. */
-export const kindDefs = { bridge, dummy, ifb, macvlan, macvtap, tun, veth, vxlan } as const;
+export const kindDefs = { bond, bridge, dummy, ifb, ipvlan, macvlan, macvtap, tun, veth, vlan, vrf, vxlan } as const;
 export type KindName = keyof typeof kindDefs;
 
 /** The table of a kind, or undefined for a kind vnetlink has no table for. */

@@ -259,7 +259,7 @@ export function checkSpec(k: KindDef, s: Record<string, unknown>, op: string): {
     if (f.readOnly) continue;
     const x = s[key] ?? f.default;
     if (x === undefined) {
-      if (f.required) throw v.typeError(op, key, `is required for a ${k.kind} link`);
+      if (f.required) throw v.typeError(op, key, `is required for ${/^[aeiou]/.test(k.kind) ? 'an' : 'a'} ${k.kind} link`);
       continue;
     }
     (f.top ? top : data)[key] = checkField(op, key, f, x);

@@ -278,7 +278,12 @@ void decodeKindFields(const Attr& nest, const std::vector<KindField>& fields, ui
       case T::Bool8: if (a && a->len >= 1) out.set(f.infoKey, a->data[0] != 0); break;
       case T::Bool32: if (a && a->len >= 4) out.set(f.infoKey, a->u32() != 0); break;
       case T::Flag: out.set(f.infoKey, a != nullptr); break;
-      case T::Bit: if (a && a->len >= 4) out.set(f.infoKey, (a->u32() & f.bit) != 0); break;
+      case T::Bit: {
+        // {flags, mask}: a bit outside the mask says nothing (the kernel reports mask ~0).
+        uint32_t fl[2];
+        if (a && a->as(fl) && (fl[1] & f.bit)) out.set(f.infoKey, (fl[0] & f.bit) != 0);
+        break;
+      }
       case T::Ip: case T::Ip4: case T::Ip6: {
         const Attr* cand[2] = {f.type == T::Ip6 ? nullptr : a, f.type == T::Ip ? tb[f.attr6] : f.type == T::Ip6 ? a : nullptr};
         for (int i = 0; i < 2; i++) {

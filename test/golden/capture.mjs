@@ -79,6 +79,16 @@ const linkCommands = [
   'ip link add link vp0 name mvt0 type macvtap mode passthru nopromisc',
   'ip link add link vp0 name mv1 type macvlan macaddr set 52:54:00:aa:00:01 52:54:00:aa:00:02 mode source flag nodst',
   'ip link add ve0 type veth peer name ve1 mtu 1400 address 52:54:00:00:00:02',
+  'ip link add link vp0 name vp0.10 type vlan id 10',
+  'ip link add link vp0 name vp0.20 type vlan protocol 802.1ad id 20 reorder_hdr off gvrp on mvrp on loose_binding on',
+  'ip link add vrf0 type vrf table 100',
+  'ip link add link vp0 name ipv0 type ipvlan mode l3 private',
+  'ip link add link vp0 name ipv1 type ipvlan mode l3s vepa',
+  'ip link add link vp0 name ipv2 type ipvlan mode l2',
+  'ip link add bond0 type bond',
+  'ip link add bond1 type bond mode 802.3ad miimon 100 updelay 200 downdelay 200 xmit_hash_policy layer3+4 min_links 1 lacp_rate fast ad_select bandwidth ad_actor_sys_prio 100 ad_user_port_key 5 ad_actor_system 52:54:00:00:00:03 lacp_active on',
+  'ip link add bond2 type bond mode active-backup active_slave vp0 miimon 50 use_carrier 1 arp_interval 0 arp_validate none arp_all_targets any primary vp0 primary_reselect better fail_over_mac active resend_igmp 2 num_grat_arp 2 all_slaves_active 1 peer_notify_delay 0 arp_missed_max 3',
+  'ip link add bond3 type bond mode balance-tlb lp_interval 1 packets_per_slave 1 tlb_dynamic_lb 1',
 ];
 
 // Generic netlink: what `wg` sends before any WireGuard request, the family lookup (this
