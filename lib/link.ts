@@ -10,6 +10,11 @@ import type { VlanChanges, VlanInfo, VlanSpec } from './kinds/vlan.js';
 import type { VrfInfo, VrfPort, VrfSpec } from './kinds/vrf.js';
 import type { IpvlanChanges, IpvlanInfo, IpvlanSpec } from './kinds/ipvlan.js';
 import type { BondChanges, BondInfo, BondPort, BondSpec } from './kinds/bond.js';
+import type { WireguardSpec } from './kinds/wireguard.js';
+import type { GeneveInfo, GeneveSpec } from './kinds/geneve.js';
+import type { GreInfo, GreSpec, GretapSpec, Ip6gretapInfo, Ip6gretapSpec } from './kinds/gre.js';
+import type { IpvtapInfo, IpvtapSpec } from './kinds/ipvtap.js';
+import type { NetkitInfo, NetkitSpec } from './kinds/netkit.js';
 import type { macvlan } from './kinds/macvlan.js';
 import { kindDef, kindDefs } from './kinds/index.js';
 import { checkChanges, checkSpec, settableKeys, specKeys, type ChangeFields, type KindDef } from './kinds/schema.js';
@@ -51,11 +56,12 @@ export interface LinkInfoByKind {
   vlan: VlanInfo;
   vrf: VrfInfo;
   ipvlan: IpvlanInfo;
+  geneve: GeneveInfo; gre: GreInfo; gretap: GreInfo; ip6gretap: Ip6gretapInfo; ipvtap: IpvtapInfo; netkit: NetkitInfo;
   ether: NoInfo; loopback: NoInfo; none: NoInfo;
-  bareudp: NoInfo; can: NoInfo; dsa: NoInfo; dummy: NoInfo; erspan: NoInfo; geneve: NoInfo;
-  gre: NoInfo; gretap: NoInfo; gtp: NoInfo; hsr: NoInfo; ifb: NoInfo; ip6erspan: NoInfo; ip6gre: NoInfo;
-  ip6gretap: NoInfo; ip6tnl: NoInfo; ipip: NoInfo; ipoib: NoInfo; ipvtap: NoInfo;
-  lowpan: NoInfo; macsec: NoInfo; netdevsim: NoInfo; netkit: NoInfo; nlmon: NoInfo; openvswitch: NoInfo;
+  bareudp: NoInfo; can: NoInfo; dsa: NoInfo; dummy: NoInfo; erspan: NoInfo; 
+  gtp: NoInfo; hsr: NoInfo; ifb: NoInfo; ip6erspan: NoInfo; ip6gre: NoInfo;
+  ip6tnl: NoInfo; ipip: NoInfo; ipoib: NoInfo; 
+  lowpan: NoInfo; macsec: NoInfo; netdevsim: NoInfo; nlmon: NoInfo; openvswitch: NoInfo;
   rmnet: NoInfo; sit: NoInfo; team: NoInfo; vcan: NoInfo; virt_wifi: NoInfo;
   vti: NoInfo; vti6: NoInfo; vxcan: NoInfo; wireguard: NoInfo; wwan: NoInfo; xfrm: NoInfo;
 }
@@ -159,6 +165,13 @@ export interface LinkKindSpecs {
   vlan: VlanSpec;
   vrf: VrfSpec;
   vxlan: VxlanSpec;
+  wireguard: WireguardSpec;
+  geneve: GeneveSpec;
+  gre: GreSpec;
+  gretap: GretapSpec;
+  ip6gretap: Ip6gretapSpec;
+  netkit: NetkitSpec;
+  ipvtap: IpvtapSpec;
 }
 export type LinkSpec = LinkKindSpecs[keyof LinkKindSpecs];
 

@@ -35,9 +35,10 @@ std::string readSmallFile(int dirfd, const std::string& path) {
   return std::string(buf, static_cast<size_t>(n));
 }
 
-// The device number of the macvtap NAME (ifindex IDX) as this namespace's sysfs shows it.
-dev_t macvtapDevt(Ctx& ctx, const std::string& name, uint32_t idx) {
-  std::string path = "class/net/" + name + "/macvtap/tap" + std::to_string(idx) + "/dev";
+// The device number of the macvtap or ipvtap NAME (ifindex IDX) as this namespace's sysfs
+// shows it: both drivers name their character device tapIDX under a class named after the kind.
+dev_t macvtapDevt(Ctx& ctx, const std::string& kind, const std::string& name, uint32_t idx) {
+  std::string path = "class/net/" + name + "/" + kind + "/tap" + std::to_string(idx) + "/dev";
   std::string s = readSmallFile(ctx.sysfs(), path);
   unsigned maj, min;
   if (sscanf(s.c_str(), "%u:%u", &maj, &min) != 2)
@@ -139,11 +140,12 @@ Value macvtapOpen(Ctx& ctx, const Value& args) {
 
   Value link = getLink(ctx, name);
   std::string kind = link.str("kind", "");
-  if (kind != "macvtap")
+  // An ipvtap's queues are the same tap character device (drivers/net/tap.c) as a macvtap's.
+  if (kind != "macvtap" && kind != "ipvtap")
     throw SysError(EINVAL, std::string(kOp) + ": '" + name + "' is " + (kind.empty() ? "a link without a kind" : "a " + kind) +
-                               ", not a macvtap");
+                               ", not a macvtap or ipvtap");
   uint32_t idx = link.u32("index");
-  dev_t devt = macvtapDevt(ctx, name, idx);
+  dev_t devt = macvtapDevt(ctx, kind, name, idx);
 
   std::vector<Fd> fds;
   {
@@ -154,7 +156,7 @@ Value macvtapOpen(Ctx& ctx, const Value& args) {
   // fds belong to the link we looked at.
   ifreq ifr{};
   if (ioctl(fds[0].get(), TUNGETIFF, &ifr) < 0) throw SysError(errno, std::string(kOp) + ": TUNGETIFF");
-  if (name != ifr.ifr_name || macvtapDevt(ctx, name, idx) != devt)
+  if (name != ifr.ifr_name || macvtapDevt(ctx, kind, name, idx) != devt)
     throw SysError(ENODEV, std::string(kOp) + ": '" + name + "' changed while it was being opened");
 
   unsigned offBits = tunOffloadBits(args.get("offloads"));

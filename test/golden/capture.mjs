@@ -89,6 +89,15 @@ const linkCommands = [
   'ip link add bond1 type bond mode 802.3ad miimon 100 updelay 200 downdelay 200 xmit_hash_policy layer3+4 min_links 1 lacp_rate fast ad_select bandwidth ad_actor_sys_prio 100 ad_user_port_key 5 ad_actor_system 52:54:00:00:00:03 lacp_active on',
   'ip link add bond2 type bond mode active-backup active_slave vp0 miimon 50 use_carrier 1 arp_interval 0 arp_validate none arp_all_targets any primary vp0 primary_reselect better fail_over_mac active resend_igmp 2 num_grat_arp 2 all_slaves_active 1 peer_notify_delay 0 arp_missed_max 3',
   'ip link add bond3 type bond mode balance-tlb lp_interval 1 packets_per_slave 1 tlb_dynamic_lb 1',
+  'ip link add wg0 type wireguard',
+  'ip link add gnv0 type geneve id 42 remote 198.51.100.2',
+  'ip link add gnv1 type geneve id 7 remote 2001:db8::2 ttl 5 tos 3 dstport 6082 df set udpcsum',
+  'ip link add gt0 type gretap remote 198.51.100.2 local 198.51.100.1',
+  'ip link add gre1 type gre remote 198.51.100.2 local 198.51.100.1 ttl 64 tos 3 ikey 5 okey 6 nopmtudisc dev vp0',
+  'ip link add g6 type ip6gretap remote 2001:db8::2 local 2001:db8::1 key 9',
+  'ip link add nk0 type netkit',
+  'ip link add link vp0 name ipvt0 type ipvtap mode l2 bridge',
+  'ip link add link vp0 name ipvt1 type ipvtap mode l3s private',
 ];
 
 // Generic netlink: what `wg` sends before any WireGuard request, the family lookup (this
