@@ -144,6 +144,9 @@ void attrs(std::string& s, const uint8_t* p, size_t len, int depth, const std::v
     path.push_back(t & NLA_TYPE_MASK);
     struct Pop { std::vector<uint16_t>& p; ~Pop() { p.pop_back(); } } pop{path};
     const int secret = secretness(secrets, path);
+    // IFLA_LINKINFO's IFLA_INFO_KIND / IFLA_INFO_SLAVE_KIND: iproute2 sends them without a NUL.
+    const bool kindName = !secrets && path.size() == 2 && path[0] == IFLA_LINKINFO && (path[1] == IFLA_INFO_KIND || path[1] == IFLA_INFO_SLAVE_KIND) &&
+                          dl > 0 && std::all_of(d, d + dl, [](uint8_t c) { return (c >= 0x20 && c < 0x7f) || c == 0; });
     if (secret == 1) {
       s += "=<secret, " + std::to_string(dl) + " bytes>";
       off += NLA_ALIGN(l);
@@ -160,6 +163,7 @@ void attrs(std::string& s, const uint8_t* p, size_t len, int depth, const std::v
       continue;
     }
     if (secret == 2 && !(nested && depth < 4)) s += "=<" + std::to_string(dl) + " bytes, holds secrets>";
+    else if (kindName) { s += "=\""; s.append(reinterpret_cast<const char*>(d), strnlen(reinterpret_cast<const char*>(d), dl)); s += '"'; }
     else if (str) { s += "=\""; s.append(reinterpret_cast<const char*>(d), dl - 1); s += '"'; }
     else if (nested && depth < 4) { s += '{'; attrs(s, d, dl, depth + 1, secrets, path); s += " }"; }
     else if (dl == 1) s += "=" + std::to_string(d[0]);
