@@ -15,7 +15,14 @@ export interface Address {
   label?: string;
   scope: string;
   flags: string[];
+  /** Seconds left before the address is removed (IFA_CACHEINFO), or 'forever'. */
+  validLft?: number | 'forever';
+  /** Seconds left before it is deprecated (no new connections from it), or 'forever'. */
+  preferredLft?: number | 'forever';
 }
+
+/** A lifetime in seconds (below 2^32 - 1) or 'forever'. */
+export type Lifetime = number | 'forever';
 
 export interface AddrOptions {
   /** IPv4 broadcast; `true` computes it from the prefix (`brd +`). */
@@ -29,6 +36,15 @@ export interface AddrOptions {
   noprefixroute?: boolean;
   /** Replace an existing address instead of failing with EEXIST. */
   replace?: boolean;
+  /** Seconds until the kernel removes the address (`valid_lft`; default 'forever'). */
+  validLft?: Lifetime;
+  /** Seconds until it is deprecated (`preferred_lft`; default 'forever', at most validLft). */
+  preferredLft?: Lifetime;
+}
+
+const FOREVER = 0xffffffff;
+function lifetime(op: string, field: string, x: unknown): number {
+  return x === 'forever' ? FOREVER : v.uint(op, field, x, 0, FOREVER - 1);
 }
 
 function v4broadcast(address: string, prefixLen: number): string {
@@ -46,7 +62,7 @@ export class AddrOps {
     const c = v.cidr(op, 'address', cidr);
     const args: Record<string, unknown> = { link: v.ifname(op, 'link', link), address: c.address, prefixLen: c.prefixLen };
     v.object(op, 'options', o);
-    v.knownKeys(op, 'options', o as Record<string, unknown>, ['broadcast', 'label', 'peer', 'nodad', 'noprefixroute', 'replace']);
+    v.knownKeys(op, 'options', o as Record<string, unknown>, ['broadcast', 'label', 'peer', 'nodad', 'noprefixroute', 'replace', 'validLft', 'preferredLft']);
     if (o.broadcast !== undefined) {
       if (c.family !== 'inet') throw v.rangeError(op, 'broadcast', 'only IPv4 addresses have a broadcast address');
       if (o.broadcast === true) {
@@ -73,12 +89,33 @@ export class AddrOps {
     if (o.nodad !== undefined) args.nodad = v.bool(op, 'nodad', o.nodad);
     if (o.noprefixroute !== undefined) args.noprefixroute = v.bool(op, 'noprefixroute', o.noprefixroute);
     if (o.replace !== undefined) args.replace = v.bool(op, 'replace', o.replace);
+    if (o.validLft !== undefined || o.preferredLft !== undefined) {
+      // As ip: an unset one is forever; a valid lifetime of 0 and preferred > valid are refused.
+      const valid = o.validLft === undefined ? FOREVER : lifetime(op, 'validLft', o.validLft);
+      const preferred = o.preferredLft === undefined ? FOREVER : lifetime(op, 'preferredLft', o.preferredLft);
+      if (valid === 0) throw v.rangeError(op, 'validLft', 'must be at least 1 second (0 would remove the address at once)');
+      if (preferred > valid) throw v.rangeError(op, 'preferredLft', `must not exceed validLft (${preferred} > ${valid})`);
+      args.validLft = valid;
+      args.preferredLft = preferred;
+    }
     return args;
   }
 
   /** Adds an address. Equivalent to: `ip addr add 192.168.122.1/24 dev virbr0`. */
   async add(link: string, cidr: string, opts: AddrOptions = {}): Promise<void> {
     await this.h._call('addr.add', this.#args('addr.add', link, cidr, opts));
+  }
+
+  /**
+   * The RTM_NEWADDR/RTM_DELADDR request `add`/`del` would send (seq and port id 0), without
+   * sending it. The link is looked up in the handle's namespace.
+   */
+  async encode(cmd: 'add' | 'replace' | 'del', link: string, cidr: string, opts: AddrOptions = {}): Promise<Buffer> {
+    const op = 'addr.encode';
+    const c = v.oneOf(op, 'cmd', cmd, ['add', 'replace', 'del'] as const);
+    const args = this.#args(op, link, cidr, c === 'replace' ? { ...opts, replace: true } : opts);
+    args.cmd = c;
+    return Buffer.from(await this.h._call<Uint8Array>(op, args));
   }
 
   /** Removes an address. Equivalent to: `ip addr del 192.168.122.1/24 dev virbr0`. */

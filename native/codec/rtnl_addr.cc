@@ -62,6 +62,13 @@ Value decodeAddr(const nlmsghdr* h, const Names& names) {
   for (auto& x : fl)
     if (flags & x.first) f.push(x.second);
   a.set("flags", std::move(f));
+  ifa_cacheinfo ci;
+  if (tb[IFA_CACHEINFO] && tb[IFA_CACHEINFO]->as(ci)) {
+    // INFINITY_LIFE_TIME (all ones) is ip's "forever".
+    auto lft = [](uint32_t s) { return s == 0xffffffffu ? Value("forever") : Value(static_cast<double>(s)); };
+    a.set("validLft", lft(ci.ifa_valid));
+    a.set("preferredLft", lft(ci.ifa_prefered));
+  }
   return a;
 }
 

@@ -37,6 +37,12 @@ MsgBuilder buildAddr(Ctx& ctx, uint16_t type, uint16_t flags, const Value& args,
     m.put(IFA_BROADCAST, ba.bytes, ba.len());
   }
   if (const Value* l = args.get("label")) m.putStr(IFA_LABEL, l->string());
+  if (args.has("validLft")) {
+    ifa_cacheinfo ci{};
+    ci.ifa_valid = args.u32("validLft");
+    ci.ifa_prefered = args.u32("preferredLft");
+    m.put(IFA_CACHEINFO, &ci, sizeof ci);
+  }
   if (aflags > 0xff) m.putU32(IFA_FLAGS, aflags);
   return m;
 }
@@ -52,6 +58,16 @@ Value addrDel(Ctx& ctx, const Value& args) {
   MsgBuilder m = buildAddr(ctx, RTM_DELADDR, 0, args, "addr.del");
   ctx.rtnl().request(m, "addr.del");
   return Value();
+}
+
+// The request add/del would send (seq and port 0), for golden bytes and users.
+Value addrEncode(Ctx& ctx, const Value& args) {
+  std::string cmd = args.str("cmd");
+  uint16_t flags = cmd == "del" ? 0 : NLM_F_CREATE | (cmd == "replace" ? NLM_F_REPLACE : NLM_F_EXCL);
+  MsgBuilder m = buildAddr(ctx, cmd == "del" ? RTM_DELADDR : RTM_NEWADDR, flags, args, "addr.encode");
+  m.addFlags(NLM_F_REQUEST | NLM_F_ACK);
+  m.setSeq(0);
+  return Value::bytes(m.data(), m.size());
 }
 
 Value addrList(Ctx& ctx, const Value& args) {
@@ -77,5 +93,6 @@ Value addrList(Ctx& ctx, const Value& args) {
 VNL_OP("addr.add", addrAdd);
 VNL_OP("addr.del", addrDel);
 VNL_OP("addr.list", addrList);
+VNL_OP("addr.encode", addrEncode);
 
 }  // namespace vnl

@@ -9,7 +9,11 @@ namespace vnl {
 
 namespace {
 
-MsgBuilder buildRoute(Ctx& ctx, uint16_t type, uint16_t flags, const Value& args, const char* op, bool del) {
+// args (checked in TypeScript): del, dst ('default' or dstAddress/dstLen), family, via, dev,
+// nexthops [{ via, dev, weight, onlink }], type, metric, table, src, scope, protocol, onlink,
+// mtu, advmss, hoplimit. Header defaults and attribute order follow iproute2 6.1 (golden bytes).
+MsgBuilder buildRoute(Ctx& ctx, uint16_t type, uint16_t flags, const Value& args, const char* op) {
+  const bool del = args.flag("del");
   MsgBuilder m(type, flags);
   rtmsg r{};
   std::string dst = args.str("dst");
@@ -27,42 +31,85 @@ MsgBuilder buildRoute(Ctx& ctx, uint16_t type, uint16_t flags, const Value& args
     gw = parseIp(args.str("via"), "via");
     if (!family) family = gw.family;
   }
+  const Value* hops = args.get("nexthops");
   if (!family) family = AF_INET;
   r.rtm_family = static_cast<uint8_t>(family);
   uint32_t table = args.u32("table", RT_TABLE_MAIN);
   r.rtm_table = table < 256 ? static_cast<uint8_t>(table) : static_cast<uint8_t>(RT_TABLE_UNSPEC);
-  if (del) {
-    r.rtm_scope = RT_SCOPE_NOWHERE;
+  uint8_t rtype = static_cast<uint8_t>(args.u32("type", del ? RTN_UNSPEC : RTN_UNICAST));
+  r.rtm_type = rtype;
+  r.rtm_protocol = static_cast<uint8_t>(args.u32("protocol", del ? RTPROT_UNSPEC : RTPROT_BOOT));
+  if (args.has("scope")) {
+    r.rtm_scope = static_cast<uint8_t>(args.u32("scope"));
+  } else if (family == AF_INET6) {
+    r.rtm_scope = RT_SCOPE_UNIVERSE;
+  } else if (rtype == RTN_LOCAL) {
+    r.rtm_scope = RT_SCOPE_HOST;
+  } else if ((rtype == RTN_UNICAST || rtype == RTN_UNSPEC) && !del) {
+    // As iproute2: a unicast route with no gateway is on-link.
+    r.rtm_scope = hasGw || hops ? static_cast<uint8_t>(RT_SCOPE_UNIVERSE) : static_cast<uint8_t>(RT_SCOPE_LINK);
   } else {
-    r.rtm_protocol = static_cast<uint8_t>(args.u32("protocol", RTPROT_BOOT));
-    r.rtm_type = RTN_UNICAST;
-    // As iproute2: a route with no gateway is on-link.
-    r.rtm_scope = hasGw ? static_cast<uint8_t>(RT_SCOPE_UNIVERSE) : static_cast<uint8_t>(RT_SCOPE_LINK);
+    r.rtm_scope = del ? static_cast<uint8_t>(RT_SCOPE_NOWHERE) : static_cast<uint8_t>(RT_SCOPE_UNIVERSE);
   }
+  if (args.flag("onlink")) r.rtm_flags |= RTNH_F_ONLINK;
   m.putHeader(r);
-  if (table >= 256) m.putU32(RTA_TABLE, table);
   if (!isDefault) m.put(RTA_DST, d.bytes, d.len());
   if (hasGw) m.put(RTA_GATEWAY, gw.bytes, gw.len());
-  if (const Value* dev = args.get("dev")) m.putU32(RTA_OIF, ctx.ifindex(dev->string(), op));
-  if (const Value* met = args.get("metric")) m.putU32(RTA_PRIORITY, static_cast<uint32_t>(met->number()));
   if (const Value* src = args.get("src")) {
     IpAddr s = parseIp(src->string(), "src");
     m.put(RTA_PREFSRC, s.bytes, s.len());
+  }
+  if (const Value* met = args.get("metric")) m.putU32(RTA_PRIORITY, static_cast<uint32_t>(met->number()));
+  if (table >= 256) m.putU32(RTA_TABLE, table);
+  if (const Value* dev = args.get("dev")) m.putU32(RTA_OIF, ctx.ifindex(dev->string(), op));
+  if (args.has("mtu") || args.has("advmss") || args.has("hoplimit")) {
+    auto mx = m.nestAs(RTA_METRICS);  // a plain nest, as iproute2 sends it
+    if (const Value* x = args.get("mtu")) m.putU32(RTAX_MTU, static_cast<uint32_t>(x->number()));
+    if (const Value* x = args.get("advmss")) m.putU32(RTAX_ADVMSS, static_cast<uint32_t>(x->number()));
+    if (const Value* x = args.get("hoplimit")) m.putU32(RTAX_HOPLIMIT, static_cast<uint32_t>(x->number()));
+  }
+  if (hops) {
+    // RTA_MULTIPATH: rtnexthop headers, each followed by its gateway; the header's length
+    // covers the gateway and is written once that is known.
+    auto mp = m.nestAs(RTA_MULTIPATH);
+    for (const Value& h : hops->items()) {
+      rtnexthop nh{};
+      nh.rtnh_hops = static_cast<uint8_t>(h.u32("weight", 1) - 1);
+      if (h.flag("onlink")) nh.rtnh_flags |= RTNH_F_ONLINK;
+      if (const Value* dev = h.get("dev")) nh.rtnh_ifindex = static_cast<int>(ctx.ifindex(dev->string(), op));
+      size_t off = m.size();
+      m.putBody(&nh, sizeof nh);
+      if (const Value* via = h.get("via")) {
+        IpAddr g = parseIp(via->string(), "nexthops.via");
+        m.put(RTA_GATEWAY, g.bytes, g.len());
+      }
+      m.headerAt<rtnexthop>(off)->rtnh_len = static_cast<unsigned short>(m.size() - off);
+    }
   }
   return m;
 }
 
 Value routeAdd(Ctx& ctx, const Value& args) {
   uint16_t flags = NLM_F_CREATE | (args.flag("replace") ? NLM_F_REPLACE : NLM_F_EXCL);
-  MsgBuilder m = buildRoute(ctx, RTM_NEWROUTE, flags, args, "route.add", false);
+  MsgBuilder m = buildRoute(ctx, RTM_NEWROUTE, flags, args, "route.add");
   ctx.rtnl().request(m, "route.add");
   return Value();
 }
 
 Value routeDel(Ctx& ctx, const Value& args) {
-  MsgBuilder m = buildRoute(ctx, RTM_DELROUTE, 0, args, "route.del", true);
+  MsgBuilder m = buildRoute(ctx, RTM_DELROUTE, 0, args, "route.del");
   ctx.rtnl().request(m, "route.del");
   return Value();
+}
+
+// The request add/del would send (seq and port 0), for golden bytes and users.
+Value routeEncode(Ctx& ctx, const Value& args) {
+  const bool del = args.flag("del");
+  uint16_t flags = del ? 0 : NLM_F_CREATE | (args.flag("replace") ? NLM_F_REPLACE : NLM_F_EXCL);
+  MsgBuilder m = buildRoute(ctx, del ? RTM_DELROUTE : RTM_NEWROUTE, flags, args, "route.encode");
+  m.addFlags(NLM_F_REQUEST | NLM_F_ACK);
+  m.setSeq(0);
+  return Value::bytes(m.data(), m.size());
 }
 
 Value routeList(Ctx& ctx, const Value& args) {
@@ -88,5 +135,6 @@ Value routeList(Ctx& ctx, const Value& args) {
 VNL_OP("route.add", routeAdd);
 VNL_OP("route.del", routeDel);
 VNL_OP("route.list", routeList);
+VNL_OP("route.encode", routeEncode);
 
 }  // namespace vnl

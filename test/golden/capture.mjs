@@ -3,7 +3,7 @@
 // vnetlink's encoders. Runs each command under strace in a throwaway namespace (lo = ifindex 1,
 // ifb0 = 2, br0 = 3, vx0 = 4, vp1 = 5, vp0 = 6), so the kernel need not have the kind or accept the
 // request: iproute2 sends it before the kernel answers.
-// Usage (root; iproute2 + strace; wireguard-tools for genl): node test/golden/capture.mjs tc|neigh|link|genl > test/fixtures/SET-golden.json
+// Usage (root; iproute2 + strace; wireguard-tools for genl): node test/golden/capture.mjs tc|neigh|link|route|genl > test/fixtures/SET-golden.json
 // (`link` prints the request even for kinds this kernel lacks: the refusal comes after it.)
 import { execFileSync, spawnSync } from 'node:child_process';
 
@@ -106,12 +106,38 @@ const genlCommands = [
   'wg set wg0 listen-port 51820',
 ];
 
+// Routes and addresses (vp0 = 6, br0 = 3); each label is the exact command.
+const routeCommands = [
+  'ip route add 203.0.113.0/24 via 198.51.100.2 dev vp0',
+  'ip route add 203.0.113.0/24 nexthop via 198.51.100.2 dev vp0 weight 1 nexthop via 198.51.100.3 dev br0 weight 3',
+  'ip route add 203.0.113.0/24 via 198.51.100.2 dev vp0 onlink',
+  'ip route add 203.0.113.0/24 dev vp0 src 198.51.100.1 metric 10 table 100 proto static scope link',
+  'ip route add 203.0.113.0/24 via 198.51.100.2 table 1000 proto 42',
+  'ip route add blackhole 203.0.113.0/24',
+  'ip route add unreachable 203.0.113.0/24 table 100',
+  'ip route add prohibit 203.0.113.0/24 metric 5',
+  'ip route add local 198.51.100.9 dev vp0',
+  'ip route replace 203.0.113.0/24 via 198.51.100.2 dev vp0',
+  'ip -6 route add 2001:db8:1::/64 via 2001:db8::2 dev vp0 mtu 1400 advmss 1300 hoplimit 10',
+  'ip -6 route add 2001:db8:2::/64 nexthop via 2001:db8::2 dev vp0 weight 2 nexthop via 2001:db8::3 dev vp0 weight 5',
+  'ip -6 route add blackhole 2001:db8:3::/64',
+  'ip route del 203.0.113.0/24',
+  'ip route del blackhole 203.0.113.0/24 table 100',
+  'ip -6 route del 2001:db8:1::/64',
+  'ip route del local 198.51.100.9',
+  'ip addr add 198.51.100.1/24 dev vp0 valid_lft 300 preferred_lft 100',
+  'ip -6 addr add 2001:db8::1/64 dev vp0 valid_lft 600 preferred_lft 0 nodad',
+  'ip addr replace 198.51.100.1/24 dev vp0 valid_lft forever preferred_lft forever',
+];
+
 // RTM_{NEW,DEL}{QDISC,TCLASS,TFILTER} = 36,37,40,41,44,45; RTM_{NEW,DEL}NEIGH 28,29; RTM_{NEW,DEL}RULE 32,33.
 const sets = {
   tc: { commands: tcCommands, types: [36, 37, 40, 41, 44, 45], version: ['tc', '-V'] },
   neigh: { commands: neighCommands, types: [28, 29, 32, 33], version: ['ip', '-V'] },
   // RTM_NEWLINK = 16
   link: { commands: linkCommands, types: [16], version: ['ip', '-V'] },
+  // RTM_{NEW,DEL}ADDR = 20, 21; RTM_{NEW,DEL}ROUTE = 24, 25
+  route: { commands: routeCommands, types: [20, 21, 24, 25], version: ['ip', '-V'] },
   // GENL_ID_CTRL = 16; wg sends with sendto.
   genl: { commands: genlCommands, types: [16], version: ['wg', '--version'], syscalls: 'sendmsg,sendto' },
 };
