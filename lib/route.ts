@@ -101,8 +101,10 @@ export class RouteOps {
     v.knownKeys(op, 'route', r as unknown as Record<string, unknown>, keys);
     const args: Record<string, unknown> = { del };
     let family: v.Family | undefined = r.family === undefined ? undefined : v.oneOf<v.Family>(op, 'family', r.family, ['inet', 'inet6'] as const);
+    let familyFrom = 'family';
     const sameFamily = (field: string, f: v.Family) => {
-      if (family && family !== f) throw v.rangeError(op, field, `is ${f} but the route is ${family}`);
+      if (family && family !== f) throw v.rangeError(op, field, `is ${f} but ${familyFrom} is ${family}`);
+      if (!family) familyFrom = field;
       family = f;
     };
     if (r.dst === 'default') {
