@@ -1023,10 +1023,11 @@ export class NetworkOps {
     const files = dnsmasqFiles(dir);
     // The directory alone is no evidence (a caller's stateDir may hold other things): our files are.
     let removed = ownFiles(dir).some((f) => fs.existsSync(f));
-    try {
-      const pid = foreign ? 0 : Number(fs.readFileSync(files.pid, 'utf8').trim());
-      if (pid > 0 && isOurDnsmasq(pid, files.conf)) { await stopPid(pid); removed = true; }
-    } catch { /* no pid file */ }
+    let pid = 0;
+    try { pid = foreign ? 0 : Number(fs.readFileSync(files.pid, 'utf8').trim()); } catch { /* no pid file */ }
+    // stopPid's ETIMEDOUT (a dnsmasq that outlived SIGKILL) propagates: going on would delete the
+    // pid and conf files of a daemon still alive, and the next create would start a second one.
+    if (pid > 0 && isOurDnsmasq(pid, files.conf)) { await stopPid(pid); removed = true; }
     for (const l of await this.h.link.list({ kind: 'bridge' })) {
       if (l.alias !== TAG + name) continue;
       // An ifb the network's <bandwidth> made outlives the bridge: it goes first.
@@ -1338,8 +1339,9 @@ export class Network {
   async #localnetRestore(except: ForwardEntry): Promise<void> {
     const before = this.#meta.routeLocalnetBefore;
     if (before === undefined || [...this.#forwards.values()].some((e) => e !== except && e.spec.localhost)) return;
+    // The value comes from a state file: only 0 or 1 is written back (anything else was never ours).
     if (before !== '1') {
-      await this.#h.sysctl.set(`net/ipv4/conf/${this.bridge}/route_localnet`, before).catch((e) => { if (e?.code !== 'ENOENT') throw e; });
+      await this.#h.sysctl.set(`net/ipv4/conf/${this.bridge}/route_localnet`, '0').catch((e) => { if (e?.code !== 'ENOENT') throw e; });
     }
     delete this.#meta.routeLocalnetBefore;
     this.#save();

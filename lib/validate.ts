@@ -83,6 +83,8 @@ export type Family = 'inet' | 'inet6';
 export function ip(op: string, field: string, v: unknown): { address: string; family: Family } {
   if (typeof v === 'string') {
     if (net.isIPv4(v)) return { address: v, family: 'inet' };
+    // A zone id ("fe80::1%lo") passes net.isIPv6 but no netlink address attribute can carry it.
+    if (v.includes('%')) throw rangeError(op, field, `must be an address without a zone id (got ${show(v)}); give the device separately`);
     if (net.isIPv6(v)) return { address: v, family: 'inet6' };
   }
   throw typeError(op, field, `must be an IPv4 or IPv6 address (got ${show(v)})`);

@@ -133,6 +133,8 @@ function endpoint(op: string, field: string, s: unknown): NormEndpoint {
   if (typeof s !== 'string') throw v.typeError(op, field, `must be "ip:port" or "[ip6]:port" (got ${typeof s})`);
   const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(s) ?? /^([^:[\]]+):(\d{1,5})$/.exec(s);
   if (!m) throw v.rangeError(op, field, `must be "ip:port" or "[ip6]:port" (got ${JSON.stringify(s)})`);
+  // A zone id passes net.isIPv6, but WGPEER_A_ENDPOINT as built here carries no scope: refused.
+  if (m[1].includes('%')) throw v.rangeError(op, field, `must not carry a zone id (got ${JSON.stringify(s)})`);
   const bracketed = s.startsWith('[');
   const fam = net.isIPv4(m[1]) ? 'inet' : net.isIPv6(m[1]) ? 'inet6' : undefined;
   if (!fam || (fam === 'inet6') !== bracketed)

@@ -11,7 +11,11 @@ NlSocket& GenlSocket::sock() {
 
 const genl::Family& GenlSocket::family(const std::string& name, const char* op, const std::vector<TraceAttrPath>& secrets) {
   auto it = cache_.find(name);
-  if (it != cache_.end()) return it->second;
+  if (it != cache_.end()) {
+    // A cached family may have been looked up by a caller that knew no secrets to hide.
+    if (!secrets.empty()) traceGenlFamily(it->second.id, it->second.name, secrets);
+    return it->second;
+  }
   genl::Family f;
   bool found = false;
   MsgBuilder m = genl::getFamily(name);

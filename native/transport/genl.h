@@ -27,14 +27,15 @@ class GenlSocket {
   // (so the ENOENT was about the stale id, not the request), once more with the new one.
   template <class F>
   auto withFamily(const std::string& name, const char* op, const std::vector<TraceAttrPath>& secrets, F&& fn) {
-    const genl::Family& f = family(name, op, secrets);
+    // A copy: a nested call on this socket may erase and refill the cache entry.
+    const genl::Family f = family(name, op, secrets);
     uint16_t id = f.id;
     try {
       return fn(f);
     } catch (const SysError& e) {
       if (e.err() != ENOENT) throw;
       cache_.erase(name);
-      const genl::Family& again = family(name, op, secrets);
+      const genl::Family again = family(name, op, secrets);
       if (again.id == id) throw;
       return fn(again);
     }

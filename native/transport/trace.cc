@@ -254,7 +254,17 @@ void one(int proto, const nlmsghdr* h, bool out) {
 void traceGenlFamily(uint16_t id, const std::string& name, const std::vector<TraceAttrPath>& secrets) noexcept {
   try {
     std::lock_guard<std::mutex> lk(genlMu());
-    genlFamilies()[id] = GenlTraceInfo{name, secrets};
+    // The table is process-wide and several callers register one family (a bare genl.family
+    // lookup knows no secrets, wireguard does): paths only ever accumulate for a family name, so
+    // no later registration can uncover a key another one hid.
+    auto& fams = genlFamilies();
+    auto it = fams.find(id);
+    if (it == fams.end() || it->second.name != name) {
+      fams[id] = GenlTraceInfo{name, secrets};
+      return;
+    }
+    for (const auto& sp : secrets)
+      if (std::find(it->second.secrets.begin(), it->second.secrets.end(), sp) == it->second.secrets.end()) it->second.secrets.push_back(sp);
   } catch (...) {
     // Out of memory: the family's messages then trace as GENL(id=N) with no names.
   }
