@@ -1,6 +1,9 @@
 #include <fcntl.h>
 #include <linux/mount.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
+
+#include <cstring>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -42,16 +45,23 @@ int Ctx::sysfs() {
   return sysfs_;
 }
 
+// SIOCGIFINDEX/SIOCGIFNAME on the handle's rtnetlink socket: any socket answers for the
+// namespace it was made in, so this is one ioctl (if_nametoindex opens and closes a socket
+// around it each time).
 uint32_t Ctx::ifindex(const std::string& name, const char* op) {
-  unsigned idx = if_nametoindex(name.c_str());
-  if (!idx) throw SysError(errno == ENXIO ? ENODEV : (errno ? errno : ENODEV), std::string(op) + ": no link named '" + name + "'");
-  return idx;
+  ifreq ifr{};
+  if (name.empty() || name.size() >= IFNAMSIZ) throw SysError(ENODEV, std::string(op) + ": no link named '" + name + "'");
+  memcpy(ifr.ifr_name, name.data(), name.size());
+  if (ioctl(rtnl().fd(), SIOCGIFINDEX, &ifr) < 0 || ifr.ifr_ifindex <= 0)
+    throw SysError(errno == ENXIO || errno == 0 ? ENODEV : errno, std::string(op) + ": no link named '" + name + "'");
+  return static_cast<uint32_t>(ifr.ifr_ifindex);
 }
 
 std::string Ctx::ifname(uint32_t index) {
-  char buf[IF_NAMESIZE] = {0};
-  if (!if_indextoname(index, buf)) return "";
-  return buf;
+  ifreq ifr{};
+  ifr.ifr_ifindex = static_cast<int>(index);
+  if (ioctl(rtnl().fd(), SIOCGIFNAME, &ifr) < 0) return "";
+  return std::string(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
 }
 
 std::map<std::string, OpFn>& OpRegistry::all() {

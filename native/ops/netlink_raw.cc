@@ -31,7 +31,6 @@ Value netlinkRaw(Ctx&, const Value& args) {
   Value replies = Value::array();
   Exchange x;
   x.op = op;
-  x.data = true;
   x.timeoutMs = static_cast<int>(args.num("timeoutMs", kExchangeTimeoutMs));
   x.owns = [&](uint32_t q) { return seqs.count(q) != 0; };
   x.onMsg = [&](const nlmsghdr* h, const AckResult* st) {

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <sys/ioctl.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -52,17 +53,21 @@ long readOwnerFile(Ctx& ctx, const std::string& name, const char* file, const st
   return strtol(buf, nullptr, 10);
 }
 
-// One queue: a fresh /dev/net/tun fd attached to `name` with `flags`. Returns the fd and
-// writes the kernel's name for the device (a %d pattern resolved) to `real`.
-Fd openQueue(const std::string& name, unsigned flags, std::string& real, const std::string& op) {
+// One queue: a fresh /dev/net/tun fd (non-blocking and close-on-exec from open, so no fcntl)
+// attached to `name` with `flags`. Returns the fd, or an empty Fd when `excl` was asked and
+// the name is taken (EBUSY: some device has it); writes the kernel's name for the device (a
+// %d pattern resolved) to `real`.
+Fd openQueue(const std::string& name, unsigned flags, std::string& real, const std::string& op, bool excl = false) {
   Fd fd(open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK));
   if (!fd) throw SysError(errno, op + ": open /dev/net/tun");
   ifreq ifr{};
   strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  ifr.ifr_flags = static_cast<short>(flags);
-  if (ioctl(fd.get(), TUNSETIFF, &ifr) < 0) throw SysError(errno, op + ": TUNSETIFF " + name);
+  ifr.ifr_flags = static_cast<short>(flags | (excl ? IFF_TUN_EXCL : 0));
+  if (ioctl(fd.get(), TUNSETIFF, &ifr) < 0) {
+    if (excl && errno == EBUSY) return Fd();
+    throw SysError(errno, op + ": TUNSETIFF " + name);
+  }
   real.assign(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
-  fdNonblockCloexec(fd.get(), op);
   return fd;
 }
 
@@ -73,13 +78,22 @@ std::string randomGuestMac() {
   return std::string(reinterpret_cast<char*>(b), 6);
 }
 
-// Device-wide settings go through rtnetlink once the device exists.
-void setLinkAttrs(Ctx& ctx, const std::string& name, const Value& a, const std::string* mac, const std::string& op) {
-  bool any = mac || a.has("mtu") || a.has("txqueuelen") || a.has("group") || a.has("master") || a.has("up");
-  if (!any) return;
+// Device-wide settings go through one rtnetlink message once the device exists. A MAC alone
+// is set with SIOCSIFHWADDR on the queue fd instead (the tun driver takes it there): no
+// netlink round trip for the common `tap.create({ name })`.
+void setLinkAttrs(Ctx& ctx, int fd0, uint32_t index, const Value& a, const std::string* mac, const std::string& op) {
+  bool other = a.has("mtu") || a.has("txqueuelen") || a.has("group") || a.has("master") || a.has("up");
+  if (!other) {
+    if (!mac) return;
+    ifreq ifr{};
+    ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+    memcpy(ifr.ifr_hwaddr.sa_data, mac->data(), 6);
+    if (ioctl(fd0, SIOCSIFHWADDR, &ifr) < 0) throw SysError(errno, op + ": SIOCSIFHWADDR");
+    return;
+  }
   MsgBuilder m(RTM_NEWLINK, 0);
   ifinfomsg ifi{};
-  ifi.ifi_index = static_cast<int>(ctx.ifindex(name, op.c_str()));
+  ifi.ifi_index = static_cast<int>(index);
   size_t hoff = m.putHeader(ifi);
   if (const Value* up = a.get("up")) {
     auto* h = m.headerAt<ifinfomsg>(hoff);
@@ -129,39 +143,64 @@ Value tapCreate(Ctx& ctx, const Value& args) {
   if (vnetHdr) flags |= IFF_VNET_HDR;
   if (queues > 1 || args.flag("multiQueue")) flags |= IFF_MULTI_QUEUE;
 
-  if (const Value* ms = args.get("master")) checkMaster(ctx, ms->string(), op);
-  long existing = existingTunFlags(ctx, name, op);
-  if (existing >= 0) {
-    // Attaching to a device that already exists (a persistent tap, as QEMU does): the
-    // kernel would silently rewrite vnet_hdr for every user, so demand the same flags.
-    unsigned want = flags & (kModeBits | IFF_MULTI_QUEUE | IFF_VNET_HDR | IFF_NO_PI);
-    unsigned have = static_cast<unsigned>(existing) & (kModeBits | IFF_MULTI_QUEUE | IFF_VNET_HDR | IFF_NO_PI);
-    if (want != have)
-      throw SysError(EINVAL, op + ": '" + name + "' exists with flags [" + flagWords(static_cast<unsigned>(existing)) +
-                                 "] but [" + flagWords(flags) + "] was asked for");
-  }
-  bool created = existing < 0;
+  const Value* master = args.get("master");
+  if (master) ctx.ifindex(master->string(), op.c_str());  // ENODEV before anything exists
 
   std::vector<Fd> fds;
   std::string real = name;
+  // The first queue asks for a new device (IFF_TUN_EXCL): the common case costs no lookup.
+  // EBUSY means the name is taken: then it must be a tap we may attach to (checked first).
+  long existing = -1;
+  {
+    std::string got;
+    Fd first = openQueue(name, flags, got, op, true);
+    if (!first) {
+      existing = existingTunFlags(ctx, name, op);
+      if (existing < 0) throw SysError(EEXIST, op + ": a link named '" + name + "' exists");
+      // Attaching to a device that already exists (a persistent tap, as QEMU does): the
+      // kernel would silently rewrite vnet_hdr for every user, so demand the same flags.
+      unsigned want = flags & (kModeBits | IFF_MULTI_QUEUE | IFF_VNET_HDR | IFF_NO_PI);
+      unsigned have = static_cast<unsigned>(existing) & (kModeBits | IFF_MULTI_QUEUE | IFF_VNET_HDR | IFF_NO_PI);
+      if (want != have)
+        throw SysError(EINVAL, op + ": '" + name + "' exists with flags [" + flagWords(static_cast<unsigned>(existing)) +
+                                   "] but [" + flagWords(flags) + "] was asked for");
+      // Nothing of a live device is changed before its new master is known to take ports.
+      if (master) checkMaster(ctx, master->string(), op);
+      first = openQueue(name, flags, got, op);
+    }
+    fds.push_back(std::move(first));
+    real = got;
+  }
+  bool created = existing < 0;
+
   bool persistSet = false;
   bool persistCleared = false;  // an existing persistent device we made non-persistent
   bool uidSet = false, gidSet = false;
   long oldUid = -1, oldGid = -1;  // an existing device's owner/group before we changed them
   try {
-    for (unsigned i = 0; i < queues; i++) {
+    for (unsigned i = 1; i < queues; i++) {
       std::string got;
-      fds.push_back(openQueue(i == 0 ? name : real, flags, got, op));
-      real = got;
+      fds.push_back(openQueue(real, flags, got, op));
     }
     int fd0 = fds[0].get();
     if (const Value* sz = args.get("vnetHdrSize")) tunSetVnetHdrSize(fd0, static_cast<int>(sz->number()), op);
-    unsigned off = tunApplyOffloads(fd0, tunOffloadBits(args.get("offloads")), op);
+    // A device the kernel just made has no offloads: TUNSETOFFLOAD 0 would change nothing.
+    // An existing one keeps its last user's, so it is always set there.
+    unsigned off = tunOffloadBits(args.get("offloads"));
+    if (off || !created) off = tunApplyOffloads(fd0, off, op);
     std::string mac;
     const std::string* macp = nullptr;
     if (const Value* v = args.get("mac")) { mac = parseMac(v->string(), "mac"); macp = &mac; }
     else if (!tun && created) { mac = randomGuestMac(); macp = &mac; }
-    setLinkAttrs(ctx, real, args, macp, op);
+    uint32_t index = ctx.ifindex(real, op.c_str());
+    try {
+      setLinkAttrs(ctx, fd0, index, args, macp, op);
+    } catch (const SysError&) {
+      // The kernel refused (a new tap's master was checked only now): say why in our words
+      // when the master is no bridge; the device goes with the rollback below.
+      if (master && created) checkMaster(ctx, master->string(), op);
+      throw;
+    }
     // Owner and group come after the link settings (the step that fails in practice): the
     // kernel cannot clear them again (TUNSETOWNER/TUNSETGROUP refuse -1), only restore a value.
     if (const Value* u = args.get("uid")) {
@@ -181,10 +220,11 @@ Value tapCreate(Ctx& ctx, const Value& args) {
     }
 
     int vsz = 0;
-    if (vnetHdr && ioctl(fd0, TUNGETVNETHDRSZ, &vsz) < 0) vsz = 0;
+    if (const Value* sz = args.get("vnetHdrSize")) vsz = static_cast<int>(sz->number());
+    else if (vnetHdr && ioctl(fd0, TUNGETVNETHDRSZ, &vsz) < 0) vsz = 0;
     Value out = Value::object();
     out.set("name", real);
-    out.set("index", ctx.ifindex(real, op.c_str()));
+    out.set("index", index);
     out.set("mode", tun ? "tun" : "tap");
     out.set("flags", static_cast<unsigned>(flags));
     out.set("vnetHdr", vnetHdr);

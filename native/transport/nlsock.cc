@@ -29,34 +29,6 @@ int64_t nowMs() {
   return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
-// Peeks at the next datagram's size first and grows the buffer to fit, so a large data reply
-// is never truncated (and lost). One more syscall: used only where data replies are expected;
-// acks (NETLINK_CAP_ACK) always fit.
-ssize_t nlRecvWhole(int fd, std::vector<uint8_t>& rx, int flags) {
-  for (;;) {
-    sockaddr_nl sa{};
-    iovec iov{rx.data(), 0};
-    msghdr mh{};
-    mh.msg_name = &sa;
-    mh.msg_namelen = sizeof sa;
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    // MSG_TRUNC makes netlink return the datagram's real length; MSG_PEEK leaves it queued.
-    ssize_t n = recvmsg(fd, &mh, flags | MSG_PEEK | MSG_TRUNC);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return -errno;
-    }
-    if (static_cast<size_t>(n) > rx.size()) rx.resize(static_cast<size_t>(n));
-    if (sa.nl_pid != 0) {  // not the kernel: drop it here so nlRecv reads the datagram we sized for
-      recv(fd, rx.data(), 0, MSG_DONTWAIT | MSG_TRUNC);
-      continue;
-    }
-    // This thread alone reads the socket: the datagram we peeked at is the one read now.
-    return nlRecv(fd, rx, flags);
-  }
-}
-
 }  // namespace
 
 NlSocket::NlSocket(int protocol, int rcvbuf) : protocol_(protocol), rx_(128 * 1024) {
@@ -108,13 +80,18 @@ ssize_t nlRecv(int fd, std::vector<uint8_t>& buf, int flags, size_t grow) {
     mh.msg_namelen = sizeof sa;
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
-    ssize_t n = recvmsg(fd, &mh, flags);
+    // MSG_TRUNC: netlink returns the datagram's real length, so one read both fills the
+    // buffer and says whether it was big enough (no MSG_PEEK probe per datagram).
+    ssize_t n = recvmsg(fd, &mh, flags | MSG_TRUNC);
     if (n < 0) {
       if (errno == EINTR) continue;
       return -errno;
     }
-    if (mh.msg_flags & MSG_TRUNC) {
-      buf.resize(buf.size() * grow);
+    if (static_cast<size_t>(n) > buf.size() || (mh.msg_flags & MSG_TRUNC)) {
+      // The datagram is gone; the next one of that size fits.
+      size_t want = std::max(buf.size() * grow, (static_cast<size_t>(n) + 4095) & ~size_t(4095));
+      buf.resize(std::min<size_t>(want, 64u << 20));
+      if (sa.nl_pid != 0) continue;  // not from the kernel: nothing of ours was lost
       return -EMSGSIZE;
     }
     if (sa.nl_pid != 0) continue;  // only the kernel talks to us
@@ -128,7 +105,7 @@ bool runExchange(int fd, uint32_t portid, std::vector<uint8_t>& rx, const Exchan
   bool complete = false;
   while (!complete) {
     // Non-blocking reads, with the waiting done in poll: the deadline and the wake fd bound it.
-    ssize_t n = x.data ? nlRecvWhole(fd, rx, MSG_DONTWAIT) : nlRecv(fd, rx, MSG_DONTWAIT);
+    ssize_t n = nlRecv(fd, rx, MSG_DONTWAIT);
     if (n == -EAGAIN || n == -EWOULDBLOCK) {
       if (x.onIdle && x.onIdle()) return true;
       int64_t left = deadline - nowMs();
@@ -200,26 +177,37 @@ AckResult NlSocket::parseAck(const nlmsghdr* h) {
 }
 
 void NlSocket::request(MsgBuilder& m, const char* op, const OnMsg& onMsg, int timeoutMs) {
-  uint32_t seq = nextSeq();
-  m.setSeq(seq);
   m.addFlags(NLM_F_REQUEST | NLM_F_ACK);
-  send(m.data(), m.size(), op);
-  Exchange x;
-  x.op = op;
-  // Replies that carry data (GET, NLM_F_ECHO) can exceed any fixed buffer and a truncated
-  // datagram is gone for good, so they are sized with a peek first; ack-only requests pay nothing.
-  x.data = static_cast<bool>(onMsg);
-  x.timeoutMs = timeoutMs;
-  x.owns = [seq](uint32_t s) { return s == seq; };
-  x.onMsg = [&](const nlmsghdr* h, const AckResult* st) {
-    if (!st) {
-      if (onMsg) onMsg(h);
-      return false;
-    }
-    if (st->err) throw SysError(st->err, op, st->extack);
-    return true;
-  };
-  exchange(x);
+  // A read-only request (an rtnetlink GET) whose reply was too big for the buffer is asked
+  // again once: the buffer has grown to the lost datagram's size meanwhile.
+  const bool readOnly = protocol_ == NETLINK_ROUTE && m.size() >= sizeof(nlmsghdr) &&
+                        (reinterpret_cast<const nlmsghdr*>(m.data())->nlmsg_type & 3) == 2 &&
+                        !(m.flags() & (NLM_F_CREATE | NLM_F_EXCL | NLM_F_REPLACE | NLM_F_APPEND));
+  for (int attempt = 0;; attempt++) {
+    uint32_t seq = nextSeq();
+    m.setSeq(seq);
+    send(m.data(), m.size(), op);
+    bool lost = false;
+    Exchange x;
+    x.op = op;
+    x.timeoutMs = timeoutMs;
+    x.owns = [seq](uint32_t s) { return s == seq; };
+    x.onMsg = [&](const nlmsghdr* h, const AckResult* st) {
+      if (!st) {
+        if (onMsg && !lost) onMsg(h);
+        return false;
+      }
+      if (st->err) throw SysError(st->err, op, st->extack);
+      return true;
+    };
+    // A data reply (GET, NLM_F_ECHO) larger than the buffer: read on to the ack, then decide.
+    x.onLoss = [&] { lost = true; return true; };
+    exchange(x);
+    if (!lost) return;
+    if (!readOnly || attempt > 0)
+      throw SysError(EMSGSIZE, op, "the kernel's reply did not fit the receive buffer and was lost" +
+                                       std::string(readOnly ? "" : "; the request itself succeeded"));
+  }
 }
 
 void NlSocket::dump(MsgBuilder& m, const char* op, const OnMsg& onMsg, int timeoutMs) {
@@ -285,8 +273,6 @@ std::vector<AckResult> NlSocket::requestMany(std::vector<MsgBuilder>& msgs,
   bool lost = false;
   Exchange x;
   x.op = "requestMany";
-  // Data replies (NLM_F_ECHO) are peeked at first so none is lost to truncation; see request().
-  x.data = static_cast<bool>(onMsg);
   x.owns = [&](uint32_t s) { return bySeq.count(s) != 0; };
   x.onMsg = [&](const nlmsghdr* h, const AckResult* st) {
     auto f = bySeq.find(h->nlmsg_seq);
@@ -370,7 +356,6 @@ AckResult NlSocket::sendRawAndAck(const std::vector<uint8_t>& bytes, const std::
   size_t missing = acked.size();
   Exchange x;
   x.op = "batch";
-  x.data = static_cast<bool>(onMsg);
   // Everything is normally queued already; the short wait only guards against a kernel that
   // would answer later, and bounds it when it says nothing (a batch it found malformed).
   x.timeoutMs = 1000;

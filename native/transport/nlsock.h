@@ -22,23 +22,22 @@ struct AckResult {
   uint32_t seq = 0;     // the seq of the message the ack answers
 };
 
-// Receives one datagram from the kernel into buf (EINTR retried, datagrams from other senders
-// skipped). Returns its length or -errno; a truncated datagram is lost: buf grows by `grow` for
-// next time and -EMSGSIZE is returned.
+// Receives one datagram from the kernel into buf with one recvmsg (EINTR retried, datagrams
+// from other senders skipped). Returns its length or -errno; a datagram larger than buf is
+// lost: buf grows (by `grow`, at least to that datagram's size) and -EMSGSIZE is returned.
 ssize_t nlRecv(int fd, std::vector<uint8_t>& buf, int flags, size_t grow = 4);
 
 // One exchange's view of the replies: the receive loop hands it only messages from the kernel
 // addressed to our port whose seq it owns, with NLMSG_ERROR and NLMSG_DONE already decoded.
 struct Exchange {
   const char* op = "netlink";
-  bool data = false;          // replies carry data: size each datagram with a peek first
   int timeoutMs = kExchangeTimeoutMs;
   std::function<bool(uint32_t seq)> owns;
   // A message of the exchange; `status` is set for NLMSG_ERROR and NLMSG_DONE. Returns true
   // once the exchange is complete (the rest of that datagram is still read).
   std::function<bool(const nlmsghdr*, const AckResult* status)> onMsg;
-  // Replies were lost (ENOBUFS, or a datagram truncated): true to read on, false to fail
-  // with ENOBUFS. Default: fail.
+  // Replies were lost (ENOBUFS, or a datagram larger than the buffer): true to read on,
+  // false to fail with ENOBUFS. Default: fail.
   std::function<bool()> onLoss;
   // Nothing is queued: true ends the exchange. Default: wait for more.
   std::function<bool()> onIdle;
