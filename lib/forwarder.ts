@@ -16,7 +16,12 @@ export interface ForwarderOptions {
   mode?: 'wire' | 'switch';
   /** Worker threads; queues of multi-queue ports are spread over them. Default 1. */
   threads?: number;
-  /** Spin on epoll for this long after the last frame before sleeping (lower latency, more CPU). Default 0. */
+  /**
+   * Busy polling: the most a worker spins on epoll after a frame before it sleeps (lower latency,
+   * more CPU). Adaptive: it spins only while frames keep arriving within about twice the recent
+   * gap between them, and halves its spin after one that caught nothing, so an idle or slow port
+   * goes back to blocking within tens of microseconds. Default 0 (never spin).
+   */
   busyPollUs?: number;
   /**
    * Work done for one queue before the next queue gets its turn, counted in writes: a frame

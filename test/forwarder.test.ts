@@ -72,6 +72,28 @@ describe('forwarder over socketpairs', () => {
     expect(tagOf((await readFrame(a))!)).toBe('b side');
   });
 
+  it('busy polling is adaptive: after the last frame the worker goes back to sleeping, it does not spin for all of busyPollUs', async () => {
+    // A 1 s spin allowance: the old engine spun for all of it after the last frame, burning
+    // about a core for 1 s. The adaptive one stops within tens of microseconds of the traffic.
+    await using fw = new Forwarder({ mode: 'wire', busyPollUs: 1_000_000 });
+    const [a, a1] = pair(); const [b, b1] = pair();
+    fw.add('a', a1); fw.add('b', b1);
+    fw.start();
+    for (let i = 0; i < 50; i++) fs.writeSync(a, ether(mac(2), mac(1), `f${i}`));
+    const got: string[] = [];
+    await waitFor(async () => { for (const f of await readAll(b)) got.push(tagOf(f)); return got.length === 50; }, 'the 50 frames at b');
+    const cpu0 = fw.cpu()[0];
+    const t0 = performance.now();
+    await sleep(1500);
+    const idleCpu = fw.cpu()[0] - cpu0;
+    const wall = (performance.now() - t0) / 1000;
+    // Spinning would show as CPU time close to the wall time; sleeping costs almost nothing.
+    expect(idleCpu).toBeLessThan(wall / 3);
+    // ...and frames still pass afterwards (the worker wakes from its blocking wait).
+    fs.writeSync(b, ether(mac(1), mac(2), 'later'));
+    expect(tagOf((await readFrame(a, 15_000))!)).toBe('later');
+  });
+
   it('rejects bad input naming the field, before anything is created', () => {
     expect(() => new Forwarder({ mode: 'hub' as any })).toThrow(/mode/);
     expect(() => new Forwarder({ threads: 0 })).toThrow(RangeError);
