@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Netns } from '../lib/index.js';
 import { formatReport } from '../lib/bench/create.js';
+import { formatSlotReport } from '../lib/bench/slot.js';
 import { hasTool, inCI, privilegedSkipReason } from './helpers.js';
 
 const execFileP = promisify(execFile);
@@ -22,7 +23,7 @@ describe.skipIf(skip)('vnetlink bench create', () => {
   it('is the package bin', () => {
     const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
     expect(pkg.bin.vnetlink).toBe('bin/vnetlink.js');
-    expect(pkg.files).toEqual(expect.arrayContaining(['bin/', 'bench/nlcreate.c']));
+    expect(pkg.files).toEqual(expect.arrayContaining(['bin/', 'bench/nlcreate.c', 'bench/nlslot.c']));
   });
 
   it('measures veth creation through the API (with and without echo), addMany, the monitor event rate, the C floor, ip -batch, ip per device and pyroute2, and leaves nothing behind', async () => {
@@ -73,5 +74,47 @@ describe.skipIf(skip)('vnetlink bench create', () => {
     const r = await execFileP('node', [path.join(root, 'bin', 'vnetlink.js'), 'bench', 'create', '--kind', 'dummy0'], { timeout: 20_000 }).catch((e) => e);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown kind 'dummy0'/);
+  });
+});
+
+describe.skipIf(skip)('vnetlink bench slot', () => {
+  it('sets up and tears down sandbox slots with every tool, reports slots/s and p50/p99, and leaves nothing behind', async () => {
+    hasTool('ip');
+    hasTool('nft');
+    hasTool('cc');
+    const rootLinks = () => JSON.parse(execFileSync('ip', ['-j', 'link', 'show'], { encoding: 'utf8' })).map((l: any) => l.ifname).sort();
+    const linksBefore = rootLinks();
+    const ours = async () => (await Netns.list()).filter((n) => /^vnl-(sb|slothost|idle)-/.test(n));
+    const nsBefore = await ours();
+    const { stdout } = await execFileP('node', [path.join(root, 'bin', 'vnetlink.js'), 'bench', 'slot', '--count', '3', '--json'], { timeout: 240_000 });
+    const rep = JSON.parse(stdout);
+    expect(rep.count).toBe(3);
+    expect(rep.host.loadavg).toHaveLength(3);
+    const byTool = Object.fromEntries(rep.results.map((r: any) => [r.tool, r]));
+    expect(Object.keys(byTool).sort()).toEqual(['c', 'ip-batch', 'pyroute2', 'shell', 'vnetlink', 'vnetlink-seq']);
+    for (const tool of ['vnetlink', 'vnetlink-seq', 'shell', 'ip-batch', 'c', ...(inCI ? ['pyroute2'] : [])]) {
+      const r = byTool[tool];
+      expect(r.skipped, tool).toBeUndefined();
+      expect(r.runs).toBe(1);
+      expect(r.setupPerSec).toBeGreaterThan(0);
+      expect(r.teardownPerSec).toBeGreaterThan(0);
+      expect(r.p50Ms).toBeGreaterThan(0);
+      expect(r.p99Ms).toBeGreaterThanOrEqual(r.p50Ms);
+    }
+    expect(byTool.shell.procsPerSlot).toBe(11);
+    expect(byTool['ip-batch'].procsPerSlot).toBe(4);
+    // The text form: a row per tool with its ratio to the C floor of the same run.
+    const text = formatSlotReport(rep);
+    expect(text).toMatch(/^\s+c\s+\d+\.\d\s.*1\.00x/m);
+    expect(text).toMatch(/^\s+vnetlink\s+\d+\.\d\s/m);
+    // Nothing is left: no namespace of the run, no link in the caller's namespace.
+    expect(await ours()).toEqual(nsBefore);
+    expect(rootLinks()).toEqual(linksBefore);
+  });
+
+  it('refuses a count past the address pool (a usage error: exit 2)', async () => {
+    const r = await execFileP('node', [path.join(root, 'bin', 'vnetlink.js'), 'bench', 'slot', '--count', '100000'], { timeout: 20_000 }).catch((e) => e);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/count/);
   });
 });

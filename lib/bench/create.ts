@@ -10,6 +10,8 @@ import { open, type Handle } from '../handle.js';
 import { Netns } from '../netns.js';
 import { packageRoot } from '../native.js';
 import { UsageError, intOpt, listOpt, parse, positionals, table } from '../cli/args.js';
+import { KernelIdle } from './idle.js';
+import { benchSlotCli, slotUsage } from './slot.js';
 
 const execFileP = promisify(execFile);
 
@@ -32,6 +34,11 @@ export interface BenchCreateOptions {
   repeat?: number;
   /** Progress lines (on a terminal). */
   progress?: (line: string) => void;
+  /**
+   * Wait for the kernel to finish tearing down the previous rep's namespace before each rep
+   * (default true; see idle.ts). False shows what a rep measures when it does not.
+   */
+  settle?: boolean;
 }
 
 export interface BenchResult {
@@ -166,7 +173,11 @@ export function benchAbort(): void {
   live.clear();
 }
 
+/** Set while benchCreate runs with settling on. */
+let idle: KernelIdle | undefined;
+
 async function withNs<T>(kind: BenchKind, fn: (ns: Netns, h: Handle) => Promise<T>): Promise<T> {
+  if (idle) await idle.wait();
   const ns = await Netns.create(`vnl-bench-${process.pid}-${++nsSeq}`);
   live.add(ns.name);
   const h = await open({ netns: ns.name });
@@ -178,7 +189,8 @@ async function withNs<T>(kind: BenchKind, fn: (ns: Netns, h: Handle) => Promise<
     return await fn(ns, h);
   } finally {
     await h.close();
-    await ns.delete();
+    if (idle) await idle.deleteNs(ns.name);
+    else await ns.delete();
     live.delete(ns.name);
   }
 }
@@ -356,6 +368,10 @@ export async function benchCreate(o: BenchCreateOptions): Promise<BenchReport> {
   const repeat = Math.max(1, o.repeat ?? 1);
   const tools = (o.tools ?? benchTools.filter((t) => (t !== 'addmany' && t !== 'monitor') || o.batch)) as BenchTool[];
   const results: BenchResult[] = [];
+  idle = o.settle === false ? undefined : await KernelIdle.create();
+  live.add(idle?.probeNs ?? '');
+  live.delete('');
+  try {
   for (const kind of o.kinds) {
     for (const tool of tools) {
       const runs: (Run & { p50?: number; p99?: number })[] = [];
@@ -404,6 +420,9 @@ export async function benchCreate(o: BenchCreateOptions): Promise<BenchReport> {
       results.push(res);
     }
   }
+  } finally {
+    if (idle) { live.delete(idle.probeNs); await idle.close(); idle = undefined; }
+  }
   return {
     host: { cpus: os.cpus().length, kernel: os.release(), node: process.version },
     count,
@@ -444,7 +463,7 @@ export function formatReport(rep: BenchReport): string {
 
 const benchOpts = {
   kind: { type: 'string' }, kinds: { type: 'string' }, count: { type: 'string' }, batch: { type: 'boolean' },
-  'del-sample': { type: 'string' }, repeat: { type: 'string' }, tools: { type: 'string' },
+  'del-sample': { type: 'string' }, repeat: { type: 'string' }, tools: { type: 'string' }, 'no-settle': { type: 'boolean' },
 } as const;
 
 /** `vnetlink bench create ...`: argv after `create`, parsed like every other command. */
@@ -459,6 +478,7 @@ export async function benchCreateCli(argv: string[]): Promise<number> {
   if (kinds) opts.kinds = kinds;
   opts.count = intOpt(p, 'count', 1, 100000, usage) ?? opts.count;
   if (p.values.batch) opts.batch = true;
+  if (p.values['no-settle']) opts.settle = false;
   const ds = intOpt(p, 'del-sample', 0, 100000, usage);
   if (ds !== undefined) opts.delSample = ds;
   const rp = intOpt(p, 'repeat', 1, 50, usage);
@@ -485,25 +505,28 @@ export async function benchCreateCli(argv: string[]): Promise<number> {
 
 export const usage = `usage: vnetlink bench create [--kind bridge,veth,tap,macvtap,vxlan] [--count N] [--batch] [--json]
                              [--del-sample M] [--repeat R] [--tools api,api-noecho,addmany,c,ip-batch,ip-proc,pyroute2,monitor]
+                             [--no-settle]
 Creates N devices per kind in throwaway namespaces through the API (sequentially awaited, with
 and without the echo; with --batch also link.addMany and the monitor's event rate), and the same
 work by ip -batch, one ip process per device, pyroute2 (when installed) and bench/nlcreate.c (raw
 netlink, compiled with cc if present). Prints creates/s, p50/p99 of a single create, deletes/s one
-by one (M devices, default 50) and by one group delete.
+by one (M devices, default 50) and by one group delete. Before every run it waits until the kernel
+has finished tearing down the previous run's namespace (--no-settle: it does not).
 Needs root (CAP_NET_ADMIN). Nothing is created outside the throwaway namespaces.`;
 
-/** `vnetlink bench`: its one subcommand is `create`. */
+/** `vnetlink bench create|slot`. */
 export const bench = {
-  summary: 'device creation and removal rates against ip, pyroute2 and raw netlink',
-  usage,
+  summary: 'device creation and sandbox-slot rates against ip, nft, pyroute2 and raw netlink',
+  get usage() { return usage + '\n\n' + slotUsage; },
   async run(argv: string[]): Promise<number> {
     const [sub, ...rest] = argv;
     if (sub === undefined || sub === '-h' || sub === '--help') {
-      if (sub === undefined) throw new UsageError('missing command (create)', usage);
-      process.stdout.write(usage + '\n');
+      if (sub === undefined) throw new UsageError('missing command (create, slot)', this.usage);
+      process.stdout.write(this.usage + '\n');
       return 0;
     }
-    if (sub !== 'create') throw new UsageError(`unknown command '${sub}' (create)`, usage);
+    if (sub === 'slot') return benchSlotCli(rest);
+    if (sub !== 'create') throw new UsageError(`unknown command '${sub}' (create, slot)`, this.usage);
     return benchCreateCli(rest);
   },
 };
