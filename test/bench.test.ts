@@ -42,8 +42,8 @@ describe.skipIf(skip)('vnetlink bench create', () => {
     expect(rep.count).toBe(6);
     expect(rep.host.cpus).toBeGreaterThan(0);
     const byTool = Object.fromEntries(rep.results.map((r: any) => [r.tool, r]));
-    expect(Object.keys(byTool).sort()).toEqual(['addmany', 'api', 'api-noecho', 'c', 'ip-batch', 'ip-proc', 'monitor', 'pyroute2']);
-    for (const tool of ['api', 'api-noecho', 'addmany', 'c', 'ip-batch', 'ip-proc']) {
+    expect(Object.keys(byTool).sort()).toEqual(['addmany', 'addmany-noecho', 'api', 'api-noecho', 'c', 'ip-batch', 'ip-proc', 'monitor', 'pyroute2']);
+    for (const tool of ['api', 'api-noecho', 'addmany', 'addmany-noecho', 'c', 'ip-batch', 'ip-proc']) {
       const r = byTool[tool];
       expect(r.kind).toBe('veth');
       expect(r.skipped).toBeUndefined();

@@ -17,7 +17,7 @@ const execFileP = promisify(execFile);
 
 export const benchKinds = ['bridge', 'veth', 'tap', 'macvtap', 'vxlan'] as const;
 export type BenchKind = (typeof benchKinds)[number];
-export const benchTools = ['api', 'api-noecho', 'addmany', 'c', 'ip-batch', 'ip-proc', 'pyroute2', 'monitor'] as const;
+export const benchTools = ['api', 'api-noecho', 'addmany', 'addmany-noecho', 'c', 'ip-batch', 'ip-proc', 'pyroute2', 'monitor'] as const;
 export type BenchTool = (typeof benchTools)[number];
 
 export interface BenchCreateOptions {
@@ -258,9 +258,10 @@ async function runOnce(kind: BenchKind, tool: BenchTool, count: number, sample: 
       }
       case 'api':
       case 'api-noecho':
-      case 'addmany': {
+      case 'addmany':
+      case 'addmany-noecho': {
         if (kind === 'tap') {
-          if (tool !== 'api') return { skipped: tool === 'addmany' ? 'taps are made with the tun ioctl, not rtnetlink: no batched path' : 'taps are not echoed' };
+          if (tool !== 'api') return { skipped: tool.startsWith('addmany') ? 'taps are made with the tun ioctl, not rtnetlink: no batched path' : 'taps are not echoed' };
           if (typeof anyH.tap?.create !== 'function') return { skipped: 'nl.tap is not in this build yet' };
           const taps: any[] = [];
           const lat: number[] = [];
@@ -296,7 +297,7 @@ async function runOnce(kind: BenchKind, tool: BenchTool, count: number, sample: 
           }
           r.lat = lat;
         } else {
-          const rs = await h.link.addMany(specs, { concurrency: 64 });
+          const rs = await h.link.addMany(specs, { concurrency: 64, echo: tool === 'addmany' });
           const bad = rs.find((x) => x.status === 'rejected') as PromiseRejectedResult | undefined;
           if (bad) {
             if (bad.reason instanceof RangeError && /kind/.test(bad.reason.message)) return { skipped: `link kind '${kind}' is not in this build yet` };
@@ -366,7 +367,7 @@ export async function benchCreate(o: BenchCreateOptions): Promise<BenchReport> {
   const count = o.count;
   const sample = Math.min(count, o.delSample ?? 50);
   const repeat = Math.max(1, o.repeat ?? 1);
-  const tools = (o.tools ?? benchTools.filter((t) => (t !== 'addmany' && t !== 'monitor') || o.batch)) as BenchTool[];
+  const tools = (o.tools ?? benchTools.filter((t) => (t !== 'addmany' && t !== 'addmany-noecho' && t !== 'monitor') || o.batch)) as BenchTool[];
   const results: BenchResult[] = [];
   idle = o.settle === false ? undefined : await KernelIdle.create();
   live.add(idle?.probeNs ?? '');
@@ -504,7 +505,7 @@ export async function benchCreateCli(argv: string[]): Promise<number> {
 }
 
 export const usage = `usage: vnetlink bench create [--kind bridge,veth,tap,macvtap,vxlan] [--count N] [--batch] [--json]
-                             [--del-sample M] [--repeat R] [--tools api,api-noecho,addmany,c,ip-batch,ip-proc,pyroute2,monitor]
+                             [--del-sample M] [--repeat R] [--tools api,api-noecho,addmany,addmany-noecho,c,ip-batch,ip-proc,pyroute2,monitor]
                              [--no-settle]
 Creates N devices per kind in throwaway namespaces through the API (sequentially awaited, with
 and without the echo; with --batch also link.addMany and the monitor's event rate), and the same
