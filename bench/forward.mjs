@@ -255,7 +255,7 @@ console.log(`\nmedians of ${ROUNDS} rounds, ${SECS} s per iperf3 run, fw-busy = 
 console.log('| variant | TCP Gbit/s | ×bridge | ×vde | UDP 64 B pps | ×bridge | ×vde | ping RTT µs | ×bridge | CPU (TCP / UDP) |');
 console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const [k, m] of Object.entries(med)) {
-  const cpu = k === 'bridge' ? 'kernel' : `${(m.tcpCpu * 100).toFixed(0)}% / ${(m.udpCpu * 100).toFixed(0)}%`;
+  const cpu = k === 'bridge' || k === 'bridge4' ? 'kernel' : `${(m.tcpCpu * 100).toFixed(0)}% / ${(m.udpCpu * 100).toFixed(0)}%`;
   console.log(`| ${k} | ${m.tcpGbps.toFixed(2)} | ${ratio(k, 'bridge', 'tcpGbps').toFixed(2)} | ${ratio(k, 'vde', 'tcpGbps').toFixed(1)} | ${Math.round(m.udpPps)} | ${ratio(k, 'bridge', 'udpPps').toFixed(2)} | ${ratio(k, 'vde', 'udpPps').toFixed(2)} | ${m.rttUs.toFixed(0)} | ${ratio(k, 'bridge', 'rttUs').toFixed(2)} | ${cpu} |`);
 }
 if (QUAD) {
