@@ -110,7 +110,7 @@ describe.skipIf(skip)('vnetlink bench slot', () => {
     // Nothing is left: no namespace of the run, no link in the caller's namespace.
     expect(await ours()).toEqual(nsBefore);
     expect(rootLinks()).toEqual(linksBefore);
-  });
+  }, 300_000);
 
   it('refuses a count past the address pool (a usage error: exit 2)', async () => {
     const r = await execFileP('node', [path.join(root, 'bin', 'vnetlink.js'), 'bench', 'slot', '--count', '100000'], { timeout: 20_000 }).catch((e) => e);
