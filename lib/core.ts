@@ -2,7 +2,7 @@
 // work without a handle of their own (a tap closed after its handle, netns.add) reach the
 // process's root handle through here instead of importing handle.ts, which imports them.
 
-/** What ops modules call on a handle. */
+/** @internal What ops modules call on a handle (not part of the published types). */
 export interface Caller {
   readonly closed: boolean;
   _call<T = any>(op: string, args?: object, nativeOp?: string): Promise<T>;
