@@ -9,12 +9,17 @@ export { Vm, killAll, accelArgs, qemuHasDgram, QEMU } from '../../examples/vm/qe
 
 /** Why VM tests cannot run here, or undefined. In CI a missing tool or a failed image build throws. */
 export function vmSkipReason(): string | undefined {
-  for (const t of [QEMU, 'apt-get', 'dpkg-deb', 'gcc']) if (!hasTool(t)) return `${t} is not installed`;
+  // hasTool throws in CI, so outside CI alone a missing tool becomes the skip reason.
+  const missing = [QEMU, 'apt-get', 'dpkg-deb', 'gcc'].find((t) => !hasTool(t));
+  return missing !== undefined ? `${missing} is not installed` : imageSkipReason();
+}
+
+function imageSkipReason(): string | undefined {
   try {
     guestImage();
+    return undefined;
   } catch (e) {
     if (inCI) throw e;
     return `cannot build the guest image: ${(e as Error).message}`;
   }
-  return undefined;
 }
