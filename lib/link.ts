@@ -90,6 +90,14 @@ export interface LinkCommon {
   maxMtu?: number;
   /** Administratively up (IFF_UP). */
   up: boolean;
+  /** Promiscuous mode as set by `promisc on` (IFF_PROMISC); `promiscuity` counts every user (a bridge port has one). */
+  promisc: boolean;
+  /** All-multicast as set by `allmulticast on` (IFF_ALLMULTI); `allmultiCount` counts every user. */
+  allmulti: boolean;
+  /** IFF_MULTICAST. */
+  multicast: boolean;
+  /** ARP on (IFF_NOARP clear). */
+  arp: boolean;
   /** Carrier present (IFF_LOWER_UP). */
   lowerUp: boolean;
   /** The flags `ip link` prints between <>, e.g. ['BROADCAST', 'MULTICAST', 'UP', 'LOWER_UP']. */
@@ -110,6 +118,18 @@ export interface LinkCommon {
   numTxQueues?: number;
   numRxQueues?: number;
   promiscuity?: number;
+  /** How many users want all-multicast (IFLA_ALLMULTI, Linux 6.5+). */
+  allmultiCount?: number;
+  /** Largest GSO packet the stack builds for this device (IFLA_GSO_MAX_SIZE), bytes. */
+  gsoMaxSize?: number;
+  /** Most segments in one GSO packet (IFLA_GSO_MAX_SEGS). */
+  gsoMaxSegs?: number;
+  /** Largest packet GRO builds on receive (IFLA_GRO_MAX_SIZE), bytes. */
+  groMaxSize?: number;
+  /** The device's own ceiling for `gsoMaxSize` (IFLA_TSO_MAX_SIZE). */
+  tsoMaxSize?: number;
+  /** The device's own ceiling for `gsoMaxSegs` (IFLA_TSO_MAX_SEGS). */
+  tsoMaxSegs?: number;
   stats?: LinkStats;
   /** Port settings when the link is enslaved, e.g. a bridge port's STP state. */
   port?: LinkPort;
@@ -143,6 +163,20 @@ export interface LinkBaseSpec {
   mtu?: number;
   mac?: string;
   txqueuelen?: number;
+  /** Promiscuous mode (`promisc on`). */
+  promisc?: boolean;
+  /** Receive all multicast (`allmulticast on`). */
+  allmulti?: boolean;
+  /** IFF_MULTICAST (`multicast off` clears it). */
+  multicast?: boolean;
+  /** ARP (`arp off` sets IFF_NOARP). */
+  arp?: boolean;
+  /** Largest GSO packet to build for the device, bytes (`gso_max_size`; the kernel refuses one above the device's `tsoMaxSize` or below its TCP header room, ~200). */
+  gsoMaxSize?: number;
+  /** Most segments per GSO packet (`gso_max_segs`, at most the device's `tsoMaxSegs`). */
+  gsoMaxSegs?: number;
+  /** Largest packet GRO builds, bytes (`gro_max_size`). */
+  groMaxSize?: number;
   /** The link group (IFLA_GROUP); tag links to delete them together with `delGroup`. */
   group?: number;
   master?: string;
@@ -187,6 +221,22 @@ export interface LinkBaseChanges {
   group?: number;
   alias?: string;
   txqueuelen?: number;
+  /** Promiscuous mode (`promisc on`). */
+  promisc?: boolean;
+  /** Receive all multicast (`allmulticast on`). */
+  allmulti?: boolean;
+  /** IFF_MULTICAST (`multicast off` clears it). */
+  multicast?: boolean;
+  /** ARP (`arp off` sets IFF_NOARP). */
+  arp?: boolean;
+  /** Largest GSO packet to build for the device, bytes (`gso_max_size`; the kernel refuses one above the device's `tsoMaxSize` or below its TCP header room, ~200). */
+  gsoMaxSize?: number;
+  /** Most segments per GSO packet (`gso_max_segs`, at most the device's `tsoMaxSegs`). */
+  gsoMaxSegs?: number;
+  /** Largest packet GRO builds, bytes (`gro_max_size`). */
+  groMaxSize?: number;
+  /** Carrier on or off (`carrier off`): taps and dummies take it; the kernel refuses it (EOPNOTSUPP) on kinds without a carrier switch, such as veth and bridge. */
+  carrier?: boolean;
   /** Move the link to another namespace. */
   netns?: NetnsRef;
 }
@@ -210,8 +260,24 @@ export interface LinkKindChanges {
  */
 export type LinkChanges = LinkBaseChanges | { [K in keyof LinkKindChanges]: LinkBaseChanges & LinkKindChanges[K] }[keyof LinkKindChanges];
 
-export const baseKeys = ['kind', 'name', 'mtu', 'mac', 'txqueuelen', 'group', 'master', 'up', 'alias', 'netns'] as const;
-const baseChangeKeys = ['up', 'mtu', 'mac', 'name', 'master', 'group', 'alias', 'txqueuelen', 'netns'];
+/** The on/off link flags (ifi_flags; the bits are in native/codec/rtnl_link.cc). */
+const flagKeys = ['promisc', 'allmulti', 'multicast', 'arp'] as const;
+/**
+ * The u32 link attributes beyond mtu/txqueuelen/group, with the kernel's compile-time bounds
+ * (GSO_MAX_SEGS; GRO_MAX_SIZE and the largest tso_max_size a device reports, 8 x 65535). A
+ * device's own ceilings (`tsoMaxSize`, `tsoMaxSegs`) are the kernel's to check.
+ */
+const sizeLimits = { gsoMaxSize: [1, 524280], gsoMaxSegs: [0, 65535], groMaxSize: [0, 524280] } as const;
+const sizeKeys = Object.keys(sizeLimits) as (keyof typeof sizeLimits)[];
+
+export const baseKeys = ['kind', 'name', 'mtu', 'mac', 'txqueuelen', 'group', 'master', 'up', 'alias', 'netns', ...flagKeys, ...sizeKeys] as const;
+const baseChangeKeys: readonly string[] = ['up', 'mtu', 'mac', 'name', 'master', 'group', 'alias', 'txqueuelen', 'netns', 'carrier', ...flagKeys, ...sizeKeys];
+
+/** Checks the flags and sizes every link takes, into `out`. */
+function checkFlagsAndSizes(op: string, s: Record<string, unknown>, out: Record<string, unknown>): void {
+  for (const k of flagKeys) if (s[k] !== undefined) out[k] = v.bool(op, k, s[k]);
+  for (const k of sizeKeys) if (s[k] !== undefined) out[k] = v.uint(op, k, s[k], sizeLimits[k][0], sizeLimits[k][1]);
+}
 const creatable = () => Object.values(kindDefs as Record<string, KindDef>).filter((k) => k.hooks.create !== false);
 /** Every key some kind lets `link.set` change, and the kinds that have it. */
 const kindChangeKeys = (): Map<string, string[]> => {
@@ -248,6 +314,8 @@ export function normalizeSpec(op: string, spec: unknown): Record<string, unknown
   const k = kindDef(s.kind);
   if (!k || k.hooks.create === false)
     throw v.rangeError(op, 'kind', `unknown link kind ${JSON.stringify(s.kind)} (known: ${creatable().map((c) => c.kind).join(', ')})`);
+  if (s.carrier !== undefined && !specKeys(k).includes('carrier'))
+    throw v.rangeError(op, 'carrier', 'is changed on an existing link only: link.set(name, { carrier })');
   v.knownKeys(op, '', s, [...baseKeys, ...specKeys(k)]);
   const out: Record<string, unknown> = { kind: s.kind };
   out.name = v.ifname(op, 'name', s.name, k.hooks.patterns ?? false);
@@ -258,6 +326,7 @@ export function normalizeSpec(op: string, spec: unknown): Record<string, unknown
   if (s.master !== undefined) out.master = v.ifname(op, 'master', s.master);
   if (s.up !== undefined) out.up = v.bool(op, 'up', s.up);
   if (s.alias !== undefined) out.alias = v.str(op, 'alias', s.alias, 255);
+  checkFlagsAndSizes(op, s, out);
   if (s.netns !== undefined) {
     out.netns = v.netns(op, 'netns', s.netns);
     if ((out.name as string).includes('%'))
@@ -463,9 +532,34 @@ export class LinkOps {
   /**
    * Changes a link. Equivalent to: `ip link set vnet0 up master virbr0 mtu 1500`.
    * `master: null` is `nomaster`.
+   *
+   * @example
+   * await nl.link.set('vnet0', { promisc: true, arp: false, gsoMaxSize: 32768 }); // ip link set dev vnet0 promisc on arp off gso_max_size 32768
+   * await nl.link.set('vnet0', { carrier: false });                               // ip link set dev vnet0 carrier off (a tap: NO-CARRIER)
    */
   async set(name: string, changes: LinkChanges): Promise<void> {
     const op = 'link.set';
+    for (const args of await this.setRequests(op, name, changes)) await this.h._call(op, args);
+  }
+
+  /**
+   * The RTM_NEWLINK request(s) `set` would send for `changes`, without sending them (seq and
+   * port id 0, flags REQUEST|ACK as iproute2 sends them). The link is resolved in the handle's
+   * namespace (kind settings read its kind first). When `set` needs two requests (a master and
+   * `up: true`: the port joins, then comes up) both are returned, one after the other.
+   *
+   * @example
+   * const bytes = await nl.link.encodeSet('vp0', { promisc: true }); // ip link set dev vp0 promisc on
+   */
+  async encodeSet(name: string, changes: LinkChanges): Promise<Buffer> {
+    const op = 'link.encodeSet';
+    const out: Buffer[] = [];
+    for (const args of await this.setRequests(op, name, changes)) out.push(Buffer.from(await this.h._call<Uint8Array>(op, args)));
+    return Buffer.concat(out);
+  }
+
+  /** Checks `changes` and returns the one or two requests `set` sends, in order. */
+  private async setRequests(op: string, name: string, changes: LinkChanges): Promise<Record<string, unknown>[]> {
     const args: Record<string, unknown> = { name: v.ifname(op, 'name', name) };
     const c = v.object(op, 'changes', changes);
     const byKey = kindChangeKeys();
@@ -479,6 +573,8 @@ export class LinkOps {
     if (c.group !== undefined) args.group = v.uint(op, 'group', c.group);
     if (c.alias !== undefined) args.alias = v.str(op, 'alias', c.alias, 255);
     if (c.txqueuelen !== undefined) args.txqueuelen = v.uint(op, 'txqueuelen', c.txqueuelen);
+    if (c.carrier !== undefined) args.carrier = v.bool(op, 'carrier', c.carrier);
+    checkFlagsAndSizes(op, c, args);
     if (c.netns !== undefined) args.netns = v.netns(op, 'netns', c.netns);
     const kindKeys = Object.keys(c).filter((key) => !baseChangeKeys.includes(key) && c[key] !== undefined);
     if (kindKeys.length) {
@@ -518,11 +614,9 @@ export class LinkOps {
     // then come up, as `ip link set X master bond0 && ip link set X up` does.
     if (args.up === true && args.master && args.netns === undefined) {
       const { up, ...first } = args;
-      await this.h._call(op, first);
-      await this.h._call(op, { ...(args.index !== undefined ? { index: args.index } : { name: args.newName ?? args.name }), up });
-      return;
+      return [first, { ...(args.index !== undefined ? { index: args.index } : { name: args.newName ?? args.name }), up }];
     }
-    await this.h._call(op, args);
+    return [args];
   }
 
   /** Deletes a link. Equivalent to: `ip link del NAME`. */

@@ -4,6 +4,7 @@
 // monitor's reader thread (not in the handle's namespace) decodes from the names it has seen.
 #pragma once
 #include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 
 #include <cstdint>
 #include <string>
@@ -16,6 +17,28 @@ namespace vnl {
 
 // RTM_NEWLINK / RTM_DELLINK -> Link
 Value decodeLink(const nlmsghdr* h, const Names& names);
+
+// The ifi_flags bits link.add/link.set take by name and decodeLink reports as booleans
+// (`arp` is IFF_NOARP turned around, as `ip link set X arp off` sets IFF_NOARP).
+struct LinkFlagName {
+  const char* key;
+  uint32_t bit;
+  bool inverted;
+};
+extern const LinkFlagName kLinkFlagNames[5];
+// Sets ifi_flags and ifi_change for every flag `spec` names, as iproute2 does.
+void putLinkFlags(ifinfomsg& ifi, const Value& spec);
+// The plain u32 link attributes beyond mtu/txqueuelen/group, in wire order (iproute2 sends
+// them in command-line order; the golden commands give them in this one). `readOnly` ones
+// are only decoded.
+struct LinkU32Attr {
+  const char* key;
+  uint16_t attr;
+  bool readOnly;
+};
+extern const LinkU32Attr kLinkU32Attrs[6];
+// Appends the writable kLinkU32Attrs `spec` holds (values range-checked in TypeScript).
+void putLinkU32Attrs(MsgBuilder& m, const Value& spec);
 // RTM_NEWADDR / RTM_DELADDR -> Address
 Value decodeAddr(const nlmsghdr* h, const Names& names);
 // RTM_NEWROUTE / RTM_DELROUTE -> Route

@@ -61,6 +61,32 @@ Value decodeStats64(const Attr& a) {
 
 }  // namespace
 
+const LinkFlagName kLinkFlagNames[5] = {
+    {"up", IFF_UP, false}, {"promisc", IFF_PROMISC, false}, {"allmulti", IFF_ALLMULTI, false},
+    {"multicast", IFF_MULTICAST, false}, {"arp", IFF_NOARP, true}};
+
+void putLinkFlags(ifinfomsg& ifi, const Value& spec) {
+  for (const LinkFlagName& f : kLinkFlagNames) {
+    const Value* v = spec.get(f.key);
+    if (!v) continue;
+    ifi.ifi_change |= f.bit;
+    if (v->boolean() != f.inverted) ifi.ifi_flags |= f.bit;
+    else ifi.ifi_flags &= ~f.bit;
+  }
+}
+
+// IFLA_ALLMULTI (the allmulti counter, Linux 6.5+) is reported only; the user's own
+// setting is the `allmulti` flag.
+const LinkU32Attr kLinkU32Attrs[6] = {
+    {"gsoMaxSize", IFLA_GSO_MAX_SIZE, false}, {"gsoMaxSegs", IFLA_GSO_MAX_SEGS, false},
+    {"groMaxSize", IFLA_GRO_MAX_SIZE, false}, {"tsoMaxSize", IFLA_TSO_MAX_SIZE, true},
+    {"tsoMaxSegs", IFLA_TSO_MAX_SEGS, true}, {"allmultiCount", IFLA_ALLMULTI, true}};
+
+void putLinkU32Attrs(MsgBuilder& m, const Value& spec) {
+  for (const LinkU32Attr& a : kLinkU32Attrs)
+    if (const Value* v = spec.get(a.key); v && !a.readOnly) m.putU32(a.attr, static_cast<uint32_t>(v->number()));
+}
+
 Value decodeLink(const nlmsghdr* h, const Names& names) {
   const ifinfomsg* ifi = familyHeader<ifinfomsg>(h);
   if (!ifi) throw CodecError("short RTM_NEWLINK message");
@@ -85,7 +111,7 @@ Value decodeLink(const nlmsghdr* h, const Names& names) {
   if (tb[IFLA_MTU]) l.set("mtu", tb[IFLA_MTU]->u32());
   if (tb[IFLA_MIN_MTU]) l.set("minMtu", tb[IFLA_MIN_MTU]->u32());
   if (tb[IFLA_MAX_MTU]) l.set("maxMtu", tb[IFLA_MAX_MTU]->u32());
-  l.set("up", (ifi->ifi_flags & IFF_UP) != 0);
+  for (const LinkFlagName& f : kLinkFlagNames) l.set(f.key, ((ifi->ifi_flags & f.bit) != 0) != f.inverted);
   l.set("lowerUp", (ifi->ifi_flags & IFF_LOWER_UP) != 0);
   l.set("flags", flagNames(ifi->ifi_flags));
   l.set("operState", operStateName(tb[IFLA_OPERSTATE] ? tb[IFLA_OPERSTATE]->u8() : static_cast<uint8_t>(IF_OPER_UNKNOWN)));
@@ -115,6 +141,8 @@ Value decodeLink(const nlmsghdr* h, const Names& names) {
   if (tb[IFLA_NUM_TX_QUEUES]) l.set("numTxQueues", tb[IFLA_NUM_TX_QUEUES]->u32());
   if (tb[IFLA_NUM_RX_QUEUES]) l.set("numRxQueues", tb[IFLA_NUM_RX_QUEUES]->u32());
   if (tb[IFLA_PROMISCUITY]) l.set("promiscuity", tb[IFLA_PROMISCUITY]->u32());
+  for (const LinkU32Attr& a : kLinkU32Attrs)
+    if (const Attr* x = tb[a.attr]; x && x->len >= 4) l.set(a.key, x->u32());
   if (tb[IFLA_STATS64]) l.set("stats", decodeStats64(*tb[IFLA_STATS64]));
   // The kind's own settings, by its table (lib/kinds/); kinds without one decode as {}.
   auto schemas = kindSchemas();

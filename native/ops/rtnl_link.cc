@@ -30,23 +30,17 @@ void fillLinkCommon(Ctx& ctx, MsgBuilder& m, const Value& spec, const char* op, 
     uint32_t idx = v->string().empty() ? 0 : ctx.ifindex(v->string(), op);
     m.putU32(IFLA_MASTER, idx);
   }
-  (void)create;
-}
-
-static void putUpFlags(MsgBuilder& m, size_t hoff, const Value& spec) {
-  if (const Value* up = spec.get("up")) {
-    auto* ifi = m.headerAt<ifinfomsg>(hoff);
-    ifi->ifi_change |= IFF_UP;
-    if (up->boolean()) ifi->ifi_flags |= IFF_UP;
-  }
+  putLinkU32Attrs(m, spec);
+  // The kernel reads IFLA_CARRIER only on an existing link (a driver with ndo_change_carrier).
+  if (const Value* v = spec.get("carrier"); v && !create) m.putU8(IFLA_CARRIER, v->boolean() ? 1 : 0);
 }
 
 MsgBuilder buildLinkAdd(Ctx& ctx, const Value& spec, const char* op, std::vector<Fd>& keep) {
   MsgBuilder m(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
   ifinfomsg ifi{};
   ifi.ifi_family = AF_UNSPEC;
-  size_t hoff = m.putHeader(ifi);
-  putUpFlags(m, hoff, spec);
+  putLinkFlags(ifi, spec);
+  m.putHeader(ifi);
   std::string kind = spec.str("kind");
   auto schemas = kindSchemas();
   const KindSchema* k = findKindSchema(*schemas, kind);
@@ -175,19 +169,19 @@ Value linkList(Ctx& ctx, const Value& args) {
   return out;
 }
 
-Value linkSet(Ctx& ctx, const Value& args) {
-  const char* op = "link.set";
+// One RTM_NEWLINK change request (link.set and link.encodeSet); an fd the request names
+// (the target namespace) goes in `keep`, which outlives the send.
+MsgBuilder buildLinkSet(Ctx& ctx, const Value& args, const char* op, std::vector<Fd>& keep) {
   MsgBuilder m(RTM_NEWLINK, 0);
   ifinfomsg ifi{};
   ifi.ifi_index = args.has("index") ? static_cast<int>(args.num("index")) : static_cast<int>(ctx.ifindex(args.str("name"), op));
-  size_t hoff = m.putHeader(ifi);
-  putUpFlags(m, hoff, args);
+  putLinkFlags(ifi, args);
+  m.putHeader(ifi);
   if (const Value* n = args.get("newName")) m.putStr(IFLA_IFNAME, n->string());
   fillLinkCommon(ctx, m, args, op, false);
-  Fd nsGuard;
   if (const Value* ns = args.get("netns")) {
-    nsGuard = Fd(openNetnsArg(*ns, op));
-    if (nsGuard) m.putU32(IFLA_NET_NS_FD, static_cast<uint32_t>(nsGuard.get()));
+    int fd = openNetnsArg(*ns, op);
+    if (fd >= 0) { keep.emplace_back(fd); m.putU32(IFLA_NET_NS_FD, static_cast<uint32_t>(fd)); }
   }
   if (const Value* kd = args.get("kindData")) {
     // Kind-specific changes (e.g. a macvlan mode): TypeScript read the link's kind and checked
@@ -202,8 +196,24 @@ Value linkSet(Ctx& ctx, const Value& args) {
     auto data = m.nestAs(IFLA_INFO_DATA);
     encodeKindFields(m, k->fields, *kd, resolve, false);
   }
+  return m;
+}
+
+Value linkSet(Ctx& ctx, const Value& args) {
+  const char* op = "link.set";
+  std::vector<Fd> keep;
+  MsgBuilder m = buildLinkSet(ctx, args, op, keep);
   ctx.rtnl().request(m, op);
   return Value();
+}
+
+// The request link.set would send (seq and port 0, REQUEST|ACK as iproute2 sends it).
+Value linkEncodeSet(Ctx& ctx, const Value& args) {
+  std::vector<Fd> keep;
+  MsgBuilder m = buildLinkSet(ctx, args, "link.encodeSet", keep);
+  m.addFlags(NLM_F_REQUEST | NLM_F_ACK);
+  m.setSeq(0);
+  return Value::bytes(m.data(), m.size());
 }
 
 Value linkDel(Ctx& ctx, const Value& args) {
@@ -236,6 +246,7 @@ VNL_OP("link.encode", linkEncode);
 VNL_OP("link.decode", linkDecode);
 VNL_OP("link.list", linkList);
 VNL_OP("link.set", linkSet);
+VNL_OP("link.encodeSet", linkEncodeSet);
 VNL_OP("link.del", linkDel);
 VNL_OP("link.delGroup", linkDelGroup);
 

@@ -3,7 +3,7 @@
 // vnetlink's encoders. Runs each command under strace in a throwaway namespace (lo = ifindex 1,
 // ifb0 = 2, br0 = 3, vx0 = 4, vp1 = 5, vp0 = 6), so the kernel need not have the kind or accept the
 // request: iproute2 sends it before the kernel answers.
-// Usage (root; iproute2 + strace; wireguard-tools for genl): node test/golden/capture.mjs tc|neigh|link|route|genl > test/fixtures/SET-golden.json
+// Usage (root; iproute2 + strace; wireguard-tools for genl): node test/golden/capture.mjs tc|neigh|link|flags|route|genl > test/fixtures/SET-golden.json
 // (`link` prints the request even for kinds this kernel lacks: the refusal comes after it.)
 import { execFileSync, spawnSync } from 'node:child_process';
 
@@ -100,6 +100,27 @@ const linkCommands = [
   'ip link add link vp0 name ipvt1 type ipvtap mode l3s private',
 ];
 
+// Link flags and sizes on every link, at creation (a dummy: this kernel need not have it) and
+// on the live vp0 (6); each label is the exact `ip` command.
+const flagCommands = [
+  'ip link add promisc on allmulticast on multicast off arp off name dummy2 type dummy',
+  'ip link add gso_max_size 32768 gso_max_segs 100 gro_max_size 32768 name dummy3 type dummy',
+  'ip link set dev vp0 promisc on',
+  'ip link set dev vp0 promisc off',
+  'ip link set dev vp0 allmulticast on',
+  'ip link set dev vp0 allmulticast off',
+  'ip link set dev vp0 multicast off',
+  'ip link set dev vp0 arp off',
+  'ip link set dev vp0 arp on',
+  'ip link set dev vp0 up promisc on allmulticast on multicast on arp on',
+  'ip link set dev vp0 carrier off',
+  'ip link set dev vp0 carrier on',
+  'ip link set dev vp0 gso_max_size 32768',
+  'ip link set dev vp0 gso_max_segs 100',
+  'ip link set dev vp0 gro_max_size 65536',
+  'ip link set dev vp0 mtu 1400 txqueuelen 500 gso_max_size 16384 gso_max_segs 64 gro_max_size 16384',
+];
+
 // Generic netlink: what `wg` sends before any WireGuard request, the family lookup (this
 // kernel has no wireguard family, so wg stops after the controller's ENOENT).
 const genlCommands = [
@@ -136,6 +157,7 @@ const sets = {
   neigh: { commands: neighCommands, types: [28, 29, 32, 33], version: ['ip', '-V'] },
   // RTM_NEWLINK = 16
   link: { commands: linkCommands, types: [16], version: ['ip', '-V'] },
+  flags: { commands: flagCommands, types: [16], version: ['ip', '-V'] },
   // RTM_{NEW,DEL}ADDR = 20, 21; RTM_{NEW,DEL}ROUTE = 24, 25
   route: { commands: routeCommands, types: [20, 21, 24, 25], version: ['ip', '-V'] },
   // GENL_ID_CTRL = 16; wg sends with sendto.

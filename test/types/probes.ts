@@ -42,6 +42,15 @@ export async function links(): Promise<void> {
   await nl.link.set('v0', { mtuu: 1400 });
   // @ts-expect-error a macvlan mode that does not exist
   await nl.link.set('mv0', { mode: 'vepaa' });
+  // Flags are booleans (iproute2's on/off), carrier only on a live link.
+  await nl.link.set('v0', { promisc: true, allmulti: false, multicast: true, arp: false, carrier: false, gsoMaxSize: 32768, groMaxSize: 32768 });
+  const enc: Buffer = await nl.link.encodeSet('v0', { promisc: true });
+  void enc;
+  if (l.promisc && !l.arp) void (l.promiscuity ?? 0);
+  // @ts-expect-error promisc is a boolean, not 'on'
+  await nl.link.set('v0', { promisc: 'on' });
+  // @ts-expect-error carrier is changed on an existing link, not at creation
+  await nl.link.add({ kind: 'veth', name: 'v0', peer: { name: 'v1' }, carrier: false });
   // @ts-expect-error mtu is a number
   const c: LinkChanges = { mtu: '1400' };
   void c;
