@@ -6,6 +6,7 @@ import { RpcConnection, type RequestOptions } from './ovsdb/rpc.js';
 import { OvsdbError, abortError, codeOf, preview } from './ovsdb/errors.js';
 import { map, mapOf, namedUuid, optional, set, setOf, uuid } from './ovsdb/datum.js';
 import * as v from './validate.js';
+import { interfaceOptions, TUNNEL_TYPES } from './ovsdb/options.js';
 import { bandwidth as bandwidthArg, ovsQos, type Bandwidth } from './bandwidth.js';
 
 export { OvsdbError } from './ovsdb/errors.js';
@@ -67,8 +68,19 @@ export interface AddPortOptions extends OvsdbCallOptions {
   externalIds?: Record<string, string>;
   /** Port external_ids. */
   portExternalIds?: Record<string, string>;
-  /** Interface options (e.g. { peer: 'patch1' } for a patch port). */
+  /**
+   * Interface options (e.g. { peer: 'patch1' } for a patch port). For a tunnel type ('vxlan',
+   * 'geneve', 'gre', ...) `remote_ip` is required (an address or 'flow'), and `local_ip`, `key`
+   * (`in_key`, `out_key`; the VNI for vxlan: 0–16777215, or 'flow'), `dst_port`, `ttl`, `tos`,
+   * `csum` and `df_default` are checked before anything is sent.
+   */
   options?: Record<string, string>;
+  /**
+   * A protected port forwards nothing to another protected port (Port `protected`): make every
+   * tunnel of a full mesh protected, so a flood that came in over one tunnel is not sent out
+   * over the others (split horizon; without it a mesh of three or more hosts loops).
+   */
+  protected?: boolean;
   /** The OpenFlow port number to ask for (1–65279). */
   ofportRequest?: number;
   /** No error when this port exists already on this bridge (ovs-vsctl --may-exist). */
@@ -426,12 +438,13 @@ export class Ovsdb {
     v.ifname(op, 'iface', iface);
     v.object(op, 'options', opts);
     v.knownKeys(op, '', opts as Record<string, unknown>,
-      ['type', 'tag', 'trunks', 'vlanMode', 'externalIds', 'portExternalIds', 'options', 'ofportRequest', 'mayExist', 'bandwidth', ...CALL_KEYS]);
+      ['type', 'tag', 'trunks', 'vlanMode', 'externalIds', 'portExternalIds', 'options', 'protected', 'ofportRequest', 'mayExist', 'bandwidth', ...CALL_KEYS]);
     const ifRow: Row = { name: iface };
     const portRow: Row = { name: iface };
     if (opts.type !== undefined) ifRow.type = opts.type === '' ? '' : token(op, 'type', opts.type);
     if (opts.externalIds !== undefined) ifRow.external_ids = map(strMap(op, 'externalIds', opts.externalIds));
-    if (opts.options !== undefined) ifRow.options = map(strMap(op, 'options', opts.options));
+    if (opts.options !== undefined) ifRow.options = map(interfaceOptions(op, 'options', ifRow.type as string | undefined, strMap(op, 'options', opts.options)));
+    else if (typeof ifRow.type === 'string' && TUNNEL_TYPES.includes(ifRow.type)) interfaceOptions(op, 'options', ifRow.type, {});
     if (opts.ofportRequest !== undefined) ifRow.ofport_request = v.uint(op, 'ofportRequest', opts.ofportRequest, 1, 65279);
     if (opts.tag !== undefined) portRow.tag = v.uint(op, 'tag', opts.tag, 0, 4095);
     if (opts.trunks !== undefined) {
@@ -441,6 +454,7 @@ export class Ovsdb {
     if (opts.vlanMode !== undefined) {
       portRow.vlan_mode = v.oneOf(op, 'vlanMode', opts.vlanMode, ['trunk', 'access', 'native-tagged', 'native-untagged', 'dot1q-tunnel'] as const);
     }
+    if (opts.protected !== undefined) portRow.protected = v.bool(op, 'protected', opts.protected);
     if (opts.portExternalIds !== undefined) portRow.external_ids = map(strMap(op, 'portExternalIds', opts.portExternalIds));
     const mayExist = opts.mayExist === undefined ? false : v.bool(op, 'mayExist', opts.mayExist);
     const bw = bandwidthArg(op, 'bandwidth', opts.bandwidth);

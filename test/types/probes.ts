@@ -94,6 +94,10 @@ export async function ovs(): Promise<void> {
   await db.addBridge('ovsbr0', { datapathType: 'netdev' });
   // @ts-expect-error a datapath type that does not exist
   await db.addBridge('ovsbr0', { datapathType: 'netdevv' });
+  // A tunnel of a full mesh: a protected port, options as OVS's strings.
+  await db.addPort('br-int', 'vxlan2', { type: 'vxlan', protected: true, options: { remote_ip: '198.51.100.2', key: '42' } });
+  // @ts-expect-error option values are strings, as in the database
+  await db.addPort('br-int', 'vxlan3', { type: 'vxlan', options: { remote_ip: '198.51.100.3', key: 42 } });
   await db.close();
 }
 
