@@ -1,53 +1,24 @@
 // The seed's third mode: two guest taps as ports of an Open vSwitch bridge, configured over
 // OVSDB (RFC 7047) by vnetlink itself; ovsdb-server and ovs-vswitchd run in a throwaway
 // namespace (userspace datapath, so no kernel module is needed), and a frame crosses the switch.
-import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { open, Ovsdb } from '../../dist/index.js';
+import { ovsMissing, startOvs } from './ovs-daemons.js';
 
 export const title = 'Open vSwitch: tap ports on ovsbr0 over OVSDB (ovs-vsctl add-br / add-port, without ovs-vsctl)';
 
-const SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
-const have = (cmd) => spawnSync('sh', ['-c', `PATH=$PATH:/usr/sbin:/sbin command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
-
-// Exited, or a zombie waiting for pid 1 to reap it (a detached daemon's parent is init).
-const running = (pid) => {
-  try { const st = fs.readFileSync(`/proc/${pid}/stat`, 'utf8'); return st.slice(st.lastIndexOf(')') + 2)[0] !== 'Z'; } catch { return false; }
-};
-
 export async function run(ctx) {
-  const missing = ['ovsdb-server', 'ovs-vswitchd', 'ovsdb-tool'].filter((c) => !have(c));
-  if (missing.length || !fs.existsSync(SCHEMA)) {
-    ctx.say(`left out: ${missing.length ? missing.join(', ') : SCHEMA} not installed. This part starts a private`);
+  const missing = ovsMissing();
+  if (missing) {
+    ctx.say(`left out: ${missing} not installed. This part starts a private`);
     ctx.say('ovsdb-server and ovs-vswitchd (userspace datapath, no kernel module) in a throwaway namespace and');
     ctx.say('adds two tap ports over OVSDB; vnetlink itself needs only the database socket of an OVS you run.');
     ctx.say('To see it: apt-get install --no-install-recommends openvswitch-switch, then npm run demo ovs');
     return;
   }
   const ns = await ctx.ns('ovs');
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'demo-ovs-'));
-  const env = { ...process.env, OVS_RUNDIR: dir, OVS_DBDIR: dir, OVS_LOGDIR: dir, OVS_SYSCONFDIR: dir };
-  const inNs = (cmd, args) => execFileSync('ip', ['netns', 'exec', ns.name, cmd, ...args], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  const pids = [];
-  ctx.defer(async () => {
-    for (const pid of pids.reverse()) {
-      try { process.kill(pid, 'SIGTERM'); } catch { continue; }
-      for (let i = 0; i < 250 && running(pid); i++) await new Promise((r) => setTimeout(r, 20));
-    }
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-
   // The daemons (a test/demo starts them; the library only talks to the socket).
-  const sock = path.join(dir, 'db.sock');
-  execFileSync('ovsdb-tool', ['create', path.join(dir, 'conf.db'), SCHEMA], { env, stdio: 'pipe' });
-  inNs('ovsdb-server', [path.join(dir, 'conf.db'), `--remote=punix:${sock}`, `--unixctl=${dir}/ovsdb-server.ctl`,
-    `--pidfile=${dir}/ovsdb-server.pid`, `--log-file=${dir}/ovsdb-server.log`, '--detach', '--no-chdir']);
-  pids.push(Number(fs.readFileSync(`${dir}/ovsdb-server.pid`, 'utf8')));
-  inNs('ovs-vswitchd', [`unix:${sock}`, `--unixctl=${dir}/ovs-vswitchd.ctl`, `--pidfile=${dir}/ovs-vswitchd.pid`,
-    `--log-file=${dir}/ovs-vswitchd.log`, '--detach', '--no-chdir']);
-  pids.push(Number(fs.readFileSync(`${dir}/ovs-vswitchd.pid`, 'utf8')));
+  const { sock, pids, vsctl } = startOvs(ctx, ns);
   ctx.say(`${ns.name}: ovsdb-server and ovs-vswitchd (pids ${pids.join(', ')}), db socket ${sock}`);
 
   // No `ovs-vsctl init` either: the client creates the Open_vSwitch root row when it is missing.
@@ -74,7 +45,7 @@ export async function run(ctx) {
   }
 
   ctx.say('ovs-vsctl show (OVS\'s own view of what vnetlink wrote):');
-  for (const line of inNs('ovs-vsctl', [`--db=unix:${sock}`, 'show']).trimEnd().split('\n').slice(1)) ctx.say(line);
+  for (const line of vsctl(['show']).trimEnd().split('\n').slice(1)) ctx.say(line);
 
   // Play the guests: a frame written into A's fd comes out of B's fd, and B's answer reaches A.
   const [a, b] = guests;
