@@ -43,15 +43,12 @@ bool decodeFamily(const nlmsghdr* h, Family& out) {
   if (const Attr* a = tb[CTRL_ATTR_HDRSIZE]; a && a->len >= 4) f.hdrSize = a->u32();
   if (const Attr* a = tb[CTRL_ATTR_MAXATTR]; a && a->len >= 4) f.maxAttr = a->u32();
   if (const Attr* groups = tb[CTRL_ATTR_MCAST_GROUPS]) {
-    AttrIter it(*groups);
-    Attr grp;
-    // Bounded by the attribute's own length; a group without a name or id is skipped.
-    while (it.next(grp)) {
-      AttrTable g2(grp, CTRL_ATTR_MCAST_GRP_ID);
+    // A group without a name or id is skipped.
+    forEachNested(*groups, CTRL_ATTR_MCAST_GRP_ID, [&](const AttrTable& g2) {
       const Attr* gn = g2[CTRL_ATTR_MCAST_GRP_NAME];
       const Attr* gi = g2[CTRL_ATTR_MCAST_GRP_ID];
       if (gn && gi && gi->len >= 4) f.mcastGroups.emplace_back(gn->str(), gi->u32());
-    }
+    });
   }
   out = std::move(f);
   return true;

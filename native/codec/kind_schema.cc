@@ -1,5 +1,6 @@
 // The table-driven link kind codec (see kind_schema.h).
 #include "codec/kind_schema.h"
+#include "codec/format.h"
 
 #include <arpa/inet.h>
 #include <endian.h>
@@ -123,26 +124,6 @@ double readInt(KindField::T t, const uint8_t* p) {
   }
 }
 
-std::string parseMacBytes(const std::string& s, const std::string& field) {
-  unsigned b[6];
-  char tail;
-  if (sscanf(s.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6)
-    throw std::invalid_argument(field + " is not a MAC address: " + s);
-  std::string out(6, '\0');
-  for (int i = 0; i < 6; i++) out[i] = static_cast<char>(b[i]);
-  return out;
-}
-
-std::string macText(const uint8_t* p, size_t n) {
-  std::string s;
-  char b[4];
-  for (size_t i = 0; i < n; i++) {
-    snprintf(b, sizeof b, i ? ":%02x" : "%02x", p[i]);
-    s += b;
-  }
-  return s;
-}
-
 bool allZero(const uint8_t* p, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (p[i]) return false;
@@ -229,7 +210,7 @@ void encodeKindFields(MsgBuilder& m, const std::vector<KindField>& fields, const
         else throw std::invalid_argument(f.key + " is not an address of the right family: " + v->string());
         break;
       }
-      case T::Mac: m.putBytes(f.attr, parseMacBytes(v->string(), f.key)); break;
+      case T::Mac: m.putBytes(f.attr, parseMac(v->string(), f.key.c_str())); break;
       case T::String: m.putStr(f.attr, v->string()); break;
       case T::Ifindex: m.putU32(f.attr, ifindex(v->string())); break;
       case T::Struct: {
@@ -242,7 +223,7 @@ void encodeKindFields(MsgBuilder& m, const std::vector<KindField>& fields, const
       case T::MacList: {
         if (f.lead) m.putU32(f.leadAttr, f.leadValue);
         auto n = m.nestAs(f.attr);  // a plain nest, as iproute2 sends it
-        for (const Value& mac : v->items()) m.putBytes(f.itemAttr, parseMacBytes(mac.string(), f.key));
+        for (const Value& mac : v->items()) m.putBytes(f.itemAttr, parseMac(mac.string(), f.key.c_str()));
         break;
       }
       default: break;
@@ -297,7 +278,7 @@ void decodeKindFields(const Attr& nest, const std::vector<KindField>& fields, ui
         }
         break;
       }
-      case T::Mac: if (a && a->len > 0 && a->len <= 32) out.set(f.infoKey, macText(a->data, a->len)); break;
+      case T::Mac: if (a && a->len > 0 && a->len <= 32) out.set(f.infoKey, macToString(a->data, a->len)); break;
       case T::String: if (a) out.set(f.infoKey, a->str()); break;
       case T::Ifindex: if (a && a->len >= 4 && a->u32()) out.set(f.infoKey, a->u32()); break;
       case T::Struct: {
@@ -321,7 +302,7 @@ void decodeKindFields(const Attr& nest, const std::vector<KindField>& fields, ui
         AttrIter it(*a);
         Attr item;
         for (size_t n = 0; it.next(item) && n < 65536; n++)
-          if (item.type == f.itemAttr && item.len >= 6) macs.push(macText(item.data, 6));
+          if (item.type == f.itemAttr && item.len >= 6) macs.push(macToString(item.data, 6));
         out.set(f.infoKey, std::move(macs));
         break;
       }

@@ -132,12 +132,23 @@ class AttrTable {
  public:
   AttrTable(const uint8_t* p, size_t len, uint16_t max);
   explicit AttrTable(const Attr& nest, uint16_t max) : AttrTable(nest.data, nest.len, max) {}
+  // An optional nest: absent reads as empty, so callers index it without a check of their own.
+  AttrTable(const Attr* nest, uint16_t max) : AttrTable(nest ? nest->data : nullptr, nest ? nest->len : 0, max) {}
   const Attr* operator[](uint16_t type) const {
     return (type < tb_.size() && tb_[type].valid()) ? &tb_[type] : nullptr;
   }
  private:
   std::vector<Attr> tb_;
 };
+
+// A list nest (WireGuard peers and allowed IPs, genl multicast groups, tc actions): each entry
+// is itself a nest, indexed up to `max` and handed to fn. Bounded by the list's own length.
+template <typename Fn>
+void forEachNested(const Attr& list, uint16_t max, Fn&& fn) {
+  AttrIter it(list);
+  Attr entry;
+  while (it.next(entry)) fn(AttrTable(entry, max));
+}
 
 // Walks the netlink messages in a receive buffer, checking each header's length.
 class MsgIter {

@@ -99,7 +99,7 @@ Value decodeLink(const nlmsghdr* h, const Names& names) {
   l.set("name", tb[IFLA_IFNAME] ? tb[IFLA_IFNAME]->str() : std::string());
   std::string kind;
   const Attr* linkinfo = tb[IFLA_LINKINFO];
-  AttrTable info(linkinfo ? linkinfo->data : nullptr, linkinfo ? linkinfo->len : 0, IFLA_INFO_MAX);
+  AttrTable info(linkinfo, IFLA_INFO_MAX);
   if (info[IFLA_INFO_KIND]) kind = info[IFLA_INFO_KIND]->str();
   else if (ifi->ifi_type == ARPHRD_LOOPBACK) kind = "loopback";
   else if (ifi->ifi_type == ARPHRD_ETHER) kind = "ether";

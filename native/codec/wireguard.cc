@@ -94,23 +94,20 @@ bool decodeEndpoint(const Attr& a, Endpoint& e) {
 }
 
 void decodeAllowedIps(const Attr& list, std::vector<AllowedIp>& out) {
-  AttrIter it(list);
-  Attr entry;
-  while (it.next(entry)) {
-    AttrTable t(entry, WGALLOWEDIP_A_CIDR_MASK);
+  forEachNested(list, WGALLOWEDIP_A_CIDR_MASK, [&](const AttrTable& t) {
     const Attr* fam = t[WGALLOWEDIP_A_FAMILY];
     const Attr* addr = t[WGALLOWEDIP_A_IPADDR];
     const Attr* cidr = t[WGALLOWEDIP_A_CIDR_MASK];
-    if (!fam || !addr || !cidr) continue;
+    if (!fam || !addr || !cidr) return;
     AllowedIp a;
     uint16_t f = fam->u16();
-    if ((f != AF_INET && f != AF_INET6) || addr->len < addrLen(static_cast<uint8_t>(f))) continue;
+    if ((f != AF_INET && f != AF_INET6) || addr->len < addrLen(static_cast<uint8_t>(f))) return;
     a.family = static_cast<uint8_t>(f);
     memcpy(a.addr, addr->data, addrLen(a.family));
     a.cidr = cidr->u8();
-    if (a.cidr > (a.family == AF_INET ? 32 : 128)) continue;
+    if (a.cidr > (a.family == AF_INET ? 32 : 128)) return;
     out.push_back(a);
-  }
+  });
 }
 
 }  // namespace
@@ -198,12 +195,9 @@ void decodeGetPart(const nlmsghdr* h, Device& dev) {
   if (const Attr* a = tb[WGDEVICE_A_FWMARK]) dev.fwmark = a->u32();
   const Attr* peers = tb[WGDEVICE_A_PEERS];
   if (!peers) return;
-  AttrIter it(*peers);
-  Attr entry;
-  while (it.next(entry)) {
-    AttrTable pt(entry, WGPEER_A_MAX);
+  forEachNested(*peers, WGPEER_A_MAX, [&](const AttrTable& pt) {
     const Attr* key = pt[WGPEER_A_PUBLIC_KEY];
-    if (!key || key->len != WG_KEY_LEN) continue;  // a peer without a key cannot be named
+    if (!key || key->len != WG_KEY_LEN) return;  // a peer without a key cannot be named
     std::string k = key->bytes();
     // The kernel repeats a peer whose allowed IPs did not fit, right after itself.
     if (dev.peers.empty() || dev.peers.back().publicKey != k) {
@@ -227,7 +221,7 @@ void decodeGetPart(const nlmsghdr* h, Device& dev) {
     if (const Attr* a = pt[WGPEER_A_TX_BYTES]) ps.txBytes = a->u64();
     if (const Attr* a = pt[WGPEER_A_PROTOCOL_VERSION]) ps.protocolVersion = a->u32();
     if (const Attr* a = pt[WGPEER_A_ALLOWEDIPS]) decodeAllowedIps(*a, ps.allowedIps);
-  }
+  });
 }
 
 }  // namespace vnl::wg
