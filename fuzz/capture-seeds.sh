@@ -146,4 +146,18 @@ for name, sub in [("table", 1), ("chain", 4), ("rule", 7)]:
     got = talk(n, (10 << 8) | sub, NLM_F_REQUEST | NLM_F_DUMP, struct.pack("=BBH", 2, 0, 0), seq)
     save("nft_fuzz", name, [m for t, m in got if t not in (2, 3)])
 PY
+# Link kinds this kernel may lack, for the table-driven kind codec: the RTM_NEWLINK requests of
+# the golden fixture (captured from iproute2, see test/golden/capture.mjs) have the layout of
+# the kernel's replies (ifinfomsg, IFLA_LINKINFO with IFLA_INFO_KIND and IFLA_INFO_DATA).
+node - <<'JS'
+const fs = require('node:fs');
+const { requests } = JSON.parse(fs.readFileSync('test/fixtures/link-golden.json', 'utf8'));
+const want = /type (vlan|bond|geneve|gre|ip6gretap|vrf|ipvlan|ipvtap|netkit|bridge|vxlan|macvlan|wireguard) /;
+let n = 0;
+for (const [cmd, hex] of Object.entries(requests)) {
+  const m = want.exec(cmd + ' ');
+  if (!m) continue;
+  fs.writeFileSync(`fuzz/corpus/rtnl_fuzz/kind-${m[1]}-${String(n++).padStart(2, '0')}.bin`, Buffer.from(hex, 'hex'));
+}
+JS
 echo "seeds: $(ls fuzz/corpus/*/ | grep -c bin) files in fuzz/corpus/ ($(du -sh fuzz/corpus | cut -f1))"

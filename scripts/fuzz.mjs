@@ -107,7 +107,7 @@ for (const h of harnesses) {
     `-artifact_prefix=${artifacts}/${name}-`, work, ...(fs.existsSync(seeds) ? [seeds] : []),
   ], {
     quiet: true,
-    env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=1', UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1' },
+    env: { ...process.env, VNL_KIND_TABLES: path.join(fuzzDir, 'kind-tables.json'), ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=1', UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1' },
   });
   const stats = r.text.split('\n').filter((l) => /^stat::(number_of_executed_units|new_units_added)|^#\d+\s+DONE/.test(l)).join(' ');
   if (r.code === 0) {
