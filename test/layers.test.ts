@@ -59,20 +59,29 @@ const stripC = (src: string) => src.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/
 
 const SYSCALLS = ['socket', 'sendmsg', 'recvmsg', 'sendto', 'recvfrom', 'send', 'recv', 'ioctl', 'open', 'openat', 'read', 'write', 'close', 'bind', 'connect', 'poll', 'epoll_wait', 'setns', 'syscall', 'if_nametoindex', 'if_indextoname', 'fopen', 'getsockopt', 'setsockopt'];
 
+// The netlink socket calls: the transport's alone (NlSocket, its subscription mode included).
+const SOCKET_CALLS = ['socket', 'sendmsg', 'recvmsg', 'sendto', 'recvfrom', 'bind', 'poll', 'getsockopt', 'setsockopt'];
+
+const calls = (code: string, names: string[]) => {
+  const c = code.replace(/::\s*(?=\w+\s*\()/g, ' ');
+  // A call of the function itself (not a member: m.send(...), sock.recv(...), tc::open(...)).
+  return names.filter((s) => new RegExp(`(?<![\\w.>:])(::\\s*)?${s}\\s*\\(`).test(c));
+};
+
 // Problems of one native file of `layer` (codec: no include of transport/ops/napi/fwd/sys and
-// no syscall; transport: no include of ops/napi).
-export function nativeProblems(layer: 'codec' | 'transport', file: string, src: string): string[] {
+// no syscall; transport: no include of ops/napi; ops: no include of napi/fwd, no N-API;
+// napi: ops/transport/codec only through their headers, and no netlink socket call, so a
+// monitor's subscription and receive loop stay in the transport).
+export function nativeProblems(layer: 'codec' | 'transport' | 'ops' | 'napi', file: string, src: string): string[] {
   const problems: string[] = [];
-  const banned = layer === 'codec' ? ['transport', 'ops', 'napi', 'fwd', 'sys'] : ['ops', 'napi', 'fwd'];
-  for (const m of src.matchAll(/^\s*#\s*include\s*"([^"]+)"/gm))
+  const banned = { codec: ['transport', 'ops', 'napi', 'fwd', 'sys'], transport: ['ops', 'napi', 'fwd'], ops: ['napi', 'fwd'], napi: [] as string[] }[layer];
+  for (const m of src.matchAll(/^\s*#\s*include\s*"([^"]+)"/gm)) {
     if (banned.includes(m[1].split('/')[0])) problems.push(`${file} includes ${m[1]}`);
-  if (/^\s*#\s*include\s*<napi\.h>/m.test(src)) problems.push(`${file} includes <napi.h>`);
-  if (layer === 'codec') {
-    const code = stripC(src);
-    // A call of the function itself (not a member: m.send(...), sock.recv(...), tc::open(...)).
-    for (const s of SYSCALLS)
-      if (new RegExp(`(?<![\\w.>:])(::\\s*)?${s}\\s*\\(`).test(code.replace(/::\s*(?=\w+\s*\()/g, ' '))) problems.push(`${file} calls ${s}()`);
+    else if (layer === 'napi' && !m[1].endsWith('.h')) problems.push(`${file} includes ${m[1]}, not a header`);
   }
+  if (layer !== 'napi' && /^\s*#\s*include\s*<napi\.h>/m.test(src)) problems.push(`${file} includes <napi.h>`);
+  if (layer === 'codec') for (const s of calls(stripC(src), SYSCALLS)) problems.push(`${file} calls ${s}()`);
+  if (layer === 'napi') for (const s of calls(stripC(src), SOCKET_CALLS)) problems.push(`${file} calls ${s}()`);
   return problems;
 }
 
@@ -104,14 +113,19 @@ describe('layers', () => {
     expect(findCycle(mixed)).toBeDefined();
   });
 
-  it('native/codec includes no transport/ops/napi and makes no syscall; native/transport includes no ops/napi', () => {
+  it('native/codec includes no transport/ops/napi and makes no syscall; native/transport includes no ops/napi; native/ops no napi; native/napi no socket call', () => {
     const problems: string[] = [];
-    for (const layer of ['codec', 'transport'] as const) {
+    for (const layer of ['codec', 'transport', 'ops', 'napi'] as const) {
       const files = walk(path.join(root, 'native', layer)).filter((f) => /\.(cc|h)$/.test(f));
       expect(files.length).toBeGreaterThan(1);
       for (const f of files) problems.push(...nativeProblems(layer, path.relative(root, f), fs.readFileSync(f, 'utf8')));
     }
     expect(problems).toEqual([]);
+    // The monitor in its three layers: decoding in the codec (checked above for syscalls),
+    // the subscription in the transport, the JS delivery in napi.
+    for (const f of ['native/codec/rtnl_event.cc', 'native/ops/monitor.cc', 'native/napi/monitor.cc'])
+      expect(fs.existsSync(path.join(root, f)), f).toBe(true);
+    expect(fs.readFileSync(path.join(root, 'native/transport/nlsock.h'), 'utf8')).toMatch(/NETLINK_ADD_MEMBERSHIP|subscribed\(/);
   });
 
   it('the native checks see a bad include and a syscall, and not members or comments', () => {
@@ -123,5 +137,9 @@ describe('layers', () => {
     expect(nativeProblems('transport', 'y.cc', '#include "napi/convert.h"\n#include "codec/nlmsg.h"\n')).toEqual(['y.cc includes napi/convert.h']);
     expect(nativeProblems('codec', 'x.cc', '#include <napi.h>\n#include <sys/socket.h>\n')).toEqual(['x.cc includes <napi.h>']);
     expect(nativeProblems('transport', 'y.cc', '#include <sys/socket.h>\nint f() { return socket(1, 2, 3); }\n')).toEqual([]);
+    expect(nativeProblems('ops', 'o.cc', '#include <napi.h>\n#include "napi/guard.h"\n#include "transport/nlsock.h"\n')).toEqual(['o.cc includes napi/guard.h', 'o.cc includes <napi.h>']);
+    expect(nativeProblems('napi', 'n.cc', '#include <napi.h>\n#include "ops/monitor.h"\n#include "ops/monitor.cc"\n')).toEqual(['n.cc includes ops/monitor.cc, not a header']);
+    expect(nativeProblems('napi', 'n.cc', 'void f(int fd) { pollfd p{}; ::poll(&p, 1, -1); recvmsg(fd, 0, 0); }\n')).toEqual(['n.cc calls recvmsg()', 'n.cc calls poll()']);
+    expect(nativeProblems('napi', 'n.cc', 'void f(NlSocket& s) { s.waitEvents(1, "poll("); core->poll(); } // setsockopt(x)\n')).toEqual([]);
   });
 });

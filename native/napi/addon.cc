@@ -20,7 +20,7 @@
 
 namespace vnl {
 
-Napi::Function initMonitor(Napi::Env env);  // ops/monitor.cc
+Napi::Function initMonitor(Napi::Env env);  // napi/monitor.cc
 
 namespace {
 

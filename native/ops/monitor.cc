@@ -25,7 +25,7 @@ MonitorCore::MonitorCore(NlSocket sock, const EventFilter& f, bool listExisting)
 MonitorCore::~MonitorCore() { closeFds(); }
 
 void MonitorCore::closeFds() noexcept {
-  sock_ = NlSocket::adopt(-1, NETLINK_ROUTE, 0);  // the old socket closes here
+  sock_.closeNow();
   if (efd_ >= 0) { close(efd_); efd_ = -1; }
 }
 
@@ -124,9 +124,9 @@ void MonitorCore::run(const std::function<void()>& wake) noexcept {
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
-  wake_ = wake;
   std::vector<Value> batch;
   try {
+    wake_ = wake;
     try {
       // The name map is needed even without listExisting.
       Value s = snapshot("existing", true, listExisting_);
@@ -135,8 +135,6 @@ void MonitorCore::run(const std::function<void()>& wake) noexcept {
     } catch (const SysError& e) {
       batch.push_back(RtnlEvents::errorEvent(e.err(), e.where()));
       deliver(batch, wake_);
-    } catch (const Stopped&) {
-      throw;
     } catch (const std::exception& e) {
       batch.push_back(RtnlEvents::errorEvent(EIO, std::string("monitor: ") + e.what()));
       deliver(batch, wake_);

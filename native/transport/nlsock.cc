@@ -11,6 +11,7 @@
 #include <climits>
 #include <cstdint>
 #include <unordered_map>
+#include <utility>
 
 namespace vnl {
 
@@ -31,9 +32,30 @@ int64_t nowMs() {
 
 }  // namespace
 
-NlSocket::NlSocket(int protocol, int rcvbuf) : protocol_(protocol), rx_(128 * 1024) {
-  fd_ = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
-  if (fd_ < 0) throwErrno("socket(AF_NETLINK)");
+int NlSocket::openBound(int protocol, int typeFlags, uint32_t& portid, const char* op) {
+  const std::string pre = op ? std::string(op) + ": " : std::string();
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | typeFlags, protocol);
+  if (fd < 0) throwErrno(pre + "socket(AF_NETLINK)");
+  sockaddr_nl sa{};
+  sa.nl_family = AF_NETLINK;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
+    int e = errno; close(fd); throw SysError(e, op ? pre + "bind" : std::string("bind(AF_NETLINK)"));
+  }
+  socklen_t sl = sizeof sa;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &sl);
+  portid = sa.nl_pid;
+  return fd;
+}
+
+NlSocket::NlSocket(int fd, int protocol, uint32_t portid, size_t rxSize)
+    : fd_(fd), protocol_(protocol), portid_(portid), rx_(rxSize) {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  seq_ = static_cast<uint32_t>(ts.tv_nsec ^ ts.tv_sec);
+}
+
+NlSocket::NlSocket(int protocol, int rcvbuf) : NlSocket(-1, protocol, 0, 128 * 1024) {
+  fd_ = openBound(protocol, 0, portid_, nullptr);
   int one = 1;
   setsockopt(fd_, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
   // Errors echo only the header of our request, not the whole message.
@@ -43,21 +65,107 @@ NlSocket::NlSocket(int protocol, int rcvbuf) : protocol_(protocol), rx_(128 * 10
   int sndbuf = 1 << 20;
   if (setsockopt(fd_, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf) < 0)
     setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
-  sockaddr_nl sa{};
-  sa.nl_family = AF_NETLINK;
-  if (bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
-    int e = errno; close(fd_); throw SysError(e, "bind(AF_NETLINK)");
-  }
-  socklen_t sl = sizeof sa;
-  getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &sl);
-  portid_ = sa.nl_pid;
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  seq_ = static_cast<uint32_t>(ts.tv_nsec ^ ts.tv_sec);
 }
+
+NlSocket::NlSocket(NlSocket&& o) noexcept
+    : fd_(std::exchange(o.fd_, -1)), protocol_(o.protocol_), portid_(o.portid_), seq_(o.seq_),
+      nonblocking_(o.nonblocking_), rx_(std::move(o.rx_)) {}
 
 NlSocket::~NlSocket() {
   if (fd_ >= 0) close(fd_);
+}
+
+// --- Subscription mode ---
+
+NlSocket NlSocket::subscribed(int protocol, const std::vector<unsigned>& groups, int rcvbuf, const char* op) {
+  uint32_t portid = 0;
+  int fd = openBound(protocol, SOCK_NONBLOCK, portid, op);  // before `portid` is read
+  // Owned by `s` from here on: every throw below closes it.
+  NlSocket s(fd, protocol, portid, 256 * 1024);
+  s.nonblocking_ = true;
+  if (setsockopt(s.fd_, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof rcvbuf) < 0 &&
+      setsockopt(s.fd_, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0)
+    throwErrno(std::string(op) + ": setsockopt(SO_RCVBUF)");
+  for (unsigned g : groups)
+    if (setsockopt(s.fd_, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &g, sizeof g) < 0)
+      throwErrno(std::string(op) + ": NETLINK_ADD_MEMBERSHIP");
+  return s;
+}
+
+NlSocket NlSocket::adopt(int fd, int protocol, uint32_t portid) {
+  NlSocket s(fd, protocol, portid, 256 * 1024);
+  s.nonblocking_ = true;
+  return s;
+}
+
+int NlSocket::release() { return std::exchange(fd_, -1); }
+
+void NlSocket::closeNow() noexcept {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+}
+
+int NlSocket::rcvbuf() const {
+  int actual = 0;
+  socklen_t al = sizeof actual;
+  getsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &actual, &al);
+  return actual;
+}
+
+bool NlSocket::waitEvents(int wakeFd, const char* op) {
+  pollfd p[2] = {{fd_, POLLIN, 0}, {wakeFd, POLLIN, 0}};
+  for (;;) {
+    int r = poll(p, 2, -1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) throwErrno(std::string(op) + ": poll");
+    if (p[1].revents) return false;
+    if (p[0].revents) return true;
+  }
+}
+
+bool NlSocket::drainEvents(const std::function<void(const uint8_t*, size_t)>& onDatagram, const char* op, int max) {
+  // Everything queued at once: one wake-up of the consumer per burst.
+  for (int i = 0; i < max; i++) {
+    ssize_t n = nlRecv(fd_, rx_, MSG_DONTWAIT, 2);
+    if (n == -EAGAIN || n == -EWOULDBLOCK) return false;
+    if (n == -ENOBUFS || n == -EMSGSIZE) return true;  // a lost datagram is a gap: resync
+    if (n < 0) throw SysError(static_cast<int>(-n), std::string(op) + ": recvmsg");
+    onDatagram(rx_.data(), static_cast<size_t>(n));
+  }
+  return false;
+}
+
+bool NlSocket::dumpSubscribed(MsgBuilder& m, const char* op, int wakeFd, const OnMsg& onReply, const OnMsg& onEvent,
+                              bool& lost) {
+  for (int attempt = 0;; attempt++) {
+    uint32_t seq = nextSeq();
+    m.setSeq(seq);
+    send(m.data(), m.size(), op);
+    std::vector<std::vector<uint8_t>> parts;
+    bool intr = false;
+    Exchange x;
+    x.op = op;
+    x.owns = [seq](uint32_t s) { return s == seq; };
+    x.onMsg = [&](const nlmsghdr* h, const AckResult* st) {
+      if (h->nlmsg_flags & NLM_F_DUMP_INTR) intr = true;
+      if (st) {
+        if (st->err) throw SysError(st->err, op, st->extack);
+        return true;
+      }
+      const uint8_t* b = reinterpret_cast<const uint8_t*>(h);
+      parts.emplace_back(b, b + h->nlmsg_len);
+      return false;
+    };
+    x.onOther = [&](const nlmsghdr* h) {
+      if (h->nlmsg_pid != portid_) onEvent(h);  // an event (ours with another seq: stale)
+    };
+    x.onLoss = [&] { lost = true; return true; };  // events were lost; our dump replies are not
+    x.wakeFd = wakeFd;
+    if (!runExchange(fd_, portid_, rx_, x)) return false;
+    if (intr && attempt < 10) continue;
+    for (auto& raw : parts) onReply(reinterpret_cast<const nlmsghdr*>(raw.data()));
+    return true;
+  }
 }
 
 void NlSocket::send(const uint8_t* p, size_t len, const char* op) {
@@ -67,6 +175,8 @@ void NlSocket::send(const uint8_t* p, size_t len, const char* op) {
     ssize_t n = sendto(fd_, p, len, 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
     if (n >= 0) { traceDatagram(fd_, p, len, true); return; }
     if (errno == EINTR) continue;
+    // A subscribed socket is non-blocking (its reader polls): wait for room, briefly.
+    if (errno == EAGAIN && nonblocking_) { usleep(1000); continue; }
     throwErrno(std::string(op) + " (sendto)");
   }
 }

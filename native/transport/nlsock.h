@@ -61,10 +61,41 @@ class NlSocket {
  public:
   using OnMsg = std::function<void(const nlmsghdr*)>;
 
+  // A request socket: blocking, bound, extended acks on.
   explicit NlSocket(int protocol, int rcvbuf = 1 << 20);
-  ~NlSocket();
+  ~NlSocket();  // closes the fd it owns (none after release())
   NlSocket(const NlSocket&) = delete;
   NlSocket& operator=(const NlSocket&) = delete;
+  NlSocket(NlSocket&& o) noexcept;
+
+  // --- Subscription mode (a monitor) ---
+  // A socket joined to multicast `groups`, non-blocking, with a receive buffer of `rcvbuf`
+  // bytes (forced past rmem_max as root; a tiny one is allowed on purpose: tests, overflow).
+  // Made on the namespace thread: it hears that namespace's events, and dumps sent on it run
+  // there, whichever thread reads it later. Throws SysError naming `op` and the failed call.
+  static NlSocket subscribed(int protocol, const std::vector<unsigned>& groups, int rcvbuf, const char* op);
+  // Takes ownership of a subscribed socket's fd handed over by release() (monitor.open's fd
+  // crosses JS as a number into a Monitor); `portid` is the one it was bound with.
+  static NlSocket adopt(int fd, int protocol, uint32_t portid);
+  // Gives up the fd (the caller owns it from here on); this object then closes nothing.
+  int release();
+  // Closes the fd now rather than at destruction (its one user is known to be done).
+  void closeNow() noexcept;
+  // The receive buffer the kernel granted.
+  int rcvbuf() const;
+  // Blocks until events are queued (true) or wakeFd fired (false). `op` names poll failures.
+  bool waitEvents(int wakeFd, const char* op);
+  // Reads up to `max` queued datagrams without blocking, each to onDatagram. Returns true
+  // when the kernel dropped events (ENOBUFS, or a datagram larger than the buffer, which has
+  // grown meanwhile: a gap either way), after which the caller re-reads the state; stops
+  // then, or when nothing more is queued. Other receive errors throw SysError("<op>: recvmsg").
+  bool drainEvents(const std::function<void(const uint8_t*, size_t)>& onDatagram, const char* op, int max = 256);
+  // A dump on a subscribed socket: the replies go to onReply; multicast events arriving
+  // meanwhile go to onEvent (in order, for after the dump: they are newer than the state it
+  // read), stale replies of ours are dropped. An overrun sets `lost` (events were dropped)
+  // and the dump reads on; a dump the kernel marked interrupted is asked again, at most 10
+  // times, then taken as it is. Returns false when wakeFd fired (the monitor is closing).
+  bool dumpSubscribed(MsgBuilder& m, const char* op, int wakeFd, const OnMsg& onReply, const OnMsg& onEvent, bool& lost);
 
   // Sends one request with NLM_F_ACK and waits for its ack; replies that come before the
   // ack (NLM_F_ECHO, GET) go to onMsg. Throws SysError(op) with the extack text on failure,
@@ -103,10 +134,15 @@ class NlSocket {
   static AckResult parseAck(const nlmsghdr* h);
 
  private:
+  NlSocket(int fd, int protocol, uint32_t portid, size_t rxSize);
+  // socket(2) + bind(2) + the port the kernel gave; the fd is closed again on failure.
+  static int openBound(int protocol, int typeFlags, uint32_t& portid, const char* op);
+
   int fd_ = -1;
   int protocol_;
   uint32_t portid_ = 0;
   uint32_t seq_;
+  bool nonblocking_ = false;  // subscription mode: sendto may say EAGAIN
   std::vector<uint8_t> rx_;
 };
 
