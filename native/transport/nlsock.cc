@@ -137,31 +137,13 @@ bool NlSocket::drainEvents(const std::function<void(const uint8_t*, size_t)>& on
 
 bool NlSocket::dumpSubscribed(MsgBuilder& m, const char* op, int wakeFd, const OnMsg& onReply, const OnMsg& onEvent,
                               bool& lost) {
+  // Ours with another seq: a stale reply, dropped; anything else is an event.
+  const OnMsg other = [&](const nlmsghdr* h) { if (h->nlmsg_pid != portid_) onEvent(h); };
   for (int attempt = 0;; attempt++) {
-    uint32_t seq = nextSeq();
-    m.setSeq(seq);
-    send(m.data(), m.size(), op);
-    std::vector<std::vector<uint8_t>> parts;
+    Parts parts;
     bool intr = false;
-    Exchange x;
-    x.op = op;
-    x.owns = [seq](uint32_t s) { return s == seq; };
-    x.onMsg = [&](const nlmsghdr* h, const AckResult* st) {
-      if (h->nlmsg_flags & NLM_F_DUMP_INTR) intr = true;
-      if (st) {
-        if (st->err) throw SysError(st->err, op, st->extack);
-        return true;
-      }
-      const uint8_t* b = reinterpret_cast<const uint8_t*>(h);
-      parts.emplace_back(b, b + h->nlmsg_len);
-      return false;
-    };
-    x.onOther = [&](const nlmsghdr* h) {
-      if (h->nlmsg_pid != portid_) onEvent(h);  // an event (ours with another seq: stale)
-    };
-    x.onLoss = [&] { lost = true; return true; };  // events were lost; our dump replies are not
-    x.wakeFd = wakeFd;
-    if (!runExchange(fd_, portid_, rx_, x)) return false;
+    // An overrun lost events (`lost`: the caller re-dumps later), not our dump replies.
+    if (!dumpRound(m, op, kExchangeTimeoutMs, wakeFd, parts, intr, lost, other)) return false;
     if (intr && attempt < 10) continue;
     for (auto& raw : parts) onReply(reinterpret_cast<const nlmsghdr*>(raw.data()));
     return true;
@@ -320,33 +302,40 @@ void NlSocket::request(MsgBuilder& m, const char* op, const OnMsg& onMsg, int ti
   }
 }
 
+bool NlSocket::dumpRound(MsgBuilder& m, const char* op, int timeoutMs, int wakeFd, Parts& parts, bool& interrupted,
+                         bool& lossSeen, const OnMsg& onOther) {
+  uint32_t seq = nextSeq();
+  m.setSeq(seq);
+  m.addFlags(NLM_F_REQUEST | NLM_F_DUMP);
+  send(m.data(), m.size(), op);
+  Exchange x;
+  x.op = op;
+  x.timeoutMs = timeoutMs;
+  x.owns = [seq](uint32_t s) { return s == seq; };
+  x.onMsg = [&](const nlmsghdr* h, const AckResult* st) {
+    if (h->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
+    if (st) {
+      if (st->err) throw SysError(st->err, op, st->extack);
+      return true;
+    }
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(h);
+    parts.emplace_back(p, p + h->nlmsg_len);
+    return false;
+  };
+  x.onLoss = [&] { lossSeen = true; return true; };
+  if (onOther) x.onOther = onOther;
+  x.wakeFd = wakeFd;
+  return runExchange(fd_, portid_, rx_, x);
+}
+
 void NlSocket::dump(MsgBuilder& m, const char* op, const OnMsg& onMsg, int timeoutMs) {
   for (int attempt = 0;; attempt++) {
-    uint32_t seq = nextSeq();
-    m.setSeq(seq);
-    m.addFlags(NLM_F_REQUEST | NLM_F_DUMP);
-    send(m.data(), m.size(), op);
-    std::vector<std::vector<uint8_t>> parts;
-    bool interrupted = false;
-    Exchange x;
-    x.op = op;
-    x.timeoutMs = timeoutMs;
-    x.owns = [seq](uint32_t s) { return s == seq; };
-    x.onMsg = [&](const nlmsghdr* h, const AckResult* st) {
-      if (h->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = true;
-      if (st) {
-        if (st->err) throw SysError(st->err, op, st->extack);
-        return true;
-      }
-      const uint8_t* p = reinterpret_cast<const uint8_t*>(h);
-      parts.emplace_back(p, p + h->nlmsg_len);
-      return false;
-    };
+    Parts parts;
+    bool interrupted = false, lost = false;
+    dumpRound(m, op, timeoutMs, -1, parts, interrupted, lost, {});
     // A datagram lost to an overrun (or truncated: the buffer has grown meanwhile) leaves a
-    // hole: read the broken dump to its end, then ask again.
-    x.onLoss = [&] { interrupted = true; return true; };
-    exchange(x);
-    if (interrupted) {
+    // hole: the broken dump was read to its end; ask again.
+    if (interrupted || lost) {
       if (attempt < 10) continue;
       throw SysError(EINTR, std::string(op) + " (dump kept being interrupted)");
     }

@@ -134,7 +134,13 @@ class NlSocket {
   static AckResult parseAck(const nlmsghdr* h);
 
  private:
+  using Parts = std::vector<std::vector<uint8_t>>;
   NlSocket(int fd, int protocol, uint32_t portid, size_t rxSize);
+  // One dump request and its replies, complete or not: copies of the messages in `parts`,
+  // `interrupted` when the kernel marked one NLM_F_DUMP_INTR, `lossSeen` on an overrun (what a
+  // loss means is the caller's), other messages to onOther. False when wakeFd fired.
+  bool dumpRound(MsgBuilder& m, const char* op, int timeoutMs, int wakeFd, Parts& parts, bool& interrupted,
+                 bool& lossSeen, const OnMsg& onOther);
   // socket(2) + bind(2) + the port the kernel gave; the fd is closed again on failure.
   static int openBound(int protocol, int typeFlags, uint32_t& portid, const char* op);
 
