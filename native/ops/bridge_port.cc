@@ -9,8 +9,7 @@ namespace vnl {
 namespace {
 
 // bridge link set dev PORT hairpin on learning on ...: AF_BRIDGE RTM_SETLINK + IFLA_PROTINFO.
-Value bridgeSetPort(Ctx& ctx, const Value& args) {
-  const char* op = "bridge.setPort";
+MsgBuilder bridgeSetPort(Ctx& ctx, const Value& args, const char* op) {
   MsgBuilder m(RTM_SETLINK, 0);
   ifinfomsg ifi{};
   ifi.ifi_family = AF_BRIDGE;
@@ -35,12 +34,11 @@ Value bridgeSetPort(Ctx& ctx, const Value& args) {
     if (const Value* v = args.get("cost")) m.putU32(IFLA_BRPORT_COST, static_cast<uint32_t>(v->number()));
     if (const Value* v = args.get("priority")) m.putU16(IFLA_BRPORT_PRIORITY, static_cast<uint16_t>(v->number()));
   }
-  ctx.rtnl().request(m, op);
-  return Value();
+  return m;
 }
 
 }  // namespace
 
-VNL_OP("bridge.setPort", bridgeSetPort);
+VNL_CHANGE_OP("bridge.setPort", bridgeSetPort);
 
 }  // namespace vnl

@@ -69,6 +69,17 @@ std::map<std::string, OpFn>& OpRegistry::all() {
   return m;
 }
 
+Value runChange(Ctx& ctx, const Value& args, BuildFn build, Send how, const char* op) {
+  MsgBuilder m = build(ctx, args, op);
+  return submit([&]() -> NlSocket& { return ctx.rtnl(); }, m, how, op);
+}
+
+Value runChange(Ctx& ctx, const Value& args, BuildKeepFn build, Send how, const char* op) {
+  std::vector<Fd> keep;  // closed after the ack (or once the bytes are copied)
+  MsgBuilder m = build(ctx, args, op, keep);
+  return submit([&]() -> NlSocket& { return ctx.rtnl(); }, m, how, op);
+}
+
 OpFn OpRegistry::find(const std::string& name) {
   auto& m = all();
   auto it = m.find(name);

@@ -12,6 +12,7 @@
 #include "codec/value.h"
 #include "transport/genl.h"
 #include "transport/nlsock.h"
+#include "transport/request.h"
 
 namespace vnl {
 
@@ -60,8 +61,37 @@ struct OpRegistrar {
 
 #define VNL_OP_CAT2(a, b) a##b
 #define VNL_OP_CAT(a, b) VNL_OP_CAT2(a, b)
-// VNL_OP("link.add", linkAdd);
-#define VNL_OP(name, fn) static ::vnl::OpRegistrar VNL_OP_CAT(vnl_op_reg_, __LINE__)(name, fn)
+// VNL_OP("link.add", linkAdd); each registrar gets its own name from __COUNTER__, so one
+// line (one macro) may register several ops.
+#define VNL_OP(name, fn) static ::vnl::OpRegistrar VNL_OP_CAT(vnl_op_reg_, __COUNTER__)(name, fn)
+
+// A change op states only what it sends: its message, built from the normalized arguments,
+// with `op` naming any failure (a name to resolve, a value out of range).
+using BuildFn = MsgBuilder (*)(Ctx&, const Value& args, const char* op);
+
+// A builder whose message names fds (IFLA_NET_NS_FD): they go in `keep`, open until it is sent.
+class Fd;
+using BuildKeepFn = MsgBuilder (*)(Ctx&, const Value& args, const char* op, std::vector<Fd>& keep);
+
+// One change: `build`'s message submitted on the handle's rtnetlink socket (Send::Request:
+// acked, refusals thrown naming `op`) or returned as bytes (Send::Encode, no socket opened).
+Value runChange(Ctx& ctx, const Value& args, BuildFn build, Send how, const char* op);
+Value runChange(Ctx& ctx, const Value& args, BuildKeepFn build, Send how, const char* op);
+
+// VNL_CHANGE_OP("addr.add", addrAddMsg): an op that sends and acks what the builder encodes,
+// named in errors by args.op when the TS layer passes one (`fdb.add` through neigh.modify),
+// else by its own name. VNL_ENCODE_OP("addr.encode", addrMsg): the bytes that would go out.
+// VNL_CHANGE_OPS(change, encode, build): both, from one builder.
+#define VNL_CHANGE_OP(name, build)                                                      \
+  VNL_OP(name, +[](::vnl::Ctx& c, const ::vnl::Value& a) {                              \
+    const std::string op = a.str("op", name);                                          \
+    return ::vnl::runChange(c, a, build, ::vnl::Send::Request, op.c_str());            \
+  })
+#define VNL_ENCODE_OP(name, build) \
+  VNL_OP(name, +[](::vnl::Ctx& c, const ::vnl::Value& a) { return ::vnl::runChange(c, a, build, ::vnl::Send::Encode, name); })
+#define VNL_CHANGE_OPS(name, encodeName, build) \
+  VNL_CHANGE_OP(name, build);                   \
+  VNL_ENCODE_OP(encodeName, build)
 
 // Opens a namespace given as {netnsPath} or {netnsFd} in args (or none) and returns an fd
 // the caller must close, or -1 when the spec names no namespace.

@@ -47,27 +47,17 @@ MsgBuilder buildAddr(Ctx& ctx, uint16_t type, uint16_t flags, const Value& args,
   return m;
 }
 
-Value addrAdd(Ctx& ctx, const Value& args) {
-  uint16_t flags = NLM_F_CREATE | (args.flag("replace") ? NLM_F_REPLACE : NLM_F_EXCL);
-  MsgBuilder m = buildAddr(ctx, RTM_NEWADDR, flags, args, "addr.add");
-  ctx.rtnl().request(m, "addr.add");
-  return Value();
+MsgBuilder addrAdd(Ctx& ctx, const Value& args, const char* op) {
+  return buildAddr(ctx, RTM_NEWADDR, NLM_F_CREATE | (args.flag("replace") ? NLM_F_REPLACE : NLM_F_EXCL), args, op);
 }
 
-Value addrDel(Ctx& ctx, const Value& args) {
-  MsgBuilder m = buildAddr(ctx, RTM_DELADDR, 0, args, "addr.del");
-  ctx.rtnl().request(m, "addr.del");
-  return Value();
-}
+MsgBuilder addrDel(Ctx& ctx, const Value& args, const char* op) { return buildAddr(ctx, RTM_DELADDR, 0, args, op); }
 
 // The request add/del would send (seq and port 0), for golden bytes and users.
-Value addrEncode(Ctx& ctx, const Value& args) {
+MsgBuilder addrByCmd(Ctx& ctx, const Value& args, const char* op) {
   std::string cmd = args.str("cmd");
   uint16_t flags = cmd == "del" ? 0 : NLM_F_CREATE | (cmd == "replace" ? NLM_F_REPLACE : NLM_F_EXCL);
-  MsgBuilder m = buildAddr(ctx, cmd == "del" ? RTM_DELADDR : RTM_NEWADDR, flags, args, "addr.encode");
-  m.addFlags(NLM_F_REQUEST | NLM_F_ACK);
-  m.setSeq(0);
-  return Value::bytes(m.data(), m.size());
+  return buildAddr(ctx, cmd == "del" ? RTM_DELADDR : RTM_NEWADDR, flags, args, op);
 }
 
 Value addrList(Ctx& ctx, const Value& args) {
@@ -90,9 +80,9 @@ Value addrList(Ctx& ctx, const Value& args) {
 
 }  // namespace
 
-VNL_OP("addr.add", addrAdd);
-VNL_OP("addr.del", addrDel);
+VNL_CHANGE_OP("addr.add", addrAdd);
+VNL_CHANGE_OP("addr.del", addrDel);
 VNL_OP("addr.list", addrList);
-VNL_OP("addr.encode", addrEncode);
+VNL_ENCODE_OP("addr.encode", addrByCmd);
 
 }  // namespace vnl

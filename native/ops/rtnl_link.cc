@@ -111,14 +111,6 @@ Value linkAdd(Ctx& ctx, const Value& args) {
 
 Value linkGet(Ctx& ctx, const Value& args) { return linkGetByName(ctx, args, "link.get"); }
 
-// The request link.add would send (seq and port 0, no echo), for golden bytes and users.
-Value linkEncode(Ctx& ctx, const Value& args) {
-  std::vector<Fd> keep;
-  MsgBuilder m = buildLinkAdd(ctx, args, "link.encode", keep);
-  m.addFlags(NLM_F_REQUEST | NLM_F_ACK);
-  m.setSeq(0);
-  return Value::bytes(m.data(), m.size());
-}
 
 // One RTM_NEWLINK/RTM_DELLINK message in, a Link out; every length is checked first.
 Value linkDecode(Ctx& ctx, const Value& args) {
@@ -199,55 +191,38 @@ MsgBuilder buildLinkSet(Ctx& ctx, const Value& args, const char* op, std::vector
   return m;
 }
 
-Value linkSet(Ctx& ctx, const Value& args) {
-  const char* op = "link.set";
-  std::vector<Fd> keep;
-  MsgBuilder m = buildLinkSet(ctx, args, op, keep);
-  ctx.rtnl().request(m, op);
-  return Value();
-}
 
-// The request link.set would send (seq and port 0, REQUEST|ACK as iproute2 sends it).
-Value linkEncodeSet(Ctx& ctx, const Value& args) {
-  std::vector<Fd> keep;
-  MsgBuilder m = buildLinkSet(ctx, args, "link.encodeSet", keep);
-  m.addFlags(NLM_F_REQUEST | NLM_F_ACK);
-  m.setSeq(0);
-  return Value::bytes(m.data(), m.size());
-}
-
-Value linkDel(Ctx& ctx, const Value& args) {
+MsgBuilder linkDel(Ctx&, const Value& args, const char*) {
   MsgBuilder m(RTM_DELLINK, 0);
   ifinfomsg ifi{};
   if (const Value* idx = args.get("index")) ifi.ifi_index = static_cast<int>(idx->number());
   m.putHeader(ifi);
   if (!ifi.ifi_index) m.putStr(IFLA_IFNAME, args.str("name"));
-  ctx.rtnl().request(m, "link.del");
-  return Value();
+  return m;
 }
 
 // Every link in the group goes in one kernel call (one RCU wait for most kinds).
-Value linkDelGroup(Ctx& ctx, const Value& args) {
+MsgBuilder linkDelGroup(Ctx&, const Value& args, const char*) {
   uint32_t g = args.u32("group");
   if (g == 0) throw std::invalid_argument("group 0 is every ungrouped link; refusing to delete it");
   MsgBuilder m(RTM_DELLINK, 0);
   ifinfomsg ifi{};
   m.putHeader(ifi);
   m.putU32(IFLA_GROUP, g);
-  ctx.rtnl().request(m, "link.delGroup");
-  return Value();
+  return m;
 }
 
 }  // namespace
 
 VNL_OP("link.add", linkAdd);
 VNL_OP("link.get", linkGet);
-VNL_OP("link.encode", linkEncode);
+// link.encode: the request link.add would send (no echo), for golden bytes and users.
+VNL_ENCODE_OP("link.encode", buildLinkAdd);
 VNL_OP("link.decode", linkDecode);
 VNL_OP("link.list", linkList);
-VNL_OP("link.set", linkSet);
-VNL_OP("link.encodeSet", linkEncodeSet);
-VNL_OP("link.del", linkDel);
-VNL_OP("link.delGroup", linkDelGroup);
+// link.set sends and acks the change; link.encodeSet returns it (REQUEST|ACK, seq 0).
+VNL_CHANGE_OPS("link.set", "link.encodeSet", buildLinkSet);
+VNL_CHANGE_OP("link.del", linkDel);
+VNL_CHANGE_OP("link.delGroup", linkDelGroup);
 
 }  // namespace vnl

@@ -12,20 +12,8 @@ namespace vnl {
 
 namespace {
 
-Value neighModify(Ctx& ctx, const Value& args) {
-  std::string op = args.str("op", "neigh");
-  MsgBuilder m = buildNeigh(args, ctx.names(op.c_str()));
-  ctx.rtnl().request(m, op.c_str());
-  return Value();
-}
-
-// The request as it would be sent (seq and port 0), for golden-bytes tests.
-Value neighEncode(Ctx& ctx, const Value& args) {
-  MsgBuilder m = buildNeigh(args, ctx.names("neigh.encode"));
-  m.addFlags(NLM_F_REQUEST | NLM_F_ACK);
-  m.setSeq(0);
-  return Value::bytes(m.data(), m.size());
-}
+// neigh.modify sends it (named by args.op: neigh.add, fdb.del, ...); neigh.encode returns it.
+MsgBuilder neighMsg(Ctx& ctx, const Value& args, const char* op) { return buildNeigh(args, ctx.names(op)); }
 
 // args: family, and optionally dev (entries of one device).
 Value neighList(Ctx& ctx, const Value& args) {
@@ -66,8 +54,7 @@ Value neighListProxy(Ctx& ctx, const Value& args) {
 
 }  // namespace
 
-VNL_OP("neigh.modify", neighModify);
-VNL_OP("neigh.encode", neighEncode);
+VNL_CHANGE_OPS("neigh.modify", "neigh.encode", neighMsg);
 VNL_OP("neigh.list", neighList);
 VNL_OP("neigh.listProxy", neighListProxy);
 

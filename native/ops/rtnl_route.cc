@@ -89,27 +89,15 @@ MsgBuilder buildRoute(Ctx& ctx, uint16_t type, uint16_t flags, const Value& args
   return m;
 }
 
-Value routeAdd(Ctx& ctx, const Value& args) {
-  uint16_t flags = NLM_F_CREATE | (args.flag("replace") ? NLM_F_REPLACE : NLM_F_EXCL);
-  MsgBuilder m = buildRoute(ctx, RTM_NEWROUTE, flags, args, "route.add");
-  ctx.rtnl().request(m, "route.add");
-  return Value();
+MsgBuilder routeAdd(Ctx& ctx, const Value& args, const char* op) {
+  return buildRoute(ctx, RTM_NEWROUTE, NLM_F_CREATE | (args.flag("replace") ? NLM_F_REPLACE : NLM_F_EXCL), args, op);
 }
 
-Value routeDel(Ctx& ctx, const Value& args) {
-  MsgBuilder m = buildRoute(ctx, RTM_DELROUTE, 0, args, "route.del");
-  ctx.rtnl().request(m, "route.del");
-  return Value();
-}
+MsgBuilder routeDel(Ctx& ctx, const Value& args, const char* op) { return buildRoute(ctx, RTM_DELROUTE, 0, args, op); }
 
 // The request add/del would send (seq and port 0), for golden bytes and users.
-Value routeEncode(Ctx& ctx, const Value& args) {
-  const bool del = args.flag("del");
-  uint16_t flags = del ? 0 : NLM_F_CREATE | (args.flag("replace") ? NLM_F_REPLACE : NLM_F_EXCL);
-  MsgBuilder m = buildRoute(ctx, del ? RTM_DELROUTE : RTM_NEWROUTE, flags, args, "route.encode");
-  m.addFlags(NLM_F_REQUEST | NLM_F_ACK);
-  m.setSeq(0);
-  return Value::bytes(m.data(), m.size());
+MsgBuilder routeByCmd(Ctx& ctx, const Value& args, const char* op) {
+  return args.flag("del") ? routeDel(ctx, args, op) : routeAdd(ctx, args, op);
 }
 
 Value routeList(Ctx& ctx, const Value& args) {
@@ -132,9 +120,9 @@ Value routeList(Ctx& ctx, const Value& args) {
 
 }  // namespace
 
-VNL_OP("route.add", routeAdd);
-VNL_OP("route.del", routeDel);
+VNL_CHANGE_OP("route.add", routeAdd);
+VNL_CHANGE_OP("route.del", routeDel);
 VNL_OP("route.list", routeList);
-VNL_OP("route.encode", routeEncode);
+VNL_ENCODE_OP("route.encode", routeByCmd);
 
 }  // namespace vnl

@@ -10,19 +10,7 @@ namespace vnl {
 
 namespace {
 
-Value ruleModify(Ctx& ctx, const Value& args) {
-  std::string op = args.str("op", "rule");
-  MsgBuilder m = buildRule(args);
-  ctx.rtnl().request(m, op.c_str());
-  return Value();
-}
-
-Value ruleEncode(Ctx&, const Value& args) {
-  MsgBuilder m = buildRule(args);
-  m.addFlags(NLM_F_REQUEST | NLM_F_ACK);
-  m.setSeq(0);
-  return Value::bytes(m.data(), m.size());
-}
+MsgBuilder ruleMsg(Ctx&, const Value& args, const char*) { return buildRule(args); }
 
 Value ruleList(Ctx& ctx, const Value& args) {
   MsgBuilder m(RTM_GETRULE, 0);
@@ -38,8 +26,7 @@ Value ruleList(Ctx& ctx, const Value& args) {
 
 }  // namespace
 
-VNL_OP("rule.modify", ruleModify);
-VNL_OP("rule.encode", ruleEncode);
+VNL_CHANGE_OPS("rule.modify", "rule.encode", ruleMsg);
 VNL_OP("rule.list", ruleList);
 
 }  // namespace vnl

@@ -47,21 +47,6 @@ MsgBuilder build(Ctx& ctx, const Value& args, const char* op) {
   throw std::invalid_argument("unknown tc object '" + object + "'");
 }
 
-Value tcModify(Ctx& ctx, const Value& args) {
-  std::string op = args.str("op", "tc");
-  MsgBuilder m = build(ctx, args, op.c_str());
-  ctx.rtnl().request(m, op.c_str());
-  return Value();
-}
-
-// The request exactly as it would be sent (NLM_F_REQUEST|NLM_F_ACK, seq and port 0), for
-// golden-bytes tests and for users who want to see what a call sends.
-Value tcEncode(Ctx& ctx, const Value& args) {
-  MsgBuilder m = build(ctx, args, "tc.encode");
-  m.addFlags(NLM_F_REQUEST | NLM_F_ACK);
-  m.setSeq(0);
-  return Value::bytes(m.data(), m.size());
-}
 
 Value tcList(Ctx& ctx, const Value& args) {
   std::string op = args.str("op", "tc.list");
@@ -85,8 +70,8 @@ Value tcList(Ctx& ctx, const Value& args) {
 
 }  // namespace
 
-VNL_OP("tc.modify", tcModify);
-VNL_OP("tc.encode", tcEncode);
+// tc.modify sends what `build` encodes (named by args.op); tc.encode returns those bytes.
+VNL_CHANGE_OPS("tc.modify", "tc.encode", build);
 VNL_OP("tc.list", tcList);
 
 }  // namespace vnl
