@@ -2,6 +2,7 @@
 // directory after every change, and read back by another process to list the networks of a
 // namespace and to re-adopt one — only after checking that what it finds is really ours.
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Handle } from './handle.js';
 import { isOurDnsmasq, procStart } from './dnsmasq.js';
@@ -169,4 +170,47 @@ export function stateDirs(nsDir: string): string[] {
   let names: string[];
   try { names = fs.readdirSync(nsDir); } catch { return []; }
   return names.filter((n) => /^[A-Za-z0-9_-]{1,32}$/.test(n)).sort().map((n) => path.join(nsDir, n));
+}
+
+/** The initial PID namespace's inode (PROC_PID_INIT_INO, include/linux/proc_ns.h): fixed by the kernel. */
+const PROC_PID_INIT_INO = 0xeffffffc;
+
+/**
+ * The inodes of every network namespace something still holds: a thread in it, an open fd on
+ * it, or a bind mount of it (in any mount namespace). Undefined when this process cannot see
+ * every process (it is not in the initial PID namespace), so nothing can be said to be gone.
+ * A namespace kept alive only by a socket made in it is not seen; its networks' owners hold
+ * their locks, and a dnsmasq inside it is a thread in it, so only a network with neither can be
+ * taken for gone.
+ */
+export async function liveNetnsInodes(): Promise<Set<string> | undefined> {
+  try { if ((await fsp.stat('/proc/self/ns/pid')).ino !== PROC_PID_INIT_INO) return undefined; } catch { return undefined; }
+  const live = new Set<string>();
+  const add = (link: string) => { const m = /^net:\[([0-9]{1,20})\]$/.exec(link); if (m) live.add(m[1]); };
+  const links = async (dir: string, tail: string) => {
+    let names: string[];
+    try { names = await fsp.readdir(dir); } catch { return; }
+    await Promise.all(names.map((n) => fsp.readlink(path.join(dir, n, tail)).then(add, () => {})));
+  };
+  const mountNs = new Set<bigint>();
+  let pids: string[];
+  try { pids = (await fsp.readdir('/proc')).filter((n) => /^[0-9]+$/.test(n)); } catch { return undefined; }
+  for (const pid of pids) {
+    const base = `/proc/${pid}`;
+    await links(`${base}/task`, 'ns/net');  // every thread: one may have setns'd elsewhere
+    await links(`${base}/fd`, '');
+    let mnt: bigint;
+    try { mnt = (await fsp.stat(`${base}/ns/mnt`, { bigint: true })).ino; } catch { continue; }
+    if (mountNs.has(mnt)) continue;
+    mountNs.add(mnt);
+    let info = '';
+    try { info = await fsp.readFile(`${base}/mountinfo`, 'utf8'); } catch { continue; }
+    for (const line of info.split('\n')) {
+      // "ID PARENT MAJ:MIN ROOT MOUNTPOINT ... - FSTYPE SOURCE OPTS": an nsfs mount's root is "net:[INO]".
+      const f = line.split(' ');
+      const sep = f.indexOf('-', 6);
+      if (sep > 0 && f[sep + 1] === 'nsfs' && f[3]) add(f[3]);
+    }
+  }
+  return live;
 }

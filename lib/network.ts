@@ -11,7 +11,7 @@ import { Dnsmasq, dnsmasqAddnHosts, dnsmasqConf, dnsmasqFiles, dnsmasqHostsFile,
 import { bandwidth as bandwidthArg, shapeOptions, type Bandwidth } from './bandwidth.js';
 import { NftTransaction, masqueradeRules, nftExpr, replaceTable, type NftExpr } from './nft.js';
 import * as v from './validate.js';
-import { dnsmasqAlive, wantsDnsmasq, lockHeld, missingParts, readState, stateDirs, statusOf, writeState, type ForwardState, type NetworkInfo, type NetworkState, type PortState } from './network-state.js';
+import { dnsmasqAlive, wantsDnsmasq, liveNetnsInodes, lockHeld, missingParts, readState, stateDirs, statusOf, writeState, type ForwardState, type NetworkInfo, type NetworkState, type PortState } from './network-state.js';
 
 export type { Lease } from './dnsmasq.js';
 export type { NetworkInfo } from './network-state.js';
@@ -181,6 +181,12 @@ export function _injectNetworkFault(step: NetworkStep | undefined): void {
  */
 export function _simulateCrash(net: Network): void {
   net._abandon();
+}
+
+let pruneHook: ((dir: string) => Promise<void>) | undefined;
+/** @internal Runs `fn` when a dead namespace's state is about to be pruned, before anything is removed (tests). */
+export function _onPrune(fn: ((dir: string) => Promise<void>) | undefined): void {
+  pruneHook = fn;
 }
 
 const TAG = 'vnetlink:network:';
@@ -626,6 +632,77 @@ function removeStateDir(dir: string, name: string): void {
 }
 
 /**
+ * Removes the state directory of a network that cannot run any more (its namespace is gone),
+ * holding its lock (taken without waiting) until the files are gone: a process that takes the
+ * lock first owns the directory, and one that comes after finds nothing left to lose. Under
+ * the lock the state is read again and `dead` must still hold for it. True when removed.
+ */
+async function pruneDead(h: Handle, op: string, dir: string, name: string, dead: (s: Meta) => boolean): Promise<boolean> {
+  let fd: number;
+  try {
+    fd = (await h._call<{ fd: number }>(op, { path: path.join(dir, LOCK) }, 'fs.flock')).fd;
+  } catch { return false; }  // held (EAGAIN: someone owns it), or gone
+  try {
+    const st = readState(dir);
+    if (!st || st.name !== name || notOurs(dir, name) || !dead(st)) return false;
+    await pruneHook?.(dir);
+    removeStateDir(dir, name);
+    return true;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Prunes the default state directories (`/run/vnetlink/netns-DEV-INO`) of namespaces that no
+ * longer exist: no thread, fd or bind mount holds a namespace with that inode. Only what we
+ * made is touched: a directory of our layout (ours, not writable by others, a real directory),
+ * and in it each network directory with our marker, removed file by file under its lock (see
+ * pruneDead), so a network whose owner still runs (holding the lock) stays; the namespace's
+ * directory goes only once that left it empty. Nothing when every process cannot be seen.
+ */
+async function pruneDeadNamespaces(h: Handle, op: string, own: { dev: number; ino: number }): Promise<void> {
+  let names: string[];
+  try { names = fs.readdirSync(STATE_ROOT); } catch { return; }
+  const candidates = names.filter((n) => {
+    const m = /^netns-([0-9]{1,20})-([0-9]{1,20})$/.exec(n);
+    // The nsfs device is one for the whole boot: another one is no directory we know how to judge.
+    return !!m && m[1] === String(own.dev) && m[2] !== String(own.ino);
+  });
+  // Scanning every process is costly: only done when some directory could be pruned at all
+  // (one whose networks all have live owners, holding their locks, cannot).
+  let any = false;
+  for (const n of candidates) {
+    const dirs = stateDirs(path.join(STATE_ROOT, n));
+    if (!dirs.length) any = true;
+    for (const d of dirs) if (!any && !(await lockHeld(h, d))) any = true;
+    if (any) break;
+  }
+  if (!any) return;
+  const alive = await liveNetnsInodes();
+  if (!alive) return;
+  for (const n of candidates) {
+    if (alive.has(n.split('-')[2])) continue;
+    const nsDir = path.join(STATE_ROOT, n);
+    let st: fs.Stats;
+    try { st = fs.lstatSync(nsDir); } catch { continue; }
+    if (!st.isDirectory() || st.uid !== process.geteuid!() || st.mode & 0o022) continue;
+    for (const dir of stateDirs(nsDir)) {
+      const s0 = readState(dir);
+      const name = path.basename(dir);
+      if (!s0 || s0.name !== name || notOurs(dir, name)) continue;
+      // Under the lock the state must be the one read here: a namespace that got this inode
+      // meanwhile and made a network of this name wrote its own (another cookie) first.
+      const seen = JSON.stringify(s0);
+      await pruneDead(h, op, dir, name, (s) => JSON.stringify(s) === seen);
+    }
+    // Empty now (or already): the namespace's directory goes; anything else in it keeps it.
+    try { fs.rmdirSync(nsDir); } catch { /* not empty, or gone */ }
+  }
+  try { fs.rmdirSync(STATE_ROOT); } catch { /* another namespace's networks */ }
+}
+
+/**
  * The network's owner lock: an flock on `dir/network.lock`, held by an fd this process owns
  * until destroy (or exit: the kernel drops it with the fd). A held lock means the network is
  * live in another process, never leftovers.
@@ -891,6 +968,8 @@ export class NetworkOps {
     // A caller's stateDir is one network's directory (as in create and get).
     const dirs = opts.stateDir !== undefined ? [stateDirArg(op, opts.stateDir)] : stateDirs(path.dirname(await this.#stateDir({ name: 'x' })));
     const cookie = await this.#cookie();
+    // Whatever namespaces that are gone left behind is pruned on the way.
+    if (opts.stateDir === undefined) await pruneDeadNamespaces(this.h, op, await netnsId(this.h)).catch(() => {});
     const out: NetworkInfo[] = [];
     for (const dir of dirs) {
       const st = readState(dir);
@@ -898,7 +977,7 @@ export class NetworkOps {
       if (foreignState(st, cookie)) {
         // Left by a namespace that is gone (this one has its inode now): not one of ours.
         // Nothing of it can run any more, so a default directory of it is pruned.
-        if (isDefaultDir(dir) && !(await lockHeld(this.h, dir))) removeStateDir(dir, st.name);
+        if (isDefaultDir(dir)) await pruneDead(this.h, op, dir, st.name, (s) => foreignState(s, cookie));
         continue;
       }
       const missing = await missingParts(this.h, st, TAG);
