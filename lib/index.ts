@@ -14,7 +14,7 @@ export { Monitor, type MonitorOptions, type MonitorEvent, type MonitorEventMap, 
 export type { AddManyOptions, AddManyResult } from './link.js';
 export { NftOps, NftTransaction, nftExpr } from './nft.js';
 export { NetworkOps, Network, NETWORK_STEPS } from './network.js';
-export type { NetworkSpec, NetworkDhcp, NetworkDns, PortForwardSpec, PortForward, Lease, NetworkStep, FirewallConflict } from './network.js';
+export type { NetworkSpec, NetworkDhcp, NetworkDns, PortForwardSpec, PortForward, Lease, NetworkStep, FirewallConflict, PortProblem } from './network.js';
 export type { NftFamily, NftHook, NftExpr, NftListedExpr, NftTable, NftChain, NftRule, NftChainSpec, NftRuleSpec, NftCreated, MasqueradeOptions, NftData } from './nft.js';
 export { Ovsdb, OvsdbError } from './ovsdb.js';
 export type { OvsdbConnectOptions, OvsdbCallOptions, DatapathType, AddBridgeOptions, AddPortOptions, OvsBridge, OvsPort, OvsInterface, OvsShow, InterfaceEvent } from './ovsdb.js';

@@ -539,7 +539,31 @@ export class LinkOps {
    */
   async set(name: string, changes: LinkChanges): Promise<void> {
     const op = 'link.set';
-    for (const args of await this.setRequests(op, name, changes)) await this.h._call(op, args);
+    const reqs = await this.setRequests(op, name, changes);
+    if (reqs.length === 1) {
+      await this.h._call(op, reqs[0]);
+      return;
+    }
+    // A master with `up: true` takes two requests (see setRequests). If coming up then fails,
+    // the first is undone (the old master back, and the name, MTU, MAC, group, alias or queue
+    // length it changed), so the call changes all or nothing. Both go by index, to the link
+    // that was read.
+    const [first, second] = reqs;
+    const was = await this.h._call<Link>(op, first.index !== undefined ? { index: first.index } : { name: first.name }, 'link.get');
+    await this.h._call(op, { ...first, index: was.index });
+    try {
+      await this.h._call(op, { index: was.index, up: second.up });
+    } catch (e) {
+      const back: Record<string, unknown> = { index: was.index, master: was.master ?? '' };
+      if (first.newName !== undefined) back.newName = was.name;
+      if (first.mtu !== undefined) back.mtu = was.mtu;
+      if (first.mac !== undefined && was.mac) back.mac = was.mac;
+      if (first.group !== undefined) back.group = was.group;
+      if (first.alias !== undefined) back.alias = was.alias ?? '';
+      if (first.txqueuelen !== undefined && was.txqueuelen !== undefined) back.txqueuelen = was.txqueuelen;
+      await this.h._call(op, back).catch(() => { /* the first error is the one to report */ });
+      throw e;
+    }
   }
 
   /**

@@ -15,8 +15,23 @@ export const STATE_VERSION = 1;
 /** A port forward as the state records it (its rules are found again by their comment). */
 export interface ForwardState { proto: 'tcp' | 'udp'; hostPort: number; guest: string; guestPort: number; hostAddress?: string; localhost?: boolean }
 
-/** A guest port attached with a bandwidth (restart and replace attach and shape it again). */
-export interface PortState { name: string; bandwidth: Bandwidth }
+/**
+ * What a port was when it was attached: restart and replace take back only the link that still
+ * has this name, index and kind (and, for a tap, mode, persistence, multi-queue and owner), so a
+ * name reused by another link, or a state file naming some other interface, enslaves nothing.
+ */
+export interface PortIdentity {
+  index: number;
+  kind: string;
+  tun?: { mode?: string; persist?: boolean; multiQueue?: boolean; uid?: number; gid?: number };
+}
+
+/**
+ * A guest port attached with a bandwidth (restart and replace attach and shape it again). The
+ * identity fields are absent in state written before they were recorded: such a port is not
+ * taken back (it cannot be told from another link of that name).
+ */
+export interface PortState extends Partial<PortIdentity> { name: string; bandwidth: Bandwidth }
 
 /** Everything another process needs to find, check and drive the network again. */
 export interface NetworkState {
@@ -92,9 +107,29 @@ export function readState(dir: string): NetworkState | undefined {
   // Each entry's bandwidth is validated again where it is used.
   if (s.ports !== undefined) {
     if (!Array.isArray(s.ports)) delete s.ports;
-    else s.ports = s.ports.filter((p: any) => p && typeof p === 'object' && typeof p.name === 'string' && p.bandwidth && typeof p.bandwidth === 'object').slice(0, 4096);
+    else s.ports = s.ports.filter((p: any) => p && typeof p === 'object' && typeof p.name === 'string' && p.bandwidth && typeof p.bandwidth === 'object').slice(0, 4096)
+      .map((p: any) => {
+        // An identity of the wrong shape is no identity: the port counts as unverified.
+        const ok = Number.isInteger(p.index) && p.index > 0 && typeof p.kind === 'string' && p.kind.length <= 32 && (p.tun === undefined || (p.tun && typeof p.tun === 'object' && !Array.isArray(p.tun)));
+        const out: PortState = { name: p.name, bandwidth: p.bandwidth };
+        if (ok) {
+          out.index = p.index;
+          out.kind = p.kind;
+          if (p.tun) out.tun = pickTun(p.tun);
+        }
+        return out;
+      });
   }
   return s as NetworkState;
+}
+
+/** The identity fields of a tap (`link.get`'s `info`, or a recorded one), typed and nothing else. */
+export function pickTun(t: Record<string, unknown>): NonNullable<PortIdentity['tun']> {
+  const out: NonNullable<PortIdentity['tun']> = {};
+  if (typeof t.mode === 'string') out.mode = t.mode;
+  for (const k of ['persist', 'multiQueue'] as const) if (typeof t[k] === 'boolean') out[k] = t[k] as boolean;
+  for (const k of ['uid', 'gid'] as const) if (Number.isInteger(t[k])) out[k] = t[k] as number;
+  return out;
 }
 
 /** A network of this namespace as `nl.network.list()` reports it. */

@@ -11,7 +11,7 @@ import { Dnsmasq, dnsmasqAddnHosts, dnsmasqConf, dnsmasqFiles, dnsmasqHostsFile,
 import { bandwidth as bandwidthArg, shapeOptions, type Bandwidth } from './bandwidth.js';
 import { NftTransaction, masqueradeRules, nftExpr, replaceTable, type NftExpr } from './nft.js';
 import * as v from './validate.js';
-import { dnsmasqAlive, wantsDnsmasq, liveNetnsInodes, lockHeld, missingParts, readState, stateDirs, statusOf, writeState, type ForwardState, type NetworkInfo, type NetworkState, type PortState } from './network-state.js';
+import { dnsmasqAlive, wantsDnsmasq, liveNetnsInodes, lockHeld, missingParts, pickTun, readState, stateDirs, statusOf, writeState, type ForwardState, type NetworkInfo, type NetworkState, type PortIdentity, type PortState } from './network-state.js';
 
 export type { Lease } from './dnsmasq.js';
 export type { NetworkInfo } from './network-state.js';
@@ -1187,6 +1187,36 @@ async function otherNetworks(h: Handle, name: string): Promise<boolean> {
   return (await h.link.list({ kind: 'bridge' })).some((l) => l.alias?.startsWith(TAG) && l.alias !== TAG + name);
 }
 
+/** What a port is now, in the terms the state records (see PortIdentity). */
+function portIdentity(l: Link): PortIdentity {
+  const id: PortIdentity = { index: l.index, kind: l.kind };
+  if (l.kind === 'tun') id.tun = pickTun((l.info ?? {}) as Record<string, unknown>);
+  return id;
+}
+const sameIdentity = (a: PortIdentity, b: PortIdentity) =>
+  a.index === b.index && a.kind === b.kind && JSON.stringify(a.tun ?? null) === JSON.stringify(b.tun ?? null);
+const describeIdentity = (id: PortIdentity) =>
+  `ifindex ${id.index} (${id.kind}${id.tun ? ` ${JSON.stringify(id.tun)}` : ''})`;
+
+/**
+ * A recorded port that `restart` or `create(..., { replace: true })` did not attach again, and why:
+ * - `gone`: no link has that name any more;
+ * - `replaced`: the link of that name is not the one attached (another ifindex, kind, or tap
+ *   mode/persistence/owner): it is left alone and forgotten;
+ * - `moved`: it is on another master now (another network took it): left alone and forgotten;
+ * - `unverified`: the state recorded only its name (written before identities were recorded,
+ *   or by hand): it cannot be told from another link of that name, so it is left alone and forgotten;
+ * - `invalid`: the recorded name or bandwidth does not pass validation;
+ * - `failed`: it is the port we recorded, but attaching or shaping it failed (`error`); it stays
+ *   recorded, so the next restart tries again.
+ */
+export interface PortProblem {
+  port: string;
+  reason: 'gone' | 'replaced' | 'moved' | 'unverified' | 'invalid' | 'failed';
+  message: string;
+  error?: unknown;
+}
+
 interface ForwardEntry { handles: Array<{ chain: string; handle: number }>; removing?: Promise<void>; spec: ForwardState }
 const forwardKey = (f: { proto: string; hostAddress?: string; hostPort: number }) => `${f.proto}:${f.hostAddress ?? '*'}:${f.hostPort}`;
 
@@ -1212,6 +1242,8 @@ export class Network {
   #forwards = new Map<string, ForwardEntry>();
   /** Ports attached with a bandwidth (recorded in the state as `ports`). */
   #ports = new Map<string, Bandwidth>();
+  /** What each of those ports was when it was attached (absent for one an older state recorded by name only). */
+  #portIds = new Map<string, PortIdentity>();
   #destroyed: Promise<void> | undefined;
   /** The fd holding the owner lock (see lockStateDir), -1 once released. */
   #lock: number;
@@ -1232,7 +1264,10 @@ export class Network {
     for (const ps of meta.ports ?? []) {
       try {
         const bw = bandwidthArg('network.state', 'bandwidth', ps.bandwidth);
-        if (bw) this.#ports.set(v.ifname('network.state', 'port', ps.name), bw);
+        if (!bw) continue;
+        const name = v.ifname('network.state', 'port', ps.name);
+        this.#ports.set(name, bw);
+        if (ps.index !== undefined && ps.kind !== undefined) this.#portIds.set(name, { index: ps.index, kind: ps.kind, ...(ps.tun ? { tun: ps.tun } : {}) });
       } catch { /* not a port we recorded: ignored */ }
     }
   }
@@ -1251,6 +1286,13 @@ export class Network {
    * dropped there unless that firewall accepts it. Empty when there are none.
    */
   firewallConflicts: FirewallConflict[] = [];
+
+  /**
+   * The recorded ports the last `restart()` (or the `create(..., { replace: true })` that made
+   * this network) did not attach again, each with its reason (see {@link PortProblem}); empty
+   * when every one was taken back.
+   */
+  portProblems: PortProblem[] = [];
 
   /** The running dnsmasq's pid (it changes when the watcher restarts it). */
   get dnsmasqPid(): number | undefined { return this.#dnsmasq?.pid; }
@@ -1288,33 +1330,55 @@ export class Network {
       if (bw) await this.#h.tc.shape(p, shapeOptions(bw));
       else if (recorded) await this.#h.tc.unshape(p);
     } catch (e) {
-      // All or nothing: a port that was not on the bridge before is taken off again; one that
-      // was gets the bandwidth it had back.
-      if (before.master !== this.bridge) await this.#h.link.set(p, { master: null }).catch(() => {});
-      else if (recorded) await this.#h.tc.shape(p, shapeOptions(this.#ports.get(p)!)).catch(() => {});
+      // All or nothing: a port that was not on the bridge before goes back where it was (its
+      // old master, or none), down if it was; one that was gets the bandwidth it had back.
+      const back: { master?: string | null; up?: boolean } = {};
+      if (before.master !== this.bridge) back.master = before.master ?? null;
+      if (!before.up) back.up = false;
+      if (back.master !== undefined || back.up !== undefined) await this.#h.link.set(p, back).catch(() => {});
+      if (before.master === this.bridge && recorded) await this.#h.tc.shape(p, shapeOptions(this.#ports.get(p)!)).catch(() => {});
       throw e;
     }
-    if (bw) this.#ports.set(p, bw);
-    else this.#ports.delete(p);
+    if (bw) {
+      this.#ports.set(p, bw);
+      this.#portIds.set(p, portIdentity(before));
+    } else {
+      this.#ports.delete(p);
+      this.#portIds.delete(p);
+    }
     if (bw || recorded) this.#save();
     if (opts.wait) await this.#h.bridge.waitPort(p, 'forwarding', t);
     return this.#h.link.get(p);
   }
 
   /**
-   * Takes a port off the bridge, and removes the shaping `attach` gave it.
+   * Takes a port off the bridge, and removes the shaping `attach` gave it. A port that is on
+   * another master now (another network took it) is left alone, its shaping too (that is the
+   * other network's); this network just forgets it.
    * Equivalent to: `ip link set vnet0 nomaster`.
    */
   async detach(port: string): Promise<void> {
     const op = 'network.detach';
     this.#alive(op);
     const p = v.ifname(op, 'port', port);
-    await this.#h.link.set(p, { master: null });
+    const l = await this.#h.link.get(p);
+    if (l.master === this.bridge) await this.#h.link.set(p, { master: null });
     if (this.#ports.has(p)) {
-      await this.#h.tc.unshape(p);
+      if (this.#shapedByUs(l)) await this.#h.tc.unshape(p);
       this.#ports.delete(p);
+      this.#portIds.delete(p);
       this.#save();
     }
+  }
+
+  /**
+   * Whether the shaping on a recorded port is still ours to remove: it is on our bridge, or on
+   * no master and still the very link we shaped. On another master it is another network's.
+   */
+  #shapedByUs(l: Link): boolean {
+    if (l.master === this.bridge) return true;
+    const id = this.#portIds.get(l.name);
+    return l.master === undefined && !!id && sameIdentity(id, portIdentity(l));
   }
 
   /** The ports attached with a bandwidth, and that bandwidth (libvirt's units). */
@@ -1323,19 +1387,54 @@ export class Network {
   }
 
   /**
-   * @internal Attaches and shapes again the recorded ports that still exist and are on no
-   * bridge (the bridge was rebuilt); a port someone moved elsewhere is forgotten.
+   * @internal Attaches and shapes again the recorded ports (the bridge was rebuilt), one at a
+   * time: only a link whose name, ifindex and kind (and a tap's mode, persistence and owner)
+   * are still what was recorded, and which is on no other master. Whatever is not taken back
+   * is reported (and kept in `portProblems`) instead of failing the whole restart or replace.
    */
-  async _reattach(ports: PortState[]): Promise<void> {
+  async _reattach(ports: PortState[]): Promise<PortProblem[]> {
+    const problems: PortProblem[] = [];
     for (const ps of ports) {
       let bw: Bandwidth | undefined;
-      try { bw = bandwidthArg('network.state', 'bandwidth', ps.bandwidth); v.ifname('network.state', 'port', ps.name); } catch { continue; }
+      let name: string;
+      try {
+        name = v.ifname('network.state', 'port', ps.name);
+        bw = bandwidthArg('network.state', 'bandwidth', ps.bandwidth);
+      } catch (e: any) {
+        problems.push({ port: String(ps.name).slice(0, 64), reason: 'invalid', message: String(e?.message ?? e), error: e });
+        continue;
+      }
       if (!bw) continue;
-      const l = await this.#h.link.get(ps.name).catch((e) => { if (e?.code === 'ENODEV') return undefined; throw e; });
-      if (!l || (l.master !== undefined && l.master !== this.bridge)) continue;
-      await this.attach(ps.name, { bandwidth: bw });
+      const drop = (reason: PortProblem['reason'], message: string) => {
+        problems.push({ port: name, reason, message: `${name} ${message}` });
+        this.#ports.delete(name);
+        this.#portIds.delete(name);
+      };
+      const rec: PortIdentity | undefined = ps.index !== undefined && ps.kind !== undefined ? { index: ps.index, kind: ps.kind, ...(ps.tun ? { tun: ps.tun } : {}) } : undefined;
+      if (!rec) { drop('unverified', 'was recorded by name only (no ifindex and kind): it cannot be told from another link of that name, so it is not attached again'); continue; }
+      let l: Link;
+      try {
+        l = await this.#h.link.get(name);
+      } catch (e: any) {
+        if (e?.code === 'ENODEV') drop('gone', 'no longer exists');
+        else problems.push({ port: name, reason: 'failed', message: `${name}: ${e?.message ?? e}`, error: e });
+        continue;
+      }
+      const now = portIdentity(l);
+      if (!sameIdentity(rec, now)) { drop('replaced', `is ${describeIdentity(now)}, not the ${describeIdentity(rec)} that was attached: left alone`); continue; }
+      if (l.master !== undefined && l.master !== this.bridge) { drop('moved', `is on ${l.master} now: left alone`); continue; }
+      try {
+        await this.attach(name, { bandwidth: bw });
+      } catch (e: any) {
+        // Still the port we recorded: kept, so the next restart tries again.
+        this.#ports.set(name, bw);
+        this.#portIds.set(name, rec);
+        problems.push({ port: name, reason: 'failed', message: `${name}: ${e?.message ?? e}`, error: e });
+      }
     }
+    this.portProblems = problems;
     this.#save();
+    return problems;
   }
 
   /** The current DHCP leases, from dnsmasq's lease file. Equivalent to: `virsh net-dhcp-leases`. */
@@ -1471,7 +1570,7 @@ export class Network {
     if (this.#destroyed) return;
     // A forward still being added (reserved, no rules yet) is not recorded.
     this.#meta.forwards = [...this.#forwards.values()].filter((e) => e.handles.length).map((e) => e.spec);
-    this.#meta.ports = [...this.#ports].map(([name, bandwidth]) => ({ name, bandwidth }));
+    this.#meta.ports = [...this.#ports].map(([name, bandwidth]) => ({ name, bandwidth, ...this.#portIds.get(name) }));
     writeState(this.stateDir, this.#meta);
   }
 
@@ -1497,8 +1596,11 @@ export class Network {
    * Rebuilds what is missing or broken while keeping the guests' ports: the bridge (its
    * ports are put back), the firewall table (replaced atomically, forwards re-added), and
    * dnsmasq (restarted). Equivalent to: `virsh net-destroy` + `virsh net-start`, minus the outage.
+   * Resolves with the recorded ports it did not attach again, each with its reason (see
+   * {@link PortProblem}; also kept in `portProblems`): one port that cannot be taken back
+   * never fails the restart.
    */
-  async restart(): Promise<void> {
+  async restart(): Promise<PortProblem[]> {
     const op = 'network.restart';
     this.#alive(op);
     const n = this.#n;
@@ -1524,7 +1626,7 @@ export class Network {
     const fwd = [...this.#forwards.values()].map((e) => e.spec);
     this.#forwards.clear();
     for (const f of fwd) await this.forwardPort(f);
-    await this._reattach([...this.#ports].map(([name, bandwidth]) => ({ name, bandwidth })));
+    const problems = await this._reattach([...this.#ports].map(([name, bandwidth]) => ({ name, bandwidth, ...this.#portIds.get(name) })));
     if (this.#dnsmasq) {
       await this.#dnsmasq.stop();
       const d = new Dnsmasq(this.#h, this.#meta.dnsmasq?.binary ?? findDnsmasq(n.dnsmasq)!, dnsmasqConfig(n, this.stateDir));
@@ -1533,6 +1635,7 @@ export class Network {
       await d.start();
     }
     this.#save();
+    return problems;
   }
 
   /**
@@ -1637,7 +1740,13 @@ export class Network {
         await step(() => this.#h.nft.delTable('ip', this.table).catch(gone));
         if (this.#n.v6.length) await step(() => this.#h.nft.delTable('ip6', this.table).catch(gone));
         // Shaping the network gave its guests' taps (and the bridge's ifb) goes with it.
-        for (const p of this.#ports.keys()) await step(() => this.#h.tc.unshape(p).catch(gone));
+        // Shaping of a port another network took since is that network's: left alone.
+        for (const p of this.#ports.keys()) {
+          await step(async () => {
+            const l = await this.#h.link.get(p).catch((e) => { gone(e); return undefined; });
+            if (l && this.#shapedByUs(l)) await this.#h.tc.unshape(p).catch(gone);
+          });
+        }
         if (this.#n.bandwidth) await step(() => this.#h.tc.unshape(this.bridge).catch(gone));
         await step(() => this.#h.link.del(this.bridge).catch(gone));
       })(),

@@ -103,7 +103,7 @@ describe.skipIf(skip)('network.attach with bandwidth on a NAT network tap', () =
     const ifb = (await ipLinks(H)).find((l) => l.ifalias === 'vnetlink:shape:vnet0');
     expect(ifb?.linkinfo?.info_kind).toBe('ifb');
     expect(await nsExec(H, 'tc', ['class', 'show', 'dev', ifb.ifname])).toMatch(/rate 30Mbit/);
-    expect(state().ports).toEqual([{ name: 'vnet0', bandwidth: BW }]);
+    expect(state().ports).toMatchObject([{ name: 'vnet0', bandwidth: BW, kind: 'tun', index: expect.any(Number) }]);
     expect(net!.bandwidths()).toEqual([{ port: 'vnet0', bandwidth: BW }]);
 
     const down = await best(false, 40);  // host -> guest: inbound, the tap's egress
@@ -127,7 +127,7 @@ describe.skipIf(skip)('network.attach with bandwidth on a NAT network tap', () =
     net = rebuilt;
     expect((await ipLinks(H, 'vnet0'))[0].master).toBe('virbr0');
     expect(await qdiscs('vnet0')).toEqual(['htb bd:', 'ingress ffff:']);
-    expect(state().ports).toEqual([{ name: 'vnet0', bandwidth: BW }]);
+    expect(state().ports).toMatchObject([{ name: 'vnet0', bandwidth: BW, kind: 'tun', index: expect.any(Number) }]);
     expect((await ipLinks(H)).filter((l) => l.ifalias === 'vnetlink:shape:vnet0')).toHaveLength(1);
   });
 
