@@ -85,11 +85,11 @@ export class MacvtapOps {
     const close = (): Promise<void> => {
       closing ??= (async () => {
         const fds = stillOwned(owned, r.name);
-        disownFds(owned);
+        const dups = disownFds(owned);
         owned.length = 0;
         // Closing an fd needs no namespace: once our handle is closed, the process's own
         // handle's thread does it, so the event loop never waits on the kernel.
-        await (h.closed ? rootHandle() : h)._call('macvtap.close', { fds }, 'fd.close');
+        await (h.closed ? rootHandle() : h)._call('macvtap.close', { fds: [...fds, ...dups] }, 'fd.close');
       })();
       return closing;
     };

@@ -8,9 +8,10 @@ import * as v from './validate.js';
 /**
  * @internal An fd this library opened, with what the number referred to then: an fd number is
  * reused as soon as it is closed, so only a number that still names the same open file (and,
- * for a tun/macvtap fd, the same device) is ours to close.
+ * for a tun/macvtap fd, the same device) is ours to close. `id` names the addon's record of it,
+ * which keeps a private dup so kcmp(2) can tell the very open file (see native/napi/addon.cc).
  */
-export interface OwnedFd { fd: number; dev: bigint; ino: bigint; rdev: bigint }
+export interface OwnedFd { fd: number; id: number; dev: bigint; ino: bigint; rdev: bigint }
 
 /**
  * @internal Records the identity of fds just opened for us. The addon records them too, for
@@ -19,36 +20,44 @@ export interface OwnedFd { fd: number; dev: bigint; ino: bigint; rdev: bigint }
  * handed back with `disownFds` once its object closes it.
  */
 export function ownFds(fds: readonly number[]): OwnedFd[] {
-  native.fdOwner.own([...fds]);
-  return fds.map((fd) => {
+  const ids: number[] = native.fdOwner.own([...fds]);
+  return fds.map((fd, i) => {
     const st = fs.fstatSync(fd, { bigint: true });
-    return { fd, dev: st.dev, ino: st.ino, rdev: st.rdev };
+    return { fd, id: ids[i] ?? 0, dev: st.dev, ino: st.ino, rdev: st.rdev };
   });
 }
 
-/** @internal The owner is closing these (or they were closed elsewhere): the environment's teardown leaves them alone. */
-export function disownFds(owned: readonly OwnedFd[]): void {
-  native.fdOwner.disown(owned.map((o) => o.fd));
+/**
+ * @internal The owner is closing these (or they were closed elsewhere): the environment's
+ * teardown leaves them alone. Returns the addon's private dups of them, which the caller
+ * closes together with the fds, off the event loop (a dup may be a tap's last reference).
+ */
+export function disownFds(owned: readonly OwnedFd[]): number[] {
+  return native.fdOwner.disown(owned.map((o) => o.id));
 }
 
 /**
- * @internal The fds of `owned` that are still ours: open, the same file as when we got them,
- * and attached to device `name`. A number closed behind our back and reused by another file
- * (or another tap: every /dev/net/tun fd shares one inode, so the attached name tells them
- * apart) is left alone. A queue detached with TUNSETQUEUE answers no name; its inode is all
- * there is to check.
+ * @internal The fds of `owned` that are still ours: the very open file we got (kcmp against
+ * the addon's dup), or, where kcmp cannot say, open, the same inode as when we got them, and
+ * attached to device `name`. A number closed behind our back and reused by another file is
+ * left alone; so is one reused by another queue of the same tap (every /dev/net/tun fd shares
+ * one inode), which only kcmp can tell. A queue detached with TUNSETQUEUE answers no name; its
+ * inode is all the fallback has to check.
  */
 export function stillOwned(owned: readonly OwnedFd[], name: string): number[] {
+  const same: Array<boolean | null> = native.fdOwner.same(owned.map((o) => o.id));
   const out: number[] = [];
-  for (const o of owned) {
+  owned.forEach((o, i) => {
+    if (same[i] === false) return;
+    if (same[i] === true) { out.push(o.fd); return; }
     let st: fs.BigIntStats;
-    try { st = fs.fstatSync(o.fd, { bigint: true }); } catch { continue; }
-    if (st.dev !== o.dev || st.ino !== o.ino || st.rdev !== o.rdev) continue;
+    try { st = fs.fstatSync(o.fd, { bigint: true }); } catch { return; }
+    if (st.dev !== o.dev || st.ino !== o.ino || st.rdev !== o.rdev) return;
     let probe: { tun: boolean; name?: string } | undefined;
     try { probe = native.Forwarder.probe(o.fd); } catch { probe = undefined; }
-    if (probe?.tun && probe.name !== name) continue;
+    if (probe?.tun && probe.name !== name) return;
     out.push(o.fd);
-  }
+  });
   return out;
 }
 
@@ -271,12 +280,12 @@ export class Tap {
     if (!this.#closing) {
       this.#closing = (this.#adding ?? Promise.resolve()).then(() => {
         const fds = stillOwned(this.#owned, this.name);
-        disownFds(this.#owned);
+        const dups = disownFds(this.#owned);
         this.#owned = [];
         // Closing an fd needs no namespace: once our handle is closed, the process's own
         // handle's thread takes the RCU wait instead of the event loop.
         const via = this.#h.closed ? rootHandle() : this.#h;
-        return via._call('tap.close', { fds }, 'fd.close').then(() => undefined);
+        return via._call('tap.close', { fds: [...fds, ...dups] }, 'fd.close').then(() => undefined);
       });
     }
     return this.#closing;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, type Handle, type Netns } from '../lib/index.js';
 import { _onPrune, _simulateCrash } from '../lib/network.js';
-import { Namespaces, hasTool, ipLinks, nsExec, privilegedSkipReason } from './helpers.js';
+import { Namespaces, hasTool, ipLinks, nsExec, privilegedSkipReason, waitFor } from './helpers.js';
 
 const skip = privilegedSkipReason();
 
@@ -335,5 +335,96 @@ describe.skipIf(skip)('fifth review: the state of namespaces that are gone', () 
     await a.network.list();
     expect(fs.existsSync(cDir)).toBe(false);
     expect(fs.existsSync(path.join(strange, 'keep.txt'))).toBe(true);
+  });
+});
+
+describe.skipIf(skip)('fifth review: fd identity across environments', () => {
+  const nss = new Namespaces();
+  let N: Netns;
+  let nl: Handle;
+  const held: number[] = [];
+
+  beforeAll(async () => {
+    N = await nss.create('rv5f');
+    nl = await open({ netns: N });
+    for (const t of ['kc0', 'kd0']) await (await nl.tap.create({ name: t, persist: true, multiQueue: true })).close();
+  });
+  afterAll(async () => {
+    for (const f of held.splice(0)) fs.closeSync(f);
+    await nl?.close();
+    await nss.cleanup();
+  });
+
+  const queues = async (dev: string) => (await ipLinks(N, dev))[0].linkinfo.info_data.numqueues ?? 0;
+  /** Opens a queue of `tap` whose fd is number `n` (every lower free number is filled first). */
+  const queueAt = async (tap: string, n: number) => {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      for (let i = 0; i < 4096; i++) {
+        const f = fs.openSync('/dev/null', 'r');
+        if (f === n) { fs.closeSync(f); break; }
+        held.push(f);
+        if (f > n) break;
+      }
+      const t = await nl.tap.create({ name: tap, multiQueue: true });
+      if (t.fds[0] === n) return t;
+      await t.close();
+    }
+    throw new Error(`no attempt gave a queue of ${tap} fd ${n}`);
+  };
+
+  it('a worker\'s teardown leaves alone another environment\'s queue of the same tap that got the number of an fd the worker closed', async () => {
+    const dist = new URL('../dist/index.js', import.meta.url).href;
+    const { Worker } = await import('node:worker_threads');
+    const w = new Worker(`
+      const { parentPort, workerData } = require('node:worker_threads');
+      const fs = require('node:fs');
+      (async () => {
+        const { open } = await import(workerData.dist);
+        const nl = await open({ netns: workerData.ns });
+        const tap = await nl.tap.create({ name: 'kc0', multiQueue: true });
+        const n = tap.fds[0];
+        fs.closeSync(n);  // behind the tap's back: the worker's record of n stays
+        parentPort.postMessage(n);
+        setInterval(() => {}, 1000);  // runs until terminated, nothing closed
+      })().catch((e) => parentPort.postMessage(String(e)));`, { eval: true, workerData: { dist, ns: N.name } });
+    let mine;
+    try {
+      const n = await new Promise<unknown>((res, rej) => { w.once('message', res); w.once('error', rej); });
+      expect(typeof n, String(n)).toBe('number');
+      // This environment's queue of the same tap gets that number.
+      mine = await queueAt('kc0', n as number);
+    } finally {
+      await w.terminate();
+    }
+    for (const f of held.splice(0)) fs.closeSync(f);
+    // The worker's teardown did not close it: still open, still a queue of kc0.
+    const fd = mine.fds[0];
+    expect(() => fs.fstatSync(fd)).not.toThrow();
+    const { native } = await import('../lib/native.js');
+    expect(native.Forwarder.probe(fd)).toMatchObject({ tun: true, name: 'kc0' });
+    expect(native.fdOwner.kcmp()).toBe(true);
+    await waitFor(async () => (await queues('kc0')) === 1, 'only this environment\'s queue to be left on kc0', 20_000);
+    await mine.close();
+    expect(await queues('kc0')).toBe(0);
+  });
+
+  it('closing a tap whose fd number another tap got since disowns only its own record', async () => {
+    const { native } = await import('../lib/native.js');
+    const before = native.fdOwner.count();
+    const a = await nl.tap.create({ name: 'kd0', multiQueue: true });
+    const n = a.fds[0];
+    fs.closeSync(n);  // behind a's back
+    const b = await queueAt('kd0', n);
+    for (const f of held.splice(0)) fs.closeSync(f);
+    expect(native.fdOwner.count()).toBe(before + 2);
+    await a.close();
+    // b's record (same number) is still there, so a teardown would still close b's fd; and a's
+    // close left b's queue open.
+    expect(native.fdOwner.count()).toBe(before + 1);
+    expect(native.Forwarder.probe(n)).toMatchObject({ tun: true, name: 'kd0' });
+    expect(await queues('kd0')).toBe(1);
+    await b.close();
+    expect(native.fdOwner.count()).toBe(before);
+    expect(await queues('kd0')).toBe(0);
   });
 });
