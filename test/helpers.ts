@@ -134,31 +134,20 @@ export function threadCount(): number {
   return require_('node:fs').readdirSync('/proc/self/task').length;
 }
 import { createRequire } from 'node:module';
+import { kindProbe } from './kernel/kinds.mjs';
 const require_ = createRequire(import.meta.url);
 
-const kindArgs: Record<string, string[]> = { vlan: ['id', '1'], vrf: ['table', '10'], vxlan: ['id', '1', 'dstport', '4789'], geneve: ['id', '1', 'remote', '198.51.100.9'] };
-const lowerKinds = new Set(['vlan', 'macvlan', 'macvtap', 'ipvlan', 'ipvtap']);
 const kindCache = new Map<string, Promise<boolean>>();
 /**
- * Whether this kernel can create a link of `kind` (built in, or a module it loads on demand):
- * tries one with `ip` in a throwaway namespace, on a veth when the kind needs a lower device.
- * Kind tests prove the behaviour when it is there, and the clear refusal when it is not.
+ * Whether this kernel can create a link of `kind` (built in, or a module it loads on demand),
+ * probed once per kind with `ip` in a throwaway namespace (test/kernel/kinds.mjs, which the
+ * guest runner uses too). Kind tests prove the behaviour when it is there, and the clear
+ * refusal when it is not.
  */
 export function kindAvailable(kind: string): Promise<boolean> {
   let p = kindCache.get(kind);
   if (!p) {
-    p = (async () => {
-      const ns = uniqueName('vnlkind');
-      execFileSync('ip', ['netns', 'add', ns]);
-      try {
-        const ip = (...a: string[]) => spawnSync('ip', ['-n', ns, ...a], { stdio: 'ignore', timeout: 30_000 }).status === 0;
-        const lower = lowerKinds.has(kind) ? ['link', 'kp0'] : [];
-        if (lower.length && !ip('link', 'add', 'kp0', 'type', 'veth', 'peer', 'name', 'kp1')) throw new Error('kindAvailable: cannot make a veth');
-        return ip('link', 'add', ...lower, 'name', 'kt0', 'type', kind, ...(kindArgs[kind] ?? []));
-      } finally {
-        execFileSync('ip', ['netns', 'del', ns]);
-      }
-    })();
+    p = Promise.resolve().then(() => kindProbe(kind));
     kindCache.set(kind, p);
   }
   return p;

@@ -11,6 +11,23 @@ export const QEMU = 'qemu-system-x86_64';
 let accel;
 
 /**
+ * Why KVM cannot boot a stock kernel here, known without booting one; '' when only a probe boot
+ * can tell. PVM (the `kvm_pvm` vendor module, for machines whose own hypervisor gives them no
+ * VT-x/AMD-V) runs only guest kernels built as PVM guests, which no Debian kernel is: QEMU either
+ * aborts (`-cpu host`: "failed to set MSR 0x10a") or the kernel hangs before its first line.
+ */
+export function kvmRefusal() {
+  try {
+    fs.accessSync('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK);
+  } catch {
+    return '/dev/kvm is not usable';
+  }
+  const vendor = (m) => fs.existsSync(`/sys/module/${m}`);
+  if (vendor('kvm_pvm') && !vendor('kvm_intel') && !vendor('kvm_amd')) return 'KVM here is PVM (kvm_pvm), which boots only kernels built as PVM guests';
+  return '';
+}
+
+/**
  * The accelerator arguments: KVM when it really boots our kernel, else TCG. `/dev/kvm` exists
  * on machines whose hypervisor cannot run a stock kernel under KVM (QEMU aborts, or the guest
  * dies with an emulation failure much later), so the probe boots the guest and waits a short
@@ -21,11 +38,7 @@ export function accelArgs() {
   if (forced === 'tcg') return Promise.resolve(['-accel', 'tcg']);
   if (forced === 'kvm') return Promise.resolve(['-accel', 'kvm', '-cpu', 'host']);
   accel ??= (async () => {
-    try {
-      fs.accessSync('/dev/kvm', fs.constants.R_OK | fs.constants.W_OK);
-    } catch {
-      return ['-accel', 'tcg'];
-    }
+    if (kvmRefusal()) return ['-accel', 'tcg'];
     const kvm = ['-accel', 'kvm', '-cpu', 'host'];
     const vm = Vm.spawn({ accel: kvm, scenario: 'probe', name: 'kvm-probe' });
     try {

@@ -1,4 +1,5 @@
-// The kernel-kinds guest's pieces: Debian's generic kernel (`linux-image-amd64`; the cloud flavour
+// The kernel-kinds guest's pieces: Debian 12's generic 6.12 kernel (`linux-image-6.12-amd64`, from
+// bookworm-security: 6.1's `linux-image-amd64` has no netkit, which came in 6.7; the cloud flavour
 // the VM tests boot has no 9p, and the guest's root is the host's `/` over 9p), its modules pruned
 // to what networking needs and indexed with depmod so the host's own `modprobe` works inside the
 // guest, and busybox-static for the initramfs. Fetched with `apt-get download` and unpacked with
@@ -11,7 +12,7 @@ import path from 'node:path';
 import { CACHE_DIR, candidate, cpioNewc, kernelPackage, moduleDepends, moduleOrder, unpack } from '../../examples/vm/image.js';
 
 /** The meta package whose versioned kernel the guest boots. */
-export const KERNEL_META = 'linux-image-amd64';
+export const KERNEL_META = 'linux-image-6.12-amd64';
 /** What stage 1 (busybox) loads to reach the root: the 9p transport and the overlay over it. */
 export const BOOT_MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay'];
 /**
@@ -27,6 +28,17 @@ const PREFIX = 'kinds-';
 
 const run = (cmd, args, cwd) =>
   execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
+
+/**
+ * Decompresses the package's modules in place (6.12 ships them as .ko.xz): moduleDepends reads a
+ * plain .ko, and busybox's insmod in stage 1 loads only plain ones. Done once, when the cache
+ * entry is built; one xz per few hundred files.
+ */
+function decompress(modRoot) {
+  const xz = fs.readdirSync(path.join(modRoot, 'kernel'), { recursive: true }).map(String)
+    .filter((rel) => rel.endsWith('.ko.xz')).map((rel) => path.join(modRoot, 'kernel', rel));
+  for (let i = 0; i < xz.length; i += 400) run('xz', ['-d', '-q', '--', ...xz.slice(i, i + 400)]);
+}
 
 /** Every .ko under dir, by module name ('-' as '_'), relative to modRoot. */
 function koFiles(modRoot) {
@@ -88,6 +100,7 @@ export function kernelPieces(log = () => {}) {
       if (!fs.existsSync(path.join(kroot, 'boot', vmlinuz))) throw new Error(`${kpkg} has no /boot/${vmlinuz}`);
       fs.copyFileSync(path.join(kroot, 'boot', vmlinuz), path.join(out, 'vmlinuz'));
       fs.copyFileSync(path.join(broot, 'bin/busybox'), path.join(out, 'busybox'));
+      decompress(path.join(kroot, 'lib/modules', kver));
       prune(kroot, kver);
       fs.mkdirSync(path.join(out, 'lib/modules'), { recursive: true });
       fs.renameSync(path.join(kroot, 'lib/modules', kver), path.join(out, 'lib/modules', kver));

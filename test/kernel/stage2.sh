@@ -29,11 +29,13 @@ sysctl -q -w net.core.fb_tunnels_only_for_init_net=2 || die "sysctl-fb-tunnels"
 # One modprobe for all (each start of kmod over 9p is slow under TCG); /sys/module says which loaded.
 # shellcheck disable=SC2086 # a list of module names
 modprobe -a -q $KIND_MODULES 2>/dev/null
-loaded= missing=
+loaded= builtin= missing=
 for m in $KIND_MODULES; do
-  if [ -d "/sys/module/$m" ]; then loaded="$loaded,$m"; else missing="$missing,$m"; fi
+  if [ -d "/sys/module/$m" ]; then loaded="$loaded,$m"
+  elif grep -q "/$m\.ko\$" "/lib/modules/$KVER/modules.builtin"; then builtin="$builtin,$m"
+  else missing="$missing,$m"; fi
 done
-say "modules loaded=${loaded#,} missing=${missing#,}"
+say "modules loaded=${loaded#,} builtin=${builtin#,} missing=${missing#,}"
 
 ip link set lo up
 hostname vnl-kernel-guest
