@@ -135,7 +135,9 @@ export class Vm {
     const img = guestImage();
     const qemu = [QEMU, ...o.accel, '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
       '-m', '256', '-smp', '1', '-kernel', img.kernel, '-initrd', img.initrd,
-      '-append', `console=ttyS0 quiet panic=-1 vnl.scenario=${o.scenario ?? 'agent'}`, ...(o.args ?? [])];
+      // no_timer_check: under TCG on a loaded host the kernel's boot check that the timer
+      // interrupt arrives in time can fail and panic ("IO-APIC + timer doesn't work!").
+      '-append', `console=ttyS0 quiet panic=-1 no_timer_check vnl.scenario=${o.scenario ?? 'agent'}`, ...(o.args ?? [])];
     const argv = [...(o.wrapper ?? []), ...qemu];
     const cmd = o.netns ? ['ip', 'netns', 'exec', o.netns, ...argv] : argv;
     const stdio = ['pipe', 'pipe', 'pipe', ...(o.fds ?? [])];
