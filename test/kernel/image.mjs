@@ -25,6 +25,8 @@ const KEEP = ['kernel/net', 'kernel/drivers/net', 'kernel/drivers/virtio', 'kern
   'kernel/fs/netfs', 'kernel/fs/fscache', 'kernel/crypto', 'kernel/lib', 'kernel/arch'];
 
 const PREFIX = 'kinds-';
+/** A cache entry of another package version unused this long is removed. */
+const STALE_MS = 24 * 3600_000;
 
 const run = (cmd, args, cwd) =>
   execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 });
@@ -78,7 +80,7 @@ export function cacheKey() {
 /**
  * The cached kernel pieces, built on first use:
  * `{ dir, key, kver, vmlinuz, modules (lib/modules/KVER), busybox, boot: [{ name, file }] }`.
- * Entries of older package versions are removed when a new one is built.
+ * Entries of other package versions that no run used for a day are removed when a new one is built.
  */
 export function kernelPieces(log = () => {}) {
   const key = cacheKey();
@@ -114,10 +116,17 @@ export function kernelPieces(log = () => {}) {
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
+    // Another checkout (another branch, an older main) may be booting its own entry right now:
+    // only entries no run has used for a day go.
     for (const e of fs.readdirSync(CACHE_DIR)) {
-      if (e.startsWith(PREFIX) && e !== key) fs.rmSync(path.join(CACHE_DIR, e), { recursive: true, force: true });
+      if (!e.startsWith(PREFIX) || e === key) continue;
+      let used = 0;
+      try { used = fs.statSync(path.join(CACHE_DIR, e, 'done')).mtimeMs; } catch { /* no done: removed */ }
+      if (Date.now() - used > STALE_MS) fs.rmSync(path.join(CACHE_DIR, e), { recursive: true, force: true });
     }
   }
+  const now = new Date();
+  fs.utimesSync(path.join(dir, 'done'), now, now);  // in use: no other run removes it
   const kver = fs.readFileSync(path.join(dir, 'kver'), 'utf8').trim();
   const modules = path.join(dir, 'lib/modules', kver);
   return { dir, key, kver, vmlinuz: path.join(dir, 'vmlinuz'), modules, busybox: path.join(dir, 'busybox'), boot: moduleOrder(modules, BOOT_MODULES) };
