@@ -630,7 +630,7 @@ export class LinkOps {
       // By index, so the change reaches the link that was checked.
       args.index = link.index;
       args.kind = link.kind;
-      args.kindData = checkChanges(k!, kindKeys, c, op, link.name);
+      args.kindData = checkChanges(k!, kindKeys, c, op, link.name, link);
     }
     if (Object.keys(args).length === 1) throw v.typeError(op, 'changes', 'names nothing to change');
     // The kernel applies IFF_UP before IFLA_MASTER within one request, and a bond or team

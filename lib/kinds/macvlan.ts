@@ -75,6 +75,15 @@ const hooks: KindHooks = {
   normalize(s, d, op) {
     if (s.macs !== undefined && s.mode !== 'source') throw v.rangeError(op, 'macs', "is only meaningful with mode: 'source'");
   },
+  // The same rule on a live link: the mode is the change's, or else the link's own.
+  normalizeChanges(c, d, link, op) {
+    if (c.macs === undefined) return;
+    const mode = c.mode ?? (link.info as { mode?: unknown }).mode;
+    if (mode !== 'source') {
+      throw v.rangeError(op, 'macs', `is only meaningful with mode: 'source' (${JSON.stringify(link.name)} is in mode ${String(mode)}; ` +
+        "set mode: 'source' with it)");
+    }
+  },
 };
 
 export const macvlan = defineKind('macvlan', fields, hooks);

@@ -149,6 +149,11 @@ export interface KindHooks {
   extraKeys?: readonly string[];
   /** Checks across fields, or extra keys; gets the spec and the table-checked data, may add to it. */
   normalize?: (spec: Record<string, unknown>, data: Record<string, unknown>, op: string) => void;
+  /**
+   * `normalize` for `link.set`: checks the changes against each other and the live link they
+   * apply to (a field that depends on a setting the change leaves as it is).
+   */
+  normalizeChanges?: (changes: Record<string, unknown>, data: Record<string, unknown>, link: Link, op: string) => void;
   /** A native fill hook by name (native/ops/kind_*.cc) for data the table cannot describe. */
   nativeHook?: string;
   /** Turns a kernel refusal of `link.add` into a clearer error, or undefined to keep it. */
@@ -268,8 +273,11 @@ export function checkSpec(k: KindDef, s: Record<string, unknown>, op: string): {
   return { data, top };
 }
 
-/** Checks `link.set` changes for a link of kind `k`; refuses a key the kind does not let change. */
-export function checkChanges(k: KindDef, keys: string[], c: Record<string, unknown>, op: string, linkName: string): Record<string, unknown> {
+/**
+ * Checks `link.set` changes for a link of kind `k`; refuses a key the kind does not let change.
+ * With the live `link`, the kind's `normalizeChanges` checks them against it too.
+ */
+export function checkChanges(k: KindDef, keys: string[], c: Record<string, unknown>, op: string, linkName: string, link?: Link): Record<string, unknown> {
   const data: Record<string, unknown> = {};
   const own = settableKeys(k);
   for (const key of keys) {
@@ -281,6 +289,7 @@ export function checkChanges(k: KindDef, keys: string[], c: Record<string, unkno
     }
     data[key] = checkField(op, key, f, c[key]);
   }
+  if (link) k.hooks.normalizeChanges?.(c, data, link, op);
   return data;
 }
 
