@@ -203,11 +203,35 @@ function subjectOf(args: unknown): string | number | undefined {
   return undefined;
 }
 
-/** Turns a rejection from the native layer into a NetlinkError for `op` about `args`' object. @internal */
+/**
+ * Turns a rejection from the native layer into a NetlinkError for `op` about `args`' object;
+ * a message that came in and could not be read (the addon marks it `malformed`) is no kernel
+ * refusal: a VnetlinkError with code 'EPROTO' saying what was wrong. @internal
+ */
 export function fromNative(op: string, e: unknown, args?: unknown): Error {
   if (e && typeof e === 'object' && typeof (e as { errno?: unknown }).errno === 'number') {
-    const n = e as { errno: number; where?: string; extack?: string };
+    const n = e as { errno: number; where?: string; extack?: string; malformed?: boolean };
+    if (n.malformed) return malformedReply(op, cleanDetail(op, n.where) ?? 'unreadable');
     return new NetlinkError(op, n.errno, n.where, n.extack, subjectOf(args));
   }
   return e instanceof Error ? e : new Error(String(e));
+}
+
+// What was wrong with each malformed-message error, for badBytes (never read back from the text).
+const malformedWhat = new WeakMap<VnetlinkError, string>();
+
+/** A message that came in could not be read (code 'EPROTO'): `what` says what was wrong. @internal */
+export function malformedReply(op: string, what: string): VnetlinkError {
+  const e = stateError(op, 'EPROTO', `a message from the kernel is malformed: ${what}`);
+  malformedWhat.set(e, what);
+  return e;
+}
+
+/**
+ * For decode functions fed the caller's bytes: a malformed message is bad input (a RangeError
+ * naming `field`), not a reply gone wrong. Other errors pass through. @internal
+ */
+export function badBytes(op: string, field: string, e: unknown): unknown {
+  const what = e instanceof VnetlinkError ? malformedWhat.get(e) : undefined;
+  return what === undefined ? e : new RangeError(`${op}: ${field}: is not a well-formed message (${what})`);
 }

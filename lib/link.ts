@@ -19,7 +19,7 @@ import type { macvlan } from './kinds/macvlan.js';
 import { kindDef, kindDefs } from './kinds/index.js';
 import { checkChanges, checkSpec, settableKeys, specKeys, type ChangeFields, type KindDef } from './kinds/schema.js';
 import * as v from './validate.js';
-import { NetlinkError } from './errors.js';
+import { NetlinkError, badBytes } from './errors.js';
 
 export type { BridgeInfo, VxlanInfo, TunInfo };
 export type { VlanInfo, VlanChanges, VrfInfo, VrfPort, IpvlanInfo, IpvlanChanges, BondInfo, BondChanges, BondPort };
@@ -509,7 +509,7 @@ export class LinkOps {
   async decode(bytes: Uint8Array): Promise<Link> {
     const op = 'link.decode';
     if (!(bytes instanceof Uint8Array)) throw v.typeError(op, 'bytes', 'must be a Buffer or Uint8Array');
-    return this.h._call<Link>(op, { bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) });
+    return this.h._call<Link>(op, { bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) }).catch((e) => { throw badBytes(op, 'bytes', e); });
   }
 
   /** One link by name or index. Equivalent to: `ip -d -s link show NAME`. Rejects with ENODEV. */

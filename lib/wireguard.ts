@@ -18,13 +18,17 @@ export interface GenlFamily {
   mcastGroups: Record<string, number>;
 }
 
-/** Generic netlink: family resolution, cached per handle. */
+/** Generic netlink: family resolution (the requests of a family's operations use a per-handle cache). */
 export class GenlOps {
   constructor(private readonly h: Handle) {}
 
   /**
-   * Resolves a family by name (cached for the handle's life). A family the kernel lacks is a
-   * NetlinkError ENOENT naming it. Equivalent to: `genl ctrl get name nlctrl`.
+   * Resolves a family by name, asking the kernel's controller each time: an id is the
+   * kernel's to hand out when the module registers, and changes when it is reloaded. The
+   * answer refreshes the handle's cache, which the family's operations (`wireguard.*`) use;
+   * they resolve the name again once when the kernel answers a cached id as a stale one
+   * (ENOENT or EOPNOTSUPP). A family the kernel lacks is a NetlinkError ENOENT naming it.
+   * Equivalent to: `genl ctrl get name nlctrl`.
    *
    * @example
    * const { id, mcastGroups } = await nl.genl.family('nlctrl');
@@ -37,6 +41,11 @@ export class GenlOps {
   /** @internal the CTRL_CMD_GETFAMILY request `family` sends (seq 0), for golden-byte tests. */
   async _encode(name: string): Promise<Buffer> {
     return Buffer.from(await this.h._call<Uint8Array>('genl.encode', { name: familyName('genl.encode', name) }));
+  }
+
+  /** @internal tests only: the handle's cache then holds `id` for `name`, as a module reload leaves it. */
+  async _poisonCache(name: string, id: number): Promise<void> {
+    await this.h._call('genl.testPoisonCache', { name: familyName('genl.testPoisonCache', name), id: v.uint('genl.testPoisonCache', 'id', id, 0, 0xffff) });
   }
 
   /** @internal decodes controller replies (bytes as the kernel sends them). */
@@ -260,6 +269,19 @@ export class WireguardOps {
     if (opts.familyId !== undefined) a.familyId = v.uint(op, 'familyId', opts.familyId, 0x10, 0xffff);
     const msgs: Uint8Array[] = await this.h._call(op, a);
     return msgs.map((m) => Buffer.from(m));
+  }
+
+  /**
+   * @internal tests only: runs `set`'s all-or-nothing logic against a fake kernel whose device
+   * is `before` (GET_DEVICE reply bytes) and whose request number `failAt` fails with `errno`.
+   * Returns every request sent (seq 0) and the errno `set` would have rethrown.
+   */
+  async _testSet(dev: string, config: WireguardConfig, t: { familyId: number; before: Uint8Array; failAt: number; errno: number }):
+    Promise<{ sent: Buffer[]; errno?: number }> {
+    const op = 'wireguard.testSet';
+    const a = normWireguardSet(op, dev, config);
+    const r = await this.h._call<{ sent: Uint8Array[]; errno?: number }>(op, { ...a, familyId: t.familyId, before: Buffer.from(t.before), failAt: t.failAt, errno: t.errno });
+    return { sent: r.sent.map((m) => Buffer.from(m)), ...(r.errno !== undefined ? { errno: r.errno } : {}) };
   }
 
   /** @internal decodes WG_CMD_GET_DEVICE reply messages as `get` would (for codec tests). */

@@ -3,7 +3,7 @@
 // and codec decode errors that looked like kernel refusals.
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { open, type Handle } from '../lib/index.js';
+import { NetlinkError, VnetlinkError, open, type Handle } from '../lib/index.js';
 import { Namespaces, ipLinks, privilegedSkipReason } from './helpers.js';
 
 describe('package.json', () => {
@@ -47,6 +47,67 @@ describe.skipIf(privilegedSkipReason())('link.set macs on a macvlan/macvtap', ()
       expect(e2.message).toMatch(/macs: is only meaningful with mode: 'source' .*in mode vepa/);
       expect((await ipLinks(ns, name))[0].linkinfo.info_data.mode).toBe('source');
       await h.link.del(name);
+    }
+  });
+});
+
+describe.skipIf(privilegedSkipReason())('a generic netlink family id gone stale (its module reloaded)', () => {
+  const nss = new Namespaces();
+  let ns: Awaited<ReturnType<Namespaces['create']>>;
+  beforeAll(async () => { ns = await nss.create('rv6gn'); });
+  afterAll(async () => { await nss.cleanup(); });
+
+  it('genl.family answers the id the kernel has now, not the cached one', async () => {
+    await using h = await open({ netns: ns });
+    const real = await h.genl.family('nlctrl');
+    expect(real.id).toBe(0x10);   // GENL_ID_CTRL, fixed
+    await h.genl._poisonCache('nlctrl', 0x7777);
+    expect((await h.genl.family('nlctrl')).id).toBe(0x10);
+  });
+
+  it("a wireguard request sent to a stale id (now another family's, which answers EOPNOTSUPP) is resolved again and resent", async () => {
+    // What a handle with a good cache answers: ENODEV (no wg0) where the kernel has wireguard,
+    // ENOENT naming the family where it does not (this host).
+    await using clean = await open({ netns: ns });
+    const want = await clean.wireguard.get('wg0').then(() => undefined, (x) => x);
+    expect(['ENODEV', 'ENOENT']).toContain(want?.code);
+    await using h = await open({ netns: ns });
+    // The stale id is nlctrl's: it has no command 0 (WG_CMD_GET_DEVICE) and says EOPNOTSUPP.
+    await h.genl._poisonCache('wireguard', 0x10);
+    const got = await h.wireguard.get('wg0').then(() => undefined, (x) => x);
+    expect(got?.code).toBe(want.code);
+    expect(got.message).toBe(want.message);
+  });
+});
+
+describe.skipIf(privilegedSkipReason())('a message vnetlink cannot read', () => {
+  const nss = new Namespaces();
+  let h: Handle;
+  beforeAll(async () => { h = await open({ netns: await nss.create('rv6dec') }); });
+  afterAll(async () => { await h?.close(); await nss.cleanup(); });
+
+  // RTM_NEWLINK with IFLA_MTU (4 bytes) holding 1: what a truncated reply looks like.
+  const shortMtu = () => {
+    const b = Buffer.alloc(16 + 16 + 8);
+    b.writeUInt32LE(b.length, 0); b.writeUInt16LE(16, 4);   // RTM_NEWLINK
+    b.writeUInt16LE(5, 32); b.writeUInt16LE(4, 34); b[36] = 1;   // nla_len 5, IFLA_MTU, one byte
+    return b;
+  };
+
+  it('from the kernel is an EPROTO VnetlinkError saying what was wrong, not a NetlinkError that looks like a refusal', async () => {
+    const e = await h._call('codec.decode', { kind: 'link', bytes: shortMtu() }).catch((x) => x);
+    expect(e).toBeInstanceOf(VnetlinkError);
+    expect(e).not.toBeInstanceOf(NetlinkError);
+    expect(e.code).toBe('EPROTO');
+    expect(e.op).toBe('codec.decode');
+    expect(e.message).toBe('codec.decode: a message from the kernel is malformed: attribute 4 is 1 bytes, expected at least 4 (EPROTO)');
+  });
+
+  it('handed to link.decode by the caller is a RangeError naming bytes', async () => {
+    for (const bytes of [shortMtu(), Buffer.from([1, 2, 3]), Buffer.alloc(16, 0xff)]) {
+      const e = await h.link.decode(bytes).catch((x) => x);
+      expect(e).toBeInstanceOf(RangeError);
+      expect(e.message).toMatch(/^link\.decode: bytes: is not a well-formed message \(/);
     }
   });
 });

@@ -104,6 +104,40 @@ describe('wireguard codec (no root needed)', () => {
     expect(v6.toString('hex')).toBe(expected.ipv6.toString('hex'));
   });
 
+  it('set is all or nothing: when any request fails (the only one too: the kernel applies it step by step), the device read before is put back', async () => {
+    // The device before: a key, a port, a fwmark and one peer with an endpoint and two prefixes.
+    const before = await nl.wireguard.encode('wg0', { privateKey: PRIV, listenPort: 51000, fwmark: 7,
+      peers: [{ publicKey: PEER, presharedKey: PSK, endpoint: '198.51.100.2:51820', allowedIps: ['10.0.0.2/32', '10.1.0.0/16'], persistentKeepalive: 25 }] }, { familyId: FAM });
+    const want = await nl.wireguard._decode(Buffer.concat(before), { secrets: true });
+    const change = { privateKey: K(0x55), listenPort: 52000, replacePeers: true, peers: [{ publicKey: PEER2, allowedIps: ['10.9.0.0/24'] }] };
+    const one = await nl.wireguard.encode('wg0', change, { familyId: FAM });
+    expect(one).toHaveLength(1);
+    // The one request fails (say the kernel set the key, then could not add the peer: ENOMEM).
+    const r = await nl.wireguard._testSet('wg0', change, { familyId: FAM, before: Buffer.concat(before), failAt: 0, errno: 12 });
+    expect(r.errno).toBe(12);
+    expect(r.sent[0].toString('hex')).toBe(one[0].toString('hex'));
+    const restore = r.sent.slice(1);
+    expect(restore.length).toBeGreaterThanOrEqual(1);
+    // Read back, the restoring requests describe exactly the device before, replacing its peers
+    // (and each peer's prefixes) so nothing of the failed change stays.
+    const back = await nl.wireguard._decode(Buffer.concat(restore), { secrets: true });
+    expect(back).toEqual(want);
+    expect(restore[0].includes(Buffer.from('0800050001000000', 'hex'))).toBe(true);   // WGDEVICE_A_FLAGS REPLACE_PEERS
+    // A configuration cut in several requests: the second failing restores the same way.
+    const many = Array.from({ length: 3000 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24`);
+    const big = { replacePeers: true, peers: [{ publicKey: PEER2, allowedIps: many }] };
+    const parts = await nl.wireguard.encode('wg0', big, { familyId: FAM });
+    expect(parts.length).toBeGreaterThan(1);
+    const r2 = await nl.wireguard._testSet('wg0', big, { familyId: FAM, before: Buffer.concat(before), failAt: 1, errno: 7 });
+    expect(r2.errno).toBe(7);
+    expect(r2.sent.slice(0, 2).map((b) => b.toString('hex'))).toEqual(parts.slice(0, 2).map((b) => b.toString('hex')));
+    expect(await nl.wireguard._decode(Buffer.concat(r2.sent.slice(2)), { secrets: true })).toEqual(want);
+    // Nothing fails: the requests as encoded, nothing more.
+    const ok = await nl.wireguard._testSet('wg0', change, { familyId: FAM, before: Buffer.concat(before), failAt: 99, errno: 12 });
+    expect(ok.errno).toBeUndefined();
+    expect(ok.sent.map((b) => b.toString('hex'))).toEqual(one.map((b) => b.toString('hex')));
+  });
+
   it('splits a configuration too large for one request; the later ones carry only the name and the rest of the peers', async () => {
     const many = Array.from({ length: 3000 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24`);
     const msgs = await nl.wireguard.encode('wg0', {

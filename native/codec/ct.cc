@@ -79,7 +79,7 @@ MsgBuilder deleteRequest(uint8_t family, const Value& tuple, const Value* id, ui
 
 Value decodeEntry(const nlmsghdr* h) {
   size_t hdr = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
-  if (h->nlmsg_len < hdr) throw CodecError("conntrack message shorter than its nfgenmsg");
+  if (h->nlmsg_len < hdr) throw DecodeError("conntrack message shorter than its nfgenmsg");
   const auto* g = reinterpret_cast<const nfgenmsg*>(reinterpret_cast<const uint8_t*>(h) + NLMSG_HDRLEN);
   AttrTable tb(reinterpret_cast<const uint8_t*>(h) + hdr, h->nlmsg_len - hdr, CTA_MAX);
   Value e = Value::object();

@@ -149,7 +149,7 @@ bool body(const nlmsghdr* h, const nfgenmsg*& g, const uint8_t*& p, size_t& len)
 
 Value decodeTable(const nlmsghdr* h) {
   const nfgenmsg* g; const uint8_t* p; size_t len;
-  if (!body(h, g, p, len)) throw CodecError("short NFT_MSG_NEWTABLE message");
+  if (!body(h, g, p, len)) throw DecodeError("short NFT_MSG_NEWTABLE message");
   AttrTable t(p, len, NFTA_TABLE_MAX);
   Value out = Value::object();
   out.set("family", g->nfgen_family);
@@ -162,7 +162,7 @@ Value decodeTable(const nlmsghdr* h) {
 
 Value decodeChain(const nlmsghdr* h) {
   const nfgenmsg* g; const uint8_t* p; size_t len;
-  if (!body(h, g, p, len)) throw CodecError("short NFT_MSG_NEWCHAIN message");
+  if (!body(h, g, p, len)) throw DecodeError("short NFT_MSG_NEWCHAIN message");
   AttrTable t(p, len, NFTA_CHAIN_MAX);
   Value out = Value::object();
   out.set("family", g->nfgen_family);
@@ -182,7 +182,7 @@ Value decodeChain(const nlmsghdr* h) {
 
 Value decodeRule(const nlmsghdr* h) {
   const nfgenmsg* g; const uint8_t* p; size_t len;
-  if (!body(h, g, p, len)) throw CodecError("short NFT_MSG_NEWRULE message");
+  if (!body(h, g, p, len)) throw DecodeError("short NFT_MSG_NEWRULE message");
   AttrTable t(p, len, NFTA_RULE_MAX);
   Value out = Value::object();
   out.set("family", g->nfgen_family);

@@ -16,9 +16,18 @@ namespace vnl {
 
 inline size_t nlAlign(size_t n) { return (n + 3u) & ~size_t(3); }
 
+// A message that cannot be built (too large for netlink's 16- and 32-bit lengths).
 class CodecError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// A message that came in cannot be read: a reply the kernel (or a caller, to a decode
+// function) handed us is truncated or malformed. Not the kernel refusing anything: the glue
+// reports it as EPROTO, marked malformed.
+class DecodeError : public CodecError {
+ public:
+  using CodecError::CodecError;
 };
 
 class MsgBuilder {
@@ -108,7 +117,7 @@ struct Attr {
   template <class T>
   bool as(T& out) const { if (len < sizeof(T)) return false; memcpy(&out, data, sizeof(T)); return true; }
   void need(size_t n) const {
-    if (len < n) throw CodecError("attribute " + std::to_string(type) + " is " + std::to_string(len) +
+    if (len < n) throw DecodeError("attribute " + std::to_string(type) + " is " + std::to_string(len) +
                                   " bytes, expected at least " + std::to_string(n));
   }
 };

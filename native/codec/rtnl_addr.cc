@@ -22,10 +22,10 @@ const char* scopeName(uint8_t s) {
 
 Value decodeAddr(const nlmsghdr* h, const Names& names) {
   const ifaddrmsg* ifa = familyHeader<ifaddrmsg>(h);
-  if (!ifa) throw CodecError("short RTM_NEWADDR message");
+  if (!ifa) throw DecodeError("short RTM_NEWADDR message");
   const uint8_t* p;
   size_t len;
-  if (!payloadAfter(h, sizeof(ifaddrmsg), p, len)) throw CodecError("short RTM_NEWADDR message");
+  if (!payloadAfter(h, sizeof(ifaddrmsg), p, len)) throw DecodeError("short RTM_NEWADDR message");
   AttrTable tb(p, len, IFA_MAX);
   Value a = Value::object();
   int fam = ifa->ifa_family;

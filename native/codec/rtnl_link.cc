@@ -89,10 +89,10 @@ void putLinkU32Attrs(MsgBuilder& m, const Value& spec) {
 
 Value decodeLink(const nlmsghdr* h, const Names& names) {
   const ifinfomsg* ifi = familyHeader<ifinfomsg>(h);
-  if (!ifi) throw CodecError("short RTM_NEWLINK message");
+  if (!ifi) throw DecodeError("short RTM_NEWLINK message");
   const uint8_t* p;
   size_t len;
-  if (!payloadAfter(h, sizeof(ifinfomsg), p, len)) throw CodecError("short RTM_NEWLINK message");
+  if (!payloadAfter(h, sizeof(ifinfomsg), p, len)) throw DecodeError("short RTM_NEWLINK message");
   AttrTable tb(p, len, IFLA_MAX);
   Value l = Value::object();
   l.set("index", ifi->ifi_index);

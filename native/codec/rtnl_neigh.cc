@@ -43,10 +43,10 @@ MsgBuilder buildNeigh(const Value& args, const Names& names) {
 
 Value decodeNeigh(const nlmsghdr* h, const Names& names) {
   const ndmsg* nd = familyHeader<ndmsg>(h);
-  if (!nd) throw CodecError("short RTM_NEWNEIGH message");
+  if (!nd) throw DecodeError("short RTM_NEWNEIGH message");
   const uint8_t* p;
   size_t len;
-  if (!payloadAfter(h, sizeof(ndmsg), p, len)) throw CodecError("short RTM_NEWNEIGH message");
+  if (!payloadAfter(h, sizeof(ndmsg), p, len)) throw DecodeError("short RTM_NEWNEIGH message");
   AttrTable tb(p, len, NDA_MAX);
   Value n = Value::object();
   int fam = nd->ndm_family;

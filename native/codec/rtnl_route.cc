@@ -50,10 +50,10 @@ static Value nhFlagNames(uint32_t f) {
 
 Value decodeRoute(const nlmsghdr* h, const Names& names) {
   const rtmsg* r = familyHeader<rtmsg>(h);
-  if (!r) throw CodecError("short RTM_NEWROUTE message");
+  if (!r) throw DecodeError("short RTM_NEWROUTE message");
   const uint8_t* p;
   size_t len;
-  if (!payloadAfter(h, sizeof(rtmsg), p, len)) throw CodecError("short RTM_NEWROUTE message");
+  if (!payloadAfter(h, sizeof(rtmsg), p, len)) throw DecodeError("short RTM_NEWROUTE message");
   AttrTable tb(p, len, RTA_MAX);
   Value v = Value::object();
   int fam = r->rtm_family;

@@ -52,7 +52,7 @@ static const char* actionName(uint8_t a) {
 
 Value decodeRule(const nlmsghdr* h) {
   const fib_rule_hdr* r = familyHeader<fib_rule_hdr>(h);
-  if (!r) throw CodecError("short RTM_NEWRULE message");
+  if (!r) throw DecodeError("short RTM_NEWRULE message");
   const uint8_t* p;
   size_t len;
   payloadAfter(h, sizeof(fib_rule_hdr), p, len);

@@ -612,7 +612,7 @@ void decodeMatchall(const Attr& opts, Value& out, const Clock& c, const Names& n
 AttrTable tcAttrs(const nlmsghdr* h) {
   const uint8_t* p;
   size_t len;
-  if (!familyHeader<tcmsg>(h) || !payloadAfter(h, sizeof(tcmsg), p, len)) throw CodecError("short tc message");
+  if (!familyHeader<tcmsg>(h) || !payloadAfter(h, sizeof(tcmsg), p, len)) throw DecodeError("short tc message");
   return AttrTable(p, len, TCA_MAX);
 }
 

@@ -185,7 +185,7 @@ void decodeGetPart(const nlmsghdr* h, Device& dev) {
   genlmsghdr g;
   const uint8_t* p;
   size_t len;
-  if (!genl::payload(h, g, p, len)) throw CodecError("wireguard reply shorter than its headers");
+  if (!genl::payload(h, g, p, len)) throw DecodeError("wireguard reply shorter than its headers");
   AttrTable tb(p, len, WGDEVICE_A_PEERS);
   if (const Attr* a = tb[WGDEVICE_A_IFINDEX]) dev.ifindex = a->u32();
   if (const Attr* a = tb[WGDEVICE_A_IFNAME]) dev.ifname = a->str();

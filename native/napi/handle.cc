@@ -40,6 +40,7 @@ struct Job {
   Value result;
   int err = 0;
   std::string where, extack, message;
+  bool malformed = false;  // err is EPROTO because a message that came in could not be read
   explicit Job(Napi::Env env) : deferred(Napi::Promise::Deferred::New(env)) {}
 };
 
@@ -57,6 +58,10 @@ void settle(Job* j, F&& f) {
   } catch (const std::invalid_argument& e) {
     j->err = EINVAL;
     j->where = j->op + ": bad argument: " + e.what();
+  } catch (const DecodeError& e) {
+    j->err = EPROTO;
+    j->malformed = true;
+    j->where = j->op + ": " + e.what();
   } catch (const CodecError& e) {
     j->err = EMSGSIZE;
     j->where = j->op + ": " + e.what();
@@ -318,6 +323,7 @@ void Handle::drain(Napi::Env env) {
         e.Set("errno", Napi::Number::New(env, j->err));
         e.Set("where", Napi::String::New(env, j->where));
         if (!j->extack.empty()) e.Set("extack", Napi::String::New(env, j->extack));
+        if (j->malformed) e.Set("malformed", Napi::Boolean::New(env, true));
         j->deferred.Reject(e.Value());
       }
     } catch (...) {

@@ -115,13 +115,13 @@ Value linkGet(Ctx& ctx, const Value& args) { return linkGetByName(ctx, args, "li
 // One RTM_NEWLINK/RTM_DELLINK message in, a Link out; every length is checked first.
 Value linkDecode(Ctx& ctx, const Value& args) {
   const std::string& b = args.req("bytes").string();
-  if (b.size() < NLMSG_HDRLEN) throw CodecError("message shorter than a netlink header");
+  if (b.size() < NLMSG_HDRLEN) throw DecodeError("message shorter than a netlink header");
   nlmsghdr h{};
   memcpy(&h, b.data(), sizeof h);
   if (h.nlmsg_len < NLMSG_HDRLEN || h.nlmsg_len > b.size())
-    throw CodecError("nlmsg_len " + std::to_string(h.nlmsg_len) + " does not fit the " + std::to_string(b.size()) + " bytes given");
+    throw DecodeError("nlmsg_len " + std::to_string(h.nlmsg_len) + " does not fit the " + std::to_string(b.size()) + " bytes given");
   if (h.nlmsg_type != RTM_NEWLINK && h.nlmsg_type != RTM_DELLINK)
-    throw std::invalid_argument("bytes: not an RTM_NEWLINK/RTM_DELLINK message (type " + std::to_string(h.nlmsg_type) + ")");
+    throw DecodeError("not an RTM_NEWLINK/RTM_DELLINK message (type " + std::to_string(h.nlmsg_type) + ")");
   // An aligned private copy: the decoder reads the message in place.
   std::vector<uint32_t> copy((h.nlmsg_len + 3) / 4);
   memcpy(copy.data(), b.data(), h.nlmsg_len);

@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <functional>
+
 #include "codec/genl.h"
 #include "codec/wireguard.h"
 #include "ops/ops.h"
@@ -156,33 +158,69 @@ wg::DeviceConfig restoreConfig(const wg::Device& d) {
   return c;
 }
 
+// Applies `msgs` (one configuration, cut into requests) so that, seen from the caller, it is
+// all or nothing: the kernel applies each WG_CMD_SET_DEVICE in steps (fwmark, port, peers
+// removed, private key, then peer by peer) and stops at the first that fails, so even a single
+// request can leave the device half-changed. The device is read first, and should any request
+// fail it is put back as read (a failure of that is not what the caller needs to see: the
+// original error is rethrown).
+void setAllOrNothing(uint16_t familyId, std::vector<MsgBuilder>& msgs, const std::function<wg::Device()>& get,
+                     const std::function<void(MsgBuilder&)>& send) {
+  const wg::Device before = get();
+  for (auto& m : msgs) {
+    try {
+      send(m);
+    } catch (const SysError&) {
+      try {
+        for (auto& r : wg::encodeSet(familyId, restoreConfig(before))) send(r);
+      } catch (...) {
+      }
+      throw;
+    }
+  }
+}
+
 // args: { dev, privateKey?, listenPort?, fwmark?, replacePeers?, peers?: [...] }
 Value wireguardSet(Ctx& ctx, const Value& args) {
   const char* op = "wireguard.set";
   wg::DeviceConfig c = configOf(args);
   ctx.genl().withFamily(WG_GENL_NAME, op, wgSecrets(), [&](const genl::Family& f) {
     std::vector<MsgBuilder> msgs = wg::encodeSet(f.id, c);
-    // A configuration too large for one request is applied in several, as wg does; should a
-    // later one fail, the device is put back as it was before the first.
-    std::optional<wg::Device> before;
-    if (msgs.size() > 1) before = getDevice(ctx, c.ifname, op);
-    for (size_t i = 0; i < msgs.size(); i++) {
-      try {
-        ctx.genl().sock().request(msgs[i], op);
-      } catch (const SysError&) {
-        if (i > 0 && before) {
-          try {
-            for (auto& r : wg::encodeSet(f.id, restoreConfig(*before))) ctx.genl().sock().request(r, op);
-          } catch (...) {
-            // The original failure is what the caller needs to see.
-          }
-        }
-        throw;
-      }
-    }
+    setAllOrNothing(f.id, msgs, [&] { return getDevice(ctx, c.ifname, op); },
+                    [&](MsgBuilder& m) { ctx.genl().sock().request(m, op); });
     return 0;
   });
   return Value();
+}
+
+// args: set's, plus { familyId, before: GET_DEVICE reply bytes, failAt, errno }: tests only.
+// Runs set's all-or-nothing logic against a fake kernel whose device is `before` and whose
+// request number `failAt` (from 0) fails with `errno`; returns every request sent (seq 0).
+Value wireguardTestSet(Ctx&, const Value& args) {
+  const uint16_t id = static_cast<uint16_t>(args.u32("familyId"));
+  const std::string& raw = args.bytesOf("before");
+  std::vector<uint8_t> buf(raw.begin(), raw.end());
+  wg::Device before;
+  MsgIter it(buf.data(), buf.size());
+  while (const nlmsghdr* h = it.next()) wg::decodeGetPart(h, before);
+  const uint32_t failAt = args.u32("failAt");
+  const int err = static_cast<int>(args.u32("errno"));
+  std::vector<MsgBuilder> msgs = wg::encodeSet(id, configOf(args));
+  Value sent = Value::array();
+  uint32_t n = 0;
+  Value out = Value::object();
+  try {
+    setAllOrNothing(id, msgs, [&] { return before; }, [&](MsgBuilder& m) {
+      m.addFlags(NLM_F_REQUEST | NLM_F_ACK);
+      m.setSeq(0);
+      sent.push(Value::bytes(m.data(), m.size()));
+      if (n++ == failAt) throw SysError(err, "wireguard.testSet: the fake kernel refused request " + std::to_string(failAt));
+    });
+  } catch (const SysError& e) {
+    out.set("errno", e.err());
+  }
+  out.set("sent", std::move(sent));
+  return out;
 }
 
 // args: { dev, secrets? }
@@ -227,9 +265,16 @@ Value familyValue(const genl::Family& f) {
   return v;
 }
 
-// args: { name }
+// args: { name }. Always asks the controller: a caller asking for the id wants today's, and a
+// cached one may be stale (the module reloaded since); the answer refreshes the cache.
 Value genlFamily(Ctx& ctx, const Value& args) {
-  return familyValue(ctx.genl().family(args.str("name"), "genl.family"));
+  return familyValue(ctx.genl().refresh(args.str("name"), "genl.family"));
+}
+
+// args: { name, id }: tests only, makes the handle's cache hold a stale id for `name`.
+Value genlPoisonCache(Ctx& ctx, const Value& args) {
+  ctx.genl().setCachedIdForTest(args.str("name"), static_cast<uint16_t>(args.u32("id")));
+  return Value();
 }
 
 // args: { name }: the CTRL_CMD_GETFAMILY request genl.family sends (seq 0).
@@ -258,8 +303,10 @@ VNL_OP("wireguard.set", wireguardSet);
 VNL_OP("wireguard.get", wireguardGet);
 VNL_OP("wireguard.encode", wireguardEncode);
 VNL_OP("wireguard.decode", wireguardDecode);
+VNL_OP("wireguard.testSet", wireguardTestSet);
 VNL_OP("genl.family", genlFamily);
 VNL_OP("genl.encode", genlEncode);
+VNL_OP("genl.testPoisonCache", genlPoisonCache);
 VNL_OP("genl.decode", genlDecode);
 
 }  // namespace vnl

@@ -31,7 +31,7 @@ const genl::Family& GenlSocket::family(const std::string& name, const char* op, 
                                  "\" (no module that provides it is loaded or loadable)", e.extack());
     throw;
   }
-  if (!found) throw SysError(EPROTO, std::string(op) + ": the controller's reply for \"" + name + "\" had no family id");
+  if (!found) throw DecodeError("the controller's reply for \"" + name + "\" had no family id");
   traceGenlFamily(f.id, f.name, secrets);
   return cache_.emplace(name, std::move(f)).first->second;
 }
