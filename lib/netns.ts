@@ -1,5 +1,22 @@
 import { rootHandle } from './core.js';
+import type { Handle } from './handle.js';
 import * as v from './validate.js';
+
+/**
+ * The identity of the handle's namespace: its nsfs device and inode (which name the default
+ * state directory) and its cookie. An inode is reused once a namespace is freed; the cookie
+ * (SO_NETNS_COOKIE) never is while the machine runs. @internal
+ */
+const nsIds = new WeakMap<Handle, Promise<{ dev: number; ino: number; cookie?: string }>>();
+export function netnsId(h: Handle): Promise<{ dev: number; ino: number; cookie?: string }> {
+  let p = nsIds.get(h);
+  if (!p) {
+    p = h._call<{ dev: number; ino: number; cookie?: string }>('network', {}, 'proc.netnsId');
+    nsIds.set(h, p);
+    p.catch(() => nsIds.delete(h));
+  }
+  return p;
+}
 
 let counter = 0;
 

@@ -11,6 +11,7 @@ import { Dnsmasq, dnsmasqAddnHosts, dnsmasqConf, dnsmasqFiles, dnsmasqHostsFile,
 import { bandwidth as bandwidthArg, shapeOptions, type Bandwidth } from './bandwidth.js';
 import { NftTransaction, masqueradeRules, nftExpr, replaceTable, type NftExpr } from './nft.js';
 import * as v from './validate.js';
+import { netnsId } from './netns.js';
 import { dnsmasqAlive, wantsDnsmasq, liveNetnsInodes, lockHeld, missingParts, pickTun, readState, stateDirs, statusOf, writeState, type ForwardState, type NetworkInfo, type NetworkState, type PortIdentity, type PortState } from './network-state.js';
 
 export type { Lease } from './dnsmasq.js';
@@ -546,21 +547,6 @@ const MARKER = 'vnetlink-network';
 const LOCK = 'network.lock';
 const ownFiles = (dir: string) => [path.join(dir, 'network.json'), ...Object.values(dnsmasqFiles(dir))];
 
-/**
- * The identity of the handle's namespace: its nsfs device and inode (which name the default
- * state directory) and its cookie. An inode is reused once a namespace is freed; the cookie
- * (SO_NETNS_COOKIE) never is while the machine runs.
- */
-const nsIds = new WeakMap<Handle, Promise<{ dev: number; ino: number; cookie?: string }>>();
-function netnsId(h: Handle): Promise<{ dev: number; ino: number; cookie?: string }> {
-  let p = nsIds.get(h);
-  if (!p) {
-    p = h._call<{ dev: number; ino: number; cookie?: string }>('network', {}, 'proc.netnsId');
-    nsIds.set(h, p);
-    p.catch(() => nsIds.delete(h));
-  }
-  return p;
-}
 
 /** State recorded in another network namespace than the one whose cookie is `cookie`. */
 function foreignState(s: { netnsCookie?: unknown }, cookie: string | undefined): boolean {

@@ -3,6 +3,7 @@
 import type { Handle } from './handle.js';
 import { NetlinkError, stateError } from './errors.js';
 import * as v from './validate.js';
+import { netnsId } from './netns.js';
 import * as u from './tc-units.js';
 import type { Rate, Size, Time, Protocol } from './tc-units.js';
 
@@ -604,8 +605,10 @@ export class TcOps {
    * with one default class; ingress with a policer where the kernel has the police action,
    * else by redirecting ingress to an ifb device (`vnlifb<ifindex>`) shaped by its own htb.
    * What it adds carries its own marks (the root htb's handle `bd:`, the ingress filter's
-   * prio 189, the ifb's alias), so `unshape` removes exactly that and nothing another tool
-   * added; a root qdisc or ingress hook it did not add is refused (EBUSY), never replaced.
+   * prio 189, the ifb's alias naming the link by index and namespace), so `unshape` removes
+   * exactly that and nothing another tool added, also after the link was renamed; a root
+   * qdisc or ingress hook it did not add is refused (EBUSY), never replaced. An ingress hook
+   * it adds is never without its filter, even if the process dies in between.
    * Idempotent: a second call replaces the first.
    *
    * @example
@@ -628,8 +631,9 @@ export class TcOps {
       if (ing.burst !== undefined) u.size(op, 'ingress.burst', ing.burst, 1);
     }
     const link = await this.h.link.get(dev);
+    const mark = await this.#ifbMark(link.index);
     // Someone else's tree where ours would go is refused before anything changes.
-    const state = await this.#shapeState(dev);
+    const state = await this.#shapeState(dev, link.index, mark);
     if (eg && state.foreignRoot) {
       throw stateError(op, 'EBUSY', `${dev} has a root qdisc ${state.foreignRoot} that shape() did not add; remove it first (tc qdisc del dev ${dev} root)`);
     }
@@ -638,7 +642,6 @@ export class TcOps {
     }
     await this.unshape(dev);
     const result: ShapeResult = {};
-    let addedHook = false;
     try {
       if (eg) {
         await this.qdisc.replace(dev, { kind: 'htb', parent: 'root', handle: SHAPE_ROOT, defaultClass: 1 });
@@ -648,41 +651,79 @@ export class TcOps {
         const rate = ing.rate as Rate;
         // libvirt's default: a burst of what the rate carries in 1/10 s, at least 10 MTU-sized frames.
         const burst = (ing.burst as Size | undefined) ?? Math.max(Math.ceil(u.rate(op, 'ingress.rate', rate) / 10), 15140);
-        // unshape() above took our own hook away unless others' filters keep it.
-        if (!(await this.#shapeState(dev)).ingressHook) { await this.qdisc.add(dev, { kind: 'ingress' }); addedHook = true; }
-        try {
-          await this.filter.add(dev, { kind: 'u32', parent: 'ffff:', protocol: 'all', prio: SHAPE_PRIO, match: [], flowid: ':1',
-            police: { rate, burst, mtu: '64kb', exceed: 'drop' } });
+        const police: FilterSpec = { kind: 'u32', parent: 'ffff:', protocol: 'all', prio: SHAPE_PRIO, match: [], flowid: ':1',
+          police: { rate, burst, mtu: '64kb', exceed: 'drop' } };
+        // unshape() above took our own hook away unless others' filters keep it. A hook this
+        // call adds goes in one sendmsg with its marked filter (#batch), so no crash can leave
+        // it bare; whether the kernel has the police action is asked first the same way, with
+        // nothing left behind (hook, filter and, when we added it, the hook's removal again).
+        const needHook = !(await this.#shapeState(dev, link.index, mark)).ingressHook;
+        const hookAdd = { object: 'qdisc', cmd: 'add', spec: { kind: 'ingress' } } as const;
+        const probe = await this.#batch(op, dev, [
+          ...(needHook ? [hookAdd] : []),
+          { object: 'filter', cmd: 'add', spec: police },
+          needHook ? { object: 'qdisc', cmd: 'del', spec: { kind: 'ingress' } } as const : { object: 'filter', cmd: 'del', spec: { parent: 'ffff:', prio: SHAPE_PRIO } } as const,
+        ]);
+        if (needHook && probe[0]) throw probe[0];
+        const policeErr = probe[needHook ? 1 : 0];
+        if (!policeErr) {
+          const r = await this.#batch(op, dev, [...(needHook ? [hookAdd] : []), { object: 'filter', cmd: 'add', spec: police }]);
+          const e = r.find((x) => x);
+          if (e) throw e;
           result.ingress = 'police';
-        } catch (e) {
-          if (!(e instanceof NetlinkError) || !['ENOENT', 'EOPNOTSUPP', 'EINVAL'].includes(e.code)) throw e;
-          // No police action here: shape what the device receives on an ifb instead.
+        } else {
+          if (!(policeErr instanceof NetlinkError) || !['ENOENT', 'EOPNOTSUPP', 'EINVAL'].includes(policeErr.code)) throw policeErr;
+          // No police action here: shape what the device receives on an ifb instead. The ifb
+          // (its alias is our mark) comes first, the hook and the redirect to it after.
           const ifb = `vnlifb${link.index}`;
-          await this.h.link.add({ kind: 'ifb', name: ifb, alias: `vnetlink:shape:${dev}` });
+          await this.h.link.add({ kind: 'ifb', name: ifb, alias: mark });
           result.ifb = ifb;
           await this.h.link.set(ifb, { up: true });
           await this.qdisc.add(ifb, { kind: 'htb', parent: 'root', handle: '1:', defaultClass: 1 });
           await this.class.add(ifb, { kind: 'htb', parent: '1:', classid: '1:1', rate, burst: ing.burst as Size | undefined });
-          await this.filter.add(dev, { kind: 'u32', parent: 'ffff:', protocol: 'all', prio: SHAPE_PRIO, match: [],
-            actions: [{ kind: 'mirred', egress: true, redirect: true, dev: ifb }] });
+          const r = await this.#batch(op, dev, [...(needHook ? [hookAdd] : []), { object: 'filter', cmd: 'add', spec: { kind: 'u32', parent: 'ffff:',
+            protocol: 'all', prio: SHAPE_PRIO, match: [], actions: [{ kind: 'mirred', egress: true, redirect: true, dev: ifb }] } }]);
+          const e = r.find((x) => x);
+          if (e) throw e;
           result.ingress = 'ifb';
         }
       }
     } catch (e) {
       await this.unshape(dev).catch(() => {});
-      // A hook this call added before its filter failed carries no mark yet: it goes by name.
-      if (addedHook) await this.qdisc.del(dev, { kind: 'ingress' }).catch(() => {});
       throw e;
     }
     return result;
   }
 
   /**
-   * What of the device's tc tree is shape()'s (by its marks) and what is someone else's where
-   * shape() would build. A default root qdisc (handle 0:) belongs to nobody.
+   * Sends tc requests for `dev` in one sendmsg (see tc.modifyMany): the kernel runs them all
+   * inside that call. Returns each one's error (a NetlinkError), or undefined where it worked.
    */
-  async #shapeState(dev: string): Promise<{ ourRoot: boolean; foreignRoot?: string; ingressHook?: 'ingress' | 'clsact';
-    ourFilter: boolean; otherFilters: boolean; foreignIngress?: string }> {
+  async #batch(op: string, dev: string, reqs: readonly { object: 'qdisc' | 'filter'; cmd: Cmd; spec: Record<string, any> }[]): Promise<(NetlinkError | undefined)[]> {
+    const requests: Record<string, unknown>[] = reqs.map((r) => ({ ...this._args(r.object, r.cmd, op, r.spec), dev: v.ifname(op, 'dev', dev) }));
+    const acks = await this.h._call<{ err: number; extack?: string }[]>(op, { op, requests }, 'tc.modifyMany');
+    return acks.map((a, i) => (a.err ? explainMissingKind(new NetlinkError(op, a.err, undefined, a.extack, dev), reqs[i].object,
+      reqs[i].spec.kind, reqs[i].cmd, requests[i].options as Record<string, unknown> | undefined) as NetlinkError : undefined));
+  }
+
+  /**
+   * The alias that marks the ifb shape() made for the link with index `ifindex`: it names the
+   * link by its index and its namespace's cookie (or nsfs inode), which a rename does not
+   * change and a link of the same name elsewhere does not have.
+   */
+  async #ifbMark(ifindex: number): Promise<string> {
+    const id = await netnsId(this.h);
+    return `vnetlink:shape:${id.cookie ?? `${id.dev}-${id.ino}`}:${ifindex}`;
+  }
+
+  /**
+   * What of the device's tc tree is shape()'s (by its marks) and what is someone else's where
+   * shape() would build. A default root qdisc (handle 0:) belongs to nobody. An ingress hook
+   * with no filter at all is ours when our ifb for the device is there too: what a shape()
+   * that stopped between the two (an older one crashed there) left behind.
+   */
+  async #shapeState(dev: string, ifindex: number, mark: string): Promise<{ ourRoot: boolean; foreignRoot?: string; ingressHook?: 'ingress' | 'clsact';
+    ourFilter: boolean; otherFilters: boolean; ourBareHook: boolean; ourIfb?: string; foreignIngress?: string }> {
     let ourRoot = false;
     let foreignRoot: string | undefined;
     let ingressHook: 'ingress' | 'clsact' | undefined;
@@ -701,9 +742,14 @@ export class TcOps {
         else otherFilters = true;
       }
     }
+    const ifb = `vnlifb${ifindex}`;
+    const l = await this.h.link.get(ifb).catch(() => undefined);
+    // Only an ifb that shape() made for this link (its alias says so) is ours.
+    const ourIfb = l && l.kind === 'ifb' && l.alias === mark ? ifb : undefined;
+    const ourBareHook = ingressHook === 'ingress' && !ourFilter && !otherFilters && ourIfb !== undefined;
     // shape() only ever adds an `ingress` hook, and only with its filter in it.
-    const foreignIngress = ingressHook && (ingressHook !== 'ingress' || !ourFilter) ? ingressHook : undefined;
-    return { ourRoot, foreignRoot, ingressHook, ourFilter, otherFilters, foreignIngress };
+    const foreignIngress = ingressHook && (ingressHook !== 'ingress' || !(ourFilter || ourBareHook)) ? ingressHook : undefined;
+    return { ourRoot, foreignRoot, ingressHook, ourFilter, otherFilters, ourBareHook, ourIfb, foreignIngress };
   }
 
   /**
@@ -716,18 +762,15 @@ export class TcOps {
     const op = 'tc.unshape';
     v.ifname(op, 'dev', dev);
     const link = await this.h.link.get(dev);
-    const st = await this.#shapeState(dev);
+    const st = await this.#shapeState(dev, link.index, await this.#ifbMark(link.index));
     let removed = false;
     if (st.ourRoot) { await this.qdisc.del(dev, { parent: 'root' }); removed = true; }
-    if (st.ourFilter && st.ingressHook === 'ingress') {
+    if ((st.ourFilter || st.ourBareHook) && st.ingressHook === 'ingress') {
       if (st.otherFilters) await this.filter.del(dev, { parent: 'ffff:', prio: SHAPE_PRIO });
       else await this.qdisc.del(dev, { kind: 'ingress' });
       removed = true;
     }
-    const ifb = `vnlifb${link.index}`;
-    const mine = await this.h.link.get(ifb).catch(() => undefined);
-    // Only an ifb that shape() made (its alias says so) is ours to delete.
-    if (mine && mine.kind === 'ifb' && mine.alias === `vnetlink:shape:${dev}`) { await this.h.link.del(ifb); removed = true; }
+    if (st.ourIfb) { await this.h.link.del(st.ourIfb); removed = true; }
     return removed;
   }
 }

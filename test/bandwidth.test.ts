@@ -27,6 +27,10 @@ describe.skipIf(skip)('network.attach with bandwidth on a NAT network tap', () =
   let fw: Forwarder | undefined;
   const spec: NetworkSpec = { name: 'bwnet', bridge: 'virbr0', stp: false, address: '192.168.122.1/24', dns: false };
 
+  // The ifbs shape() made for the link with this index (their alias names it by index and namespace).
+  const shapeIfbs = async (index: number) => (await ipLinks(H)).filter((l) => /^vnetlink:shape:[^:]+:\d+$/.test(l.ifalias ?? '') && l.ifalias.endsWith(`:${index}`));
+  const indexOf = async (dev: string) => (await ipLinks(H, dev))[0].ifindex as number;
+
   beforeAll(async () => {
     hasTool('iperf3');
     [H, G] = await Promise.all([nss.create('bwh'), nss.create('bwg')]);
@@ -100,7 +104,7 @@ describe.skipIf(skip)('network.attach with bandwidth on a NAT network tap', () =
     // 6250 kilobytes/s is tc's 50Mbit; burst 64 KiB.
     const cls = await nsExec(H, 'tc', ['class', 'show', 'dev', 'vnet0']);
     expect(cls).toMatch(/class htb bd:1 root prio 0 rate 50Mbit ceil 50Mbit burst 64Kb/);
-    const ifb = (await ipLinks(H)).find((l) => l.ifalias === 'vnetlink:shape:vnet0');
+    const [ifb] = await shapeIfbs(await indexOf('vnet0'));
     expect(ifb?.linkinfo?.info_kind).toBe('ifb');
     expect(await nsExec(H, 'tc', ['class', 'show', 'dev', ifb.ifname])).toMatch(/rate 30Mbit/);
     expect(state().ports).toMatchObject([{ name: 'vnet0', bandwidth: BW, kind: 'tun', index: expect.any(Number) }]);
@@ -128,7 +132,7 @@ describe.skipIf(skip)('network.attach with bandwidth on a NAT network tap', () =
     expect((await ipLinks(H, 'vnet0'))[0].master).toBe('virbr0');
     expect(await qdiscs('vnet0')).toEqual(['htb bd:', 'ingress ffff:']);
     expect(state().ports).toMatchObject([{ name: 'vnet0', bandwidth: BW, kind: 'tun', index: expect.any(Number) }]);
-    expect((await ipLinks(H)).filter((l) => l.ifalias === 'vnetlink:shape:vnet0')).toHaveLength(1);
+    expect(await shapeIfbs(await indexOf('vnet0'))).toHaveLength(1);
   });
 
   it('detach removes exactly the shaping attach made, and the ifb', async () => {
@@ -143,14 +147,15 @@ describe.skipIf(skip)('network.attach with bandwidth on a NAT network tap', () =
   it("a network's own bandwidth shapes its bridge, and destroy leaves no ifb behind", async () => {
     const n2 = await h.network.create({ name: 'bwnet2', bridge: 'virbr1', stp: false, address: '192.168.123.1/24', dns: false,
       bandwidth: { inbound: { average: 12500 }, outbound: { average: 12500, burst: 128 } } });
+    const virbr1 = await indexOf('virbr1');
     try {
       expect(await qdiscs('virbr1')).toEqual(['htb bd:', 'ingress ffff:']);
       expect(await nsExec(H, 'tc', ['class', 'show', 'dev', 'virbr1'])).toMatch(/rate 100Mbit/);
-      expect((await ipLinks(H)).filter((l) => l.ifalias === 'vnetlink:shape:virbr1')).toHaveLength(1);
+      expect(await shapeIfbs(virbr1)).toHaveLength(1);
     } finally {
       await n2.destroy();
     }
-    expect((await ipLinks(H)).filter((l) => l.ifalias === 'vnetlink:shape:virbr1')).toEqual([]);
+    expect(await shapeIfbs(virbr1)).toEqual([]);
     const bad = await h.network.create({ ...spec, name: 'bwnet3', bridge: 'virbr3', address: '192.168.124.1/24', bandwidth: { outbound: { average: 1, floor: 1 } } as any }).catch((x) => x);
     expect(bad.message).toMatch(/bandwidth\.outbound\.floor/);
     expect((await ipLinks(H)).some((l) => l.ifname === 'virbr3')).toBe(false);

@@ -225,6 +225,41 @@ describe.skipIf(skip)('tc', () => {
     expect(await a.tc.unshape('tf0')).toBe(false);
     await a.link.del('tf0');
   });
+
+  it("takes over its own leftovers (a bare ingress hook beside shape()'s ifb, as a crash between the two left it) instead of refusing them", async () => {
+    await a.link.add({ kind: 'veth', name: 'tl0', peer: { name: 'tl1' }, up: true });
+    const r = await a.tc.shape('tl0', { ingress: { rate: '10mbit' } });
+    expect(r.ingress).toBe('ifb');
+    // What a process that died after making the hook and the ifb but before the redirect left.
+    await nsExec(A, 'tc', ['filter', 'del', 'dev', 'tl0', 'parent', 'ffff:', 'prio', '189']);
+    expect(await tcJson(A, 'filter', 'show', 'dev', 'tl0', 'parent', 'ffff:')).toEqual([]);
+    const again = await a.tc.shape('tl0', { ingress: { rate: '10mbit' } });
+    expect(again.ifb).toBe(r.ifb);
+    const f = await tcJson(A, 'filter', 'show', 'dev', 'tl0', 'parent', 'ffff:');
+    expect(JSON.stringify(f)).toContain(r.ifb!);
+    expect((await ipLinks(A)).filter((l) => l.ifname.startsWith('vnlifb'))).toHaveLength(1);
+    // The same bare hook with no ifb of ours is someone else's: still refused.
+    await a.tc.unshape('tl0');
+    await nsExec(A, 'tc', ['qdisc', 'add', 'dev', 'tl0', 'ingress']);
+    expect((await a.tc.shape('tl0', { ingress: { rate: '10mbit' } }).catch((x) => x)).code).toBe('EBUSY');
+    await a.link.del('tl0');
+  });
+
+  it("finds its ifb by the link's index and namespace, so a renamed link's shaping is still removed, and a namesake's is not taken", async () => {
+    await a.link.add({ kind: 'veth', name: 'tr0', peer: { name: 'tr1' }, up: true });
+    const r = await a.tc.shape('tr0', { egress: { rate: '10mbit' }, ingress: { rate: '10mbit' } });
+    await a.link.set('tr0', { up: false });
+    await a.link.set('tr0', { name: 'tr5', up: true });
+    // A new link now has the old name: the ifb is not its.
+    await a.link.add({ kind: 'veth', name: 'tr0', peer: { name: 'tr2' }, up: true });
+    expect(await a.tc.unshape('tr0')).toBe(false);
+    expect((await ipLinks(A)).some((l) => l.ifname === r.ifb)).toBe(true);
+    expect(await a.tc.unshape('tr5')).toBe(true);
+    expect((await ipLinks(A)).some((l) => l.ifname === r.ifb)).toBe(false);
+    expect((await tcJson(A, 'qdisc', 'show', 'dev', 'tr5')).map((q: any) => q.kind)).toEqual(['noqueue']);
+    await a.link.del('tr5');
+    await a.link.del('tr0');
+  });
 });
 
 // iperf3 across a veth pair: the host side (`hv0`) is what a tap is to a VM manager; its egress
@@ -268,7 +303,9 @@ describe.skipIf(skip)('tc.shape on real traffic', () => {
     // This kernel has no police action, so ingress goes through an ifb device.
     expect(r).toMatchObject({ ingress: 'ifb', ifb: expect.stringMatching(/^vnlifb\d+$/) });
     const links = await ipLinks(H);
-    expect(links.find((l) => l.ifname === r.ifb)).toMatchObject({ linkinfo: { info_kind: 'ifb' }, ifalias: 'vnetlink:shape:hv0' });
+    // Its alias names hv0 by ifindex and the namespace's cookie, not by name.
+    expect(links.find((l) => l.ifname === r.ifb)).toMatchObject({ linkinfo: { info_kind: 'ifb' },
+      ifalias: expect.stringMatching(new RegExp(`^vnetlink:shape:[^:]+:${(await h.link.get('hv0')).index}$`)) });
     const down = await best(false, 40);   // host -> guest: hv0's egress
     const up = await best(true, 24);      // guest -> host: hv0's ingress, via the ifb
     expect(down).toBeGreaterThanOrEqual(40);

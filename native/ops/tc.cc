@@ -47,6 +47,24 @@ MsgBuilder build(Ctx& ctx, const Value& args, const char* op) {
   throw std::invalid_argument("unknown tc object '" + object + "'");
 }
 
+// args: { op, requests: [modify's args...] }: all of them in one sendmsg, so the kernel runs
+// them one after the other inside that call: a process that dies meanwhile cannot stop between
+// them (shape() adds the ingress hook and its marked filter this way, never one without the
+// other). Every request gets its own ack: [{ err, extack? }], in order.
+Value tcModifyMany(Ctx& ctx, const Value& args) {
+  std::string op = args.str("op", "tc");
+  std::vector<MsgBuilder> msgs;
+  for (const Value& r : args.req("requests").items()) msgs.push_back(build(ctx, r, op.c_str()));
+  std::vector<AckResult> acks = ctx.rtnl().requestMany(msgs, {}, msgs.size());
+  Value out = Value::array();
+  for (const AckResult& a : acks) {
+    Value v = Value::object();
+    v.set("err", a.err);
+    if (!a.extack.empty()) v.set("extack", a.extack);
+    out.push(std::move(v));
+  }
+  return out;
+}
 
 Value tcList(Ctx& ctx, const Value& args) {
   std::string op = args.str("op", "tc.list");
@@ -72,6 +90,7 @@ Value tcList(Ctx& ctx, const Value& args) {
 
 // tc.modify sends what `build` encodes (named by args.op); tc.encode returns those bytes.
 VNL_CHANGE_OPS("tc.modify", "tc.encode", build);
+VNL_OP("tc.modifyMany", tcModifyMany);
 VNL_OP("tc.list", tcList);
 
 }  // namespace vnl
