@@ -83,11 +83,17 @@ export interface AddPortOptions extends OvsdbCallOptions {
   protected?: boolean;
   /** The OpenFlow port number to ask for (1–65279). */
   ofportRequest?: number;
-  /** No error when this port exists already on this bridge (ovs-vsctl --may-exist). */
+  /**
+   * No error when this port exists already on this bridge (ovs-vsctl --may-exist). The
+   * existing port's options are left as they are, but `bandwidth`, when given, is applied.
+   */
   mayExist?: boolean;
   /**
    * libvirt's `<bandwidth>` for the guest on this port (see {@link Bandwidth}), as OVS's own
-   * QoS, in the same transaction: see {@link Ovsdb.setBandwidth}.
+   * QoS, in the same transaction: see {@link Ovsdb.setBandwidth}. With `mayExist` and a port
+   * that exists, it replaces the port's bandwidth as `setBandwidth` would (the same
+   * transaction checks the port is still as read), as `ovs-vsctl --may-exist add-port BR P --
+   * set interface P ingress_policing_rate=...` still runs its `set`.
    */
   bandwidth?: Bandwidth;
 }
@@ -171,7 +177,13 @@ const PORT_COLS = ['_uuid', 'name', 'interfaces', 'tag', 'trunks', 'vlan_mode', 
 const QOS_COLS = ['_uuid', 'queues', 'external_ids'];
 /** The external_ids key marking the QoS and Queue rows vnetlink made for a port (its name). */
 const QOS_MARK = 'vnetlink-port';
-const IFACE_COLS = ['_uuid', 'name', 'type', 'ofport', 'ofport_request', 'error', 'link_state', 'admin_state', 'mac_in_use', 'external_ids', 'options'];
+/**
+ * The Interface external_ids key saying vnetlink set its ingress policing, and to what
+ * ("RATE/BURST"): policing that differs from it (or has no mark) is someone else's.
+ */
+const POLICING_MARK = 'vnetlink-policing';
+const IFACE_COLS = ['_uuid', 'name', 'type', 'ofport', 'ofport_request', 'error', 'link_state', 'admin_state', 'mac_in_use', 'external_ids', 'options',
+  'ingress_policing_rate', 'ingress_policing_burst'];
 
 const byUuid = (u: string) => [['_uuid', '==', uuid(u)]];
 /** A row's own uuid; rows come from the server, so a missing or malformed one is its fault. */
@@ -460,13 +472,26 @@ export class Ovsdb {
     const bw = bandwidthArg(op, 'bandwidth', opts.bandwidth);
     const qosOps = bw ? bandwidthRows(iface, bw, ifRow, portRow) : [];
     const call = this.#call(op, opts);
+    const view = async () => {
+      const s2 = await this.snapshot(call);
+      const p = findByName(s2.ports, iface);
+      if (!p) throw new OvsdbError(op, 'not-found', `port ${iface} vanished right after it was added`);
+      return portView(s2, bridge, p);
+    };
 
     const port = await this.run<OvsPort>(call, (s) => {
       const b = findByName(s.bridges, bridge);
       if (!b) throw new OvsdbError(op, 'not-found', `no bridge named ${bridge}`);
       const owner = portOwner(s, iface);
       if (owner !== undefined) {
-        if (mayExist && owner === bridge) return { result: portView(s, bridge, findByName(s.ports, iface)!) };
+        if (mayExist && owner === bridge) {
+          const p = findByName(s.ports, iface)!;
+          // As `ovs-vsctl --may-exist add-port ... -- set interface ...`: the port's own options
+          // are left as they are, but the bandwidth asked for is applied (as setBandwidth does),
+          // so a caller that re-attaches a guest never runs it unshaped.
+          if (!bw) return { result: portView(s, bridge, p) };
+          return { ops: bandwidthPlan(op, s, p, bw), after: view };
+        }
         throw new OvsdbError(op, 'exists', `a port named ${iface} already exists on bridge ${owner}`);
       }
       if (findByName(s.ifaces, iface)) throw new OvsdbError(op, 'exists', `an interface named ${iface} already exists`);
@@ -479,14 +504,9 @@ export class Ovsdb {
           { op: 'insert', table: 'Port', 'uuid-name': 'port', row: { ...portRow, interfaces: namedUuid('iface') } },
           { op: 'update', table: 'Bridge', where: byUuid(uuidOf(b)), row: { ports: set([...oldPorts.map(uuid), namedUuid('port')]) } },
         ],
-        after: async () => {
-          const s2 = await this.snapshot(call);
-          const p = findByName(s2.ports, iface);
-          if (!p) throw new OvsdbError(op, 'not-found', `port ${iface} vanished right after it was added`);
-          return portView(s2, bridge, p);
-        },
+        after: view,
       };
-    });
+    }, bw !== undefined);
     if (this.waitApply) {
       const bad = port.interfaces.find((i) => i.error !== undefined || i.ofport === -1);
       if (bad) {
@@ -546,9 +566,10 @@ export class Ovsdb {
    * and units, see {@link Bandwidth}): `outbound` (from the guest) as the Interface's
    * `ingress_policing_rate`/`ingress_policing_burst`; `inbound` (to the guest) as a linux-htb
    * QoS on the Port with one Queue (`other_config` min-rate, max-rate, burst). The QoS and
-   * Queue rows carry external_ids `vnetlink-port` (and libvirt's `ifname`); they are replaced
-   * here, and removed with `null`, by `delPort` and `delBridge`. A QoS on the port that
-   * vnetlink did not make is refused (code 'exists'), never replaced.
+   * Queue rows carry external_ids `vnetlink-port` (and libvirt's `ifname`), the Interface
+   * `vnetlink-policing` (the rate and burst set); they are replaced here, and removed with
+   * `null`, by `delPort` and `delBridge`. A QoS or policing that vnetlink did not set is never
+   * replaced: a call that would have to is refused (code 'busy'), and `null` leaves it.
    *
    * Equivalent to: `ovs-vsctl set interface vnet0 ingress_policing_rate=R -- set port vnet0 qos=@q -- --id=@q create qos type=linux-htb ...`
    *
@@ -565,19 +586,7 @@ export class Ovsdb {
     await this.run(call, (s) => {
       const p = findByName(s.ports, port);
       if (!p) throw new OvsdbError(op, 'not-found', `no port named ${port}`);
-      const old = dropOwnQos(s, p);
-      if (old.foreign) throw new OvsdbError(op, 'exists', `port ${port} has a QoS row vnetlink did not add (${old.foreign}); remove it first`);
-      const ifRow: Row = { ingress_policing_rate: 0, ingress_policing_burst: 0 };
-      const portRow: Row = { qos: set([]) };
-      const ins = bw ? bandwidthRows(port, bw, ifRow, portRow) : [];
-      const ops: Row[] = [
-        waitEq('Port', uuidOf(p), 'qos', p.qos ?? set([])),
-        ...ins,
-        { op: 'update', table: 'Port', where: byUuid(uuidOf(p)), row: portRow },
-        ...old.ops,
-      ];
-      for (const i of setOf(p.interfaces).map(String)) ops.push({ op: 'update', table: 'Interface', where: byUuid(i), row: ifRow });
-      return { ops };
+      return { ops: bandwidthPlan(op, s, p, bw ?? null) };
     }, true);
   }
 
@@ -947,7 +956,13 @@ function waitEq(table: string, rowUuid: string, column: string, value: unknown):
  */
 function bandwidthRows(name: string, bw: Bandwidth, ifRow: Row, portRow: Row): Row[] {
   const q = ovsQos(bw);
-  if (q.policing) { ifRow.ingress_policing_rate = q.policing.rate; ifRow.ingress_policing_burst = q.policing.burst; }
+  if (q.policing) {
+    ifRow.ingress_policing_rate = q.policing.rate;
+    ifRow.ingress_policing_burst = q.policing.burst;
+    // A new Interface: the mark joins the caller's external_ids.
+    const ids = ifRow.external_ids === undefined ? {} : mapOf(ifRow.external_ids);
+    ifRow.external_ids = map({ ...ids, [POLICING_MARK]: policingMark(q.policing) });
+  }
   if (!q.htb) return [];
   const ids = map({ [QOS_MARK]: name, ifname: name });
   const cfg = map({ 'min-rate': String(q.htb.minRate), 'max-rate': String(q.htb.maxRate), ...(q.htb.burst !== undefined ? { burst: String(q.htb.burst) } : {}) });
@@ -956,6 +971,58 @@ function bandwidthRows(name: string, bw: Bandwidth, ifRow: Row, portRow: Row): R
     { op: 'insert', table: 'Queue', 'uuid-name': 'bwqueue', row: { other_config: cfg, external_ids: ids } },
     { op: 'insert', table: 'QoS', 'uuid-name': 'bwqos', row: { type: 'linux-htb', other_config: cfg, queues: ['map', [[0, namedUuid('bwqueue')]]], external_ids: ids } },
   ];
+}
+
+const policingMark = (p: { rate: number; burst: number }) => `${p.rate}/${p.burst}`;
+
+/**
+ * The operations that make an existing port's bandwidth `bw` (null: none of vnetlink's): our
+ * QoS, Queue and policing replaced, someone else's left alone, and refused (code 'busy') when
+ * `bw` needs the column it holds. Guarded by `wait`s on what was read.
+ */
+function bandwidthPlan(op: string, s: Snapshot, p: Row, bw: Bandwidth | null): Row[] {
+  const name = String(p.name);
+  const q = bw ? ovsQos(bw) : {};
+  const old = dropOwnQos(s, p);
+  const ops: Row[] = [waitEq('Port', uuidOf(p), 'qos', p.qos ?? set([]))];
+  if (old.foreign) {
+    if (q.htb) throw new OvsdbError(op, 'busy', `port ${name} has a QoS row vnetlink did not add (${old.foreign}); remove it first (ovs-vsctl clear port ${name} qos)`);
+  } else {
+    const portRow: Row = { qos: set([]) };
+    const ifRow: Row = {};
+    const ins = bw ? bandwidthRows(name, { ...bw, outbound: undefined }, ifRow, portRow) : [];
+    ops.push(...ins, { op: 'update', table: 'Port', where: byUuid(uuidOf(p)), row: portRow }, ...old.ops);
+  }
+  for (const i of setOf(p.interfaces).map(String)) {
+    const r = s.ifaces.get(i);
+    if (!r) continue;
+    const rate = numberOr0(r.ingress_policing_rate), burst = numberOr0(r.ingress_policing_burst);
+    const mark = mapOf(r.external_ids)[POLICING_MARK];
+    const ours = mark !== undefined && mark === policingMark({ rate, burst });
+    if (!ours && (rate !== 0 || burst !== 0)) {
+      if (q.policing) {
+        throw new OvsdbError(op, 'busy', `interface ${String(r.name)} has ingress policing vnetlink did not set ` +
+          `(ingress_policing_rate=${rate}, ingress_policing_burst=${burst}); remove it first (ovs-vsctl set interface ${String(r.name)} ingress_policing_rate=0 ingress_policing_burst=0)`);
+      }
+      continue;
+    }
+    const next = q.policing ?? { rate: 0, burst: 0 };
+    ops.push(
+      { op: 'wait', table: 'Interface', timeout: 0, where: byUuid(i), columns: ['ingress_policing_rate', 'ingress_policing_burst'], until: '==',
+        rows: [{ ingress_policing_rate: rate, ingress_policing_burst: burst }] },
+      { op: 'update', table: 'Interface', where: byUuid(i), row: { ingress_policing_rate: next.rate, ingress_policing_burst: next.burst } },
+      { op: 'mutate', table: 'Interface', where: byUuid(i), mutations: [
+        ['external_ids', 'delete', set([POLICING_MARK])],
+        ...(q.policing ? [['external_ids', 'insert', map({ [POLICING_MARK]: policingMark(q.policing) })]] : []),
+      ] },
+    );
+  }
+  return ops;
+}
+
+function numberOr0(x: unknown): number {
+  const n = optional(x);
+  return typeof n === 'number' ? n : 0;
 }
 
 /**

@@ -228,6 +228,56 @@ describe.skipIf(ovsSkip)('bandwidth on an Open vSwitch port, as OVS QoS', () => 
     expect(await rowCount(ovsd, 'QoS')).toBe(0);
   });
 
+  it('addPort with mayExist on a port that exists applies the bandwidth asked for (as ovs-vsctl runs the set after --may-exist add-port)', async () => {
+    const t = await nl.tap.create({ name: 'vnet%d', up: true });
+    taps.push(t);
+    await ovs.addPort('ovsbw0', t.name);
+    expect((await iface(t.name)).ingress_policing_rate).toBe(0);
+    await ovs.addPort('ovsbw0', t.name, { mayExist: true, bandwidth: { inbound: { average: 1000 }, outbound: { average: 2000, burst: 16 } } });
+    const i = await iface(t.name);
+    expect(i.ingress_policing_rate).toBe(16000);
+    expect(i.ingress_policing_burst).toBe(128);
+    expect(ovsMap(i.external_ids)['vnetlink-policing']).toBe('16000/128');
+    const qos = (await list('QoS')).filter((q: any) => ovsMap(q.external_ids)['vnetlink-port'] === t.name);
+    expect(qos).toHaveLength(1);
+    expect((await list('Port')).find((r: any) => r.name === t.name).qos).toEqual(qos[0]._uuid);
+    // Again with another bandwidth: replaced, not added to; without bandwidth: left as it is.
+    await ovs.addPort('ovsbw0', t.name, { mayExist: true, bandwidth: { outbound: { average: 500 } } });
+    expect((await iface(t.name)).ingress_policing_rate).toBe(4000);
+    expect((await list('QoS')).filter((q: any) => ovsMap(q.external_ids)['vnetlink-port'] === t.name)).toHaveLength(0);
+    await ovs.addPort('ovsbw0', t.name, { mayExist: true });
+    expect((await iface(t.name)).ingress_policing_rate).toBe(4000);
+    await ovs.delPort('ovsbw0', t.name);
+  });
+
+  it("ingress policing vnetlink did not set is refused (busy), never overwritten; null and an inbound-only change leave it", async () => {
+    const t = await nl.tap.create({ name: 'vnet%d', up: true });
+    taps.push(t);
+    await ovs.addPort('ovsbw0', t.name);
+    await ovsd.vsctl(['set', 'interface', t.name, 'ingress_policing_rate=5000', 'ingress_policing_burst=500']);
+    const e = await ovs.setBandwidth(t.name, { outbound: { average: 1000 } }).catch((x) => x);
+    expect(e.code).toBe('busy');
+    expect(e.message).toMatch(new RegExp(`interface ${t.name} has ingress policing vnetlink did not set \\(ingress_policing_rate=5000, ingress_policing_burst=500\\)`));
+    expect((await iface(t.name)).ingress_policing_rate).toBe(5000);
+    // The same through addPort's mayExist.
+    const e2 = await ovs.addPort('ovsbw0', t.name, { mayExist: true, bandwidth: { outbound: { average: 1000 } } }).catch((x) => x);
+    expect(e2.code).toBe('busy');
+    await ovs.setBandwidth(t.name, { inbound: { average: 1000 } });
+    await ovs.setBandwidth(t.name, null);
+    const i = await iface(t.name);
+    expect([i.ingress_policing_rate, i.ingress_policing_burst]).toEqual([5000, 500]);
+    expect(await rowCount(ovsd, 'QoS')).toBe(0);
+
+    // Ours, then changed by someone else: theirs from then on.
+    await ovsd.vsctl(['set', 'interface', t.name, 'ingress_policing_rate=0', 'ingress_policing_burst=0']);
+    await ovs.setBandwidth(t.name, { outbound: { average: 1000 } });
+    expect((await iface(t.name)).ingress_policing_rate).toBe(8000);
+    await ovsd.vsctl(['set', 'interface', t.name, 'ingress_policing_rate=9999']);
+    expect((await ovs.setBandwidth(t.name, { outbound: { average: 2000 } }).catch((x) => x)).code).toBe('busy');
+    expect((await iface(t.name)).ingress_policing_rate).toBe(9999);
+    await ovs.delPort('ovsbw0', t.name);
+  });
+
   it('delPort and delBridge leave no QoS or Queue rows; a QoS vnetlink did not make is refused, not replaced', async () => {
     const a = await nl.tap.create({ name: 'vnet%d', up: true });
     const b = await nl.tap.create({ name: 'vnet%d', up: true });
@@ -242,7 +292,7 @@ describe.skipIf(ovsSkip)('bandwidth on an Open vSwitch port, as OVS QoS', () => 
     await ovs.addPort('ovsbw0', b.name);
     await ovsd.vsctl(['set', 'port', b.name, 'qos=@q', '--', '--id=@q', 'create', 'qos', 'type=linux-htb']);
     const e = await ovs.setBandwidth(b.name, { inbound: { average: 1000 } }).catch((x) => x);
-    expect(e.code).toBe('exists');
+    expect(e.code).toBe('busy');
     expect(e.message).toMatch(/did not add/);
     expect(await rowCount(ovsd, 'QoS')).toBe(1);
     await ovs.delPort('ovsbw0', b.name);

@@ -6,6 +6,8 @@ import { VnetlinkError } from '../errors.js';
  *   'referential-integrity-violation', 'resources-exhausted', 'timed-out', 'not-supported',
  *   'aborted', 'not-owner', 'unknown-database', ... (the raw text is in `ovsdbError`);
  * - 'not-found' (a bridge or port named in the call does not exist), 'exists' (it already does);
+ * - 'busy' (a setting vnetlink did not make holds what the call would change: a QoS on the
+ *   port, ingress policing on its interface);
  * - 'interface-error' (ovs-vswitchd could not open the interface; its text is in `details`);
  * - 'ETIMEDOUT' (the call's deadline passed: the server did not answer, or ovs-vswitchd did not
  *   apply the change in time), 'closed' (the connection went away), 'protocol' (the server sent
