@@ -3,7 +3,7 @@
  *   nlcreate KIND COUNT PREFIX GROUP [LOWER] [DEL_SAMPLE]
  * KIND: veth | bridge | macvtap | vxlan | tap. Creates COUNT devices named PREFIX<i> (veth peers
  * PREFIX<i>p) in link group GROUP, deletes DEL_SAMPLE of them one by one, the rest with one
- * group delete, and prints one JSON line of timings. Build: cc -O2 -o nlcreate nlcreate.c */
+ * group delete, and prints one JSON line of timings. Build: cc -O2 -o nlcreate nlcreate.c (with nlmsg.h beside it) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <net/if.h> /* before the linux headers: glibc and linux both define IFF_* */
@@ -23,42 +23,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#define NL_PROG "nlcreate"
+#include "nlmsg.h"
+
 static int nl;
-static uint32_t seq = 1;
-static char buf[8192];
-static size_t len;
 
 static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
-static void die(const char *what, int err) {
-  fprintf(stderr, "nlcreate: %s: %s\n", what, strerror(err));
-  exit(1);
-}
-
-static void msg_start(uint16_t type, uint16_t flags) {
-  memset(buf, 0, sizeof buf);
-  struct nlmsghdr *h = (struct nlmsghdr *)buf;
-  h->nlmsg_type = type;
-  h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-  h->nlmsg_seq = ++seq;
-  len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
-}
 static struct ifinfomsg *ifi_at(size_t off) { return (struct ifinfomsg *)(buf + off); }
-static void put(uint16_t type, const void *data, size_t n) {
-  struct rtattr *a = (struct rtattr *)(buf + len);
-  a->rta_type = type;
-  a->rta_len = RTA_LENGTH(n);
-  memcpy(RTA_DATA(a), data, n);
-  len += RTA_ALIGN(a->rta_len);
-}
-static void put_str(uint16_t type, const char *s) { put(type, s, strlen(s) + 1); }
-static void put_u32(uint16_t type, uint32_t v) { put(type, &v, 4); }
-static void put_u16(uint16_t type, uint16_t v) { put(type, &v, 2); }
-static size_t nest(uint16_t type) { size_t off = len; put(type, NULL, 0); return off; }
-static void nest_end(size_t off) { ((struct rtattr *)(buf + off))->rta_len = len - off; }
 
 /* Sends the message and waits for its ack; returns 0 or a positive errno. */
 static int transact(void) {
@@ -90,10 +65,7 @@ int main(int argc, char **argv) {
   int sample = argc > 6 ? atoi(argv[6]) : 0;
   if (sample > count) sample = count;
   int istap = !strcmp(kind, "tap");
-  nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  if (nl < 0) die("socket", errno);
-  struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-  if (bind(nl, (struct sockaddr *)&sa, sizeof sa) < 0) die("bind", errno);
+  nl = nlsock(NETLINK_ROUTE);
   int lowerIdx = lower ? (int)if_nametoindex(lower) : 0;
   int *fds = calloc(count, sizeof(int));
   double *lat = calloc(count, sizeof(double));
@@ -113,13 +85,13 @@ int main(int argc, char **argv) {
       if (ioctl(fd, TUNSETIFF, &ifr) < 0) die("TUNSETIFF", errno);
       fds[i] = fd;
       /* the group, so one group delete removes them (as tap.create({group}) does) */
-      msg_start(RTM_NEWLINK, 0);
+      msg_start(RTM_NEWLINK, 0, sizeof(struct ifinfomsg));
       ifi_at(NLMSG_HDRLEN)->ifi_index = (int)if_nametoindex(name);
       put_u32(IFLA_GROUP, group);
       int e = transact();
       if (e) die("set group", e);
     } else {
-      msg_start(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
+      msg_start(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, sizeof(struct ifinfomsg));
       put_str(IFLA_IFNAME, name);
       put_u32(IFLA_GROUP, group);
       if ((!strcmp(kind, "macvtap")) && lowerIdx) put_u32(IFLA_LINK, (uint32_t)lowerIdx);
@@ -157,7 +129,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < sample; i++) {
     snprintf(name, sizeof name, "%s%d", prefix, i);
     if (istap) { close(fds[i]); fds[i] = -1; continue; }  /* closing the last fd unregisters it */
-    msg_start(RTM_DELLINK, 0);
+    msg_start(RTM_DELLINK, 0, sizeof(struct ifinfomsg));
     put_str(IFLA_IFNAME, name);
     int e = transact();
     if (e) die("RTM_DELLINK", e);
@@ -165,7 +137,7 @@ int main(int argc, char **argv) {
   double delOneSec = now() - t1;
 
   double t2 = now();
-  msg_start(RTM_DELLINK, 0);
+  msg_start(RTM_DELLINK, 0, sizeof(struct ifinfomsg));
   put_u32(IFLA_GROUP, group);
   int e = count > sample ? transact() : 0;
   if (e) die("RTM_DELLINK group", e);

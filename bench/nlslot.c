@@ -8,7 +8,7 @@
  * HOSTNS an nftables rule `tcp dport PORT0+k dnat to <slot addr>:22` appended to TABLE/CHAIN
  * (family ip; it must exist). Prints {"setupMs", "lat": [ms per slot]}, then waits for a line
  * on stdin and tears down (rule deleted by handle, namespace unmounted), printing
- * {"teardownMs"}. Build: cc -O2 -o nlslot nlslot.c */
+ * {"teardownMs"}. Build: cc -O2 -o nlslot nlslot.c (with nlmsg.h beside it) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <net/if.h> /* before the linux headers: glibc and linux both define IFF_* */
@@ -34,50 +34,14 @@
 #include <time.h>
 #include <unistd.h>
 
-static uint32_t seq = 1;
-static char buf[8192];
-static size_t len;
+#define NL_PROG "nlslot"
+#include "nlmsg.h"
 
 static double now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
-static void die(const char *what, int err) {
-  fprintf(stderr, "nlslot: %s: %s\n", what, strerror(err));
-  exit(1);
-}
-
-static int nlsock(int proto) {
-  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, proto);
-  if (fd < 0) die("socket", errno);
-  struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) die("bind", errno);
-  return fd;
-}
-
-/* One message in buf: header, a family header of `fam` bytes, then attributes. */
-static void *msg_start(uint16_t type, uint16_t flags, size_t fam) {
-  memset(buf, 0, sizeof buf);
-  struct nlmsghdr *h = (struct nlmsghdr *)buf;
-  h->nlmsg_type = type;
-  h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags;
-  h->nlmsg_seq = ++seq;
-  len = NLMSG_LENGTH(fam);
-  return NLMSG_DATA(h);
-}
-static void put(uint16_t type, const void *data, size_t n) {
-  struct nlattr *a = (struct nlattr *)(buf + len);
-  a->nla_type = type;
-  a->nla_len = NLA_HDRLEN + n;
-  if (n) memcpy((char *)a + NLA_HDRLEN, data, n);
-  len += NLA_ALIGN(a->nla_len);
-}
-static void put_str(uint16_t type, const char *s) { put(type, s, strlen(s) + 1); }
-static void put_u32(uint16_t type, uint32_t v) { put(type, &v, 4); }
-static void put_be32(uint16_t type, uint32_t v) { v = htonl(v); put(type, &v, 4); }
-static size_t nest(uint16_t type) { size_t off = len; put(type | NLA_F_NESTED, NULL, 0); return off; }
-static void nest_end(size_t off) { ((struct nlattr *)(buf + off))->nla_len = len - off; }
 
 /* Sends buf[0..n) and reads until the ack of `want`; an echoed NFT rule's handle goes to *handle. */
 static int transact(int fd, const char *what, size_t n, uint32_t want, uint64_t *handle) {

@@ -9,7 +9,7 @@ import { Forwarder, Ovsdb, open, type Handle, type Netns, type Network, type Net
 import { _simulateCrash } from '../lib/network.js';
 import { Namespaces, hasTool, ipLinks, nsExec, privilegedSkipReason } from './helpers.js';
 import { iperfMbps } from './iperf.js';
-import { ovsSkipReason, rowCount, startOvs, type OvsDaemons } from './ovs-helpers.js';
+import { ovsMap, ovsRows, ovsSkipReason, rowCount, startOvsWorld, stopOvsWorld, type OvsDaemons, type OvsWorld } from './ovs-helpers.js';
 
 const skip = privilegedSkipReason();
 const offloads = { csum: true, tso4: true, tso6: true };
@@ -166,33 +166,17 @@ const ovsSkip = skip ?? ovsSkipReason();
 
 describe.skipIf(ovsSkip)('bandwidth on an Open vSwitch port, as OVS QoS', () => {
   const nss = new Namespaces();
-  let N: Netns;
-  let nl: Handle;
-  let ovsd: OvsDaemons;
-  let ovs: Ovsdb;
-  const taps: Tap[] = [];
+  let w: OvsWorld;
+  let nl: Handle, ovsd: OvsDaemons, ovs: Ovsdb, taps: Tap[];
 
   beforeAll(async () => {
-    N = await nss.create('bwovs');
-    nl = await open({ netns: N });
-    ovsd = await startOvs(N);
-    for (const pid of ovsd.pids) nss.track(pid);
-    ovs = await Ovsdb.connect(ovsd.sock);
+    w = await startOvsWorld(nss, 'bwovs');
+    ({ nl, ovsd, ovs, taps } = w);
     await ovs.addBridge('ovsbw0', { datapathType: 'netdev' });
   }, 30_000);
-  afterAll(async () => {
-    await ovs?.close();
-    for (const t of taps) await t.close().catch(() => undefined);
-    await nl?.close();
-    await ovsd?.stop();
-    await nss.cleanup();
-  });
+  afterAll(() => stopOvsWorld(w, nss));
 
-  const list = async (table: string) => {
-    const j = JSON.parse(await ovsd.vsctl(['--format=json', 'list', table]));
-    return j.data.map((row: unknown[]) => Object.fromEntries(j.headings.map((k: string, i: number) => [k, row[i]])));
-  };
-  const ovsMap = (m: any) => Object.fromEntries(m[1]);
+  const list = (table: string) => ovsRows(ovsd, table);
   const iface = async (name: string) => (await list('Interface')).find((r: any) => r.name === name);
 
   it('sets ingress policing for outbound and a linux-htb QoS with one Queue for inbound, as libvirt does; ovs-vsctl agrees', async () => {

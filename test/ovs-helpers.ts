@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { Netns } from '../lib/index.js';
-import { hasTool, inCI } from './helpers.js';
+import { Ovsdb, open, type Handle, type Netns, type Tap } from '../lib/index.js';
+import { hasTool, inCI, type Namespaces } from './helpers.js';
 
 const execFileP = promisify(execFile);
 export const OVS_SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
@@ -125,3 +125,33 @@ export async function rowCount(ovs: OvsDaemons, table: string): Promise<number> 
   const j = JSON.parse(await ovs.vsctl(['--format=json', '--columns=_uuid', 'list', table]));
   return j.data.length;
 }
+
+/** A test file's Open vSwitch: a namespace, a handle in it, the daemons, a connection, and the taps the tests make. */
+export interface OvsWorld { N: Netns; nl: Handle; ovsd: OvsDaemons; ovs: Ovsdb; taps: Tap[] }
+
+/** Makes an OvsWorld in a fresh namespace of `nss` (the daemons' pids tracked for its cleanup). */
+export async function startOvsWorld(nss: Namespaces, prefix: string): Promise<OvsWorld> {
+  const N = await nss.create(prefix);
+  const nl = await open({ netns: N });
+  const ovsd = await startOvs(N);
+  for (const pid of ovsd.pids) nss.track(pid);
+  return { N, nl, ovsd, ovs: await Ovsdb.connect(ovsd.sock), taps: [] };
+}
+
+/** Undoes startOvsWorld (what of it was made), then the namespaces. */
+export async function stopOvsWorld(w: Partial<OvsWorld> | undefined, nss: Namespaces): Promise<void> {
+  await w?.ovs?.close();
+  for (const t of w?.taps ?? []) await t.close().catch(() => undefined);
+  await w?.nl?.close();
+  await w?.ovsd?.stop();
+  await nss.cleanup();
+}
+
+/** Every row of `table` as ovs-vsctl lists it (`--format=json list TABLE`), one object per row, by column name. */
+export async function ovsRows(ovs: OvsDaemons, table: string): Promise<any[]> {
+  const j = JSON.parse(await ovs.vsctl(['--format=json', 'list', table]));
+  return j.data.map((row: unknown[]) => Object.fromEntries(j.headings.map((k: string, i: number) => [k, row[i]])));
+}
+
+/** An OVSDB map as ovs-vsctl's JSON writes it (["map", [[k, v], ...]]) as an object. */
+export const ovsMap = (m: any): Record<string, string> => Object.fromEntries(m[1]);

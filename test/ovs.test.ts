@@ -12,7 +12,7 @@ import { open, Ovsdb, OvsdbError, type Handle, type Netns, type Tap } from '../l
 import { JsonSplitter } from '../lib/ovsdb/json-stream.js';
 import { map, mapOf, namedUuid, set, setOf, uuid } from '../lib/ovsdb/datum.js';
 import { Namespaces, privilegedSkipReason, waitFor } from './helpers.js';
-import { parseVsctlShow, rowCount, startOvs, ovsSkipReason, type OvsDaemons } from './ovs-helpers.js';
+import { parseVsctlShow, rowCount, startOvs, startOvsWorld, stopOvsWorld, ovsSkipReason, type OvsDaemons, type OvsWorld } from './ovs-helpers.js';
 
 const execFileP = promisify(execFile);
 
@@ -125,27 +125,18 @@ const carries = (payload: string) => (b: Buffer) => b.length >= 14 && b.readUInt
 
 describe.skipIf(skip)('Open vSwitch over OVSDB', () => {
   const nss = new Namespaces();
+  let w: OvsWorld;
   let N: Netns;
   let nl: Handle;
   let ovsd: OvsDaemons;
   let ovs: Ovsdb;
-  const taps: Tap[] = [];
+  let taps: Tap[];
 
   beforeAll(async () => {
-    N = await nss.create('ovs');
-    nl = await open({ netns: N });
-    ovsd = await startOvs(N);
-    for (const pid of ovsd.pids) nss.track(pid);
-    ovs = await Ovsdb.connect(ovsd.sock);
+    w = await startOvsWorld(nss, 'ovs');
+    ({ N, nl, ovsd, ovs, taps } = w);
   }, 30_000);
-
-  afterAll(async () => {
-    await ovs?.close();
-    for (const t of taps) await t.close().catch(() => undefined);
-    await nl?.close();
-    await ovsd?.stop();
-    await nss.cleanup();
-  });
+  afterAll(() => stopOvsWorld(w, nss));
 
   it('puts two vnetlink taps on ovsbr0; ovs-vsctl show agrees with the API; frames cross from one tap fd to the other', async () => {
     const br = await ovs.addBridge('ovsbr0', { datapathType: 'netdev', failMode: 'standalone', externalIds: { owner: 'vnetlink-test' } });
