@@ -8,8 +8,11 @@ import * as v from '../validate.js';
 /** The Interface types that are tunnels (netdev-vport's classes with a remote_ip). */
 export const TUNNEL_TYPES: readonly string[] = ['vxlan', 'geneve', 'gre', 'ip6gre', 'erspan', 'ip6erspan', 'stt', 'lisp', 'gtpu', 'bareudp'];
 
-/** Bits of the tunnel key each type puts on the wire (VNI, instance id, GRE key, TEID, STT context). */
-const KEY_BITS: Record<string, number> = { vxlan: 24, geneve: 24, lisp: 24, stt: 64 };
+/**
+ * Bits of the tunnel key each type puts on the wire (VNI, instance id, GRE key, TEID, STT context;
+ * ERSPAN's is its 10-bit session id, and ovs-vswitchd drops every packet of a port whose key is wider).
+ */
+const KEY_BITS: Record<string, number> = { vxlan: 24, geneve: 24, lisp: 24, stt: 64, erspan: 10, ip6erspan: 10 };
 
 // Printable ASCII and anything above it except DEL and the C1 controls: no newline, NUL, escape.
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f]/;
@@ -42,7 +45,12 @@ export function interfaceOptions(op: string, field: string, type: string | undef
   for (const k of ['key', 'in_key', 'out_key']) if (opts[k] !== undefined) tunnelKey(op, f(k), opts[k], bits);
   if (opts.dst_port !== undefined) decimal(op, f('dst_port'), opts.dst_port, 1n, 65535n);
   if (opts.ttl !== undefined && opts.ttl !== 'inherit') decimal(op, f('ttl'), opts.ttl, 1n, 255n);
-  if (opts.tos !== undefined && opts.tos !== 'inherit') decimal(op, f('tos'), opts.tos, 0n, 255n);
+  if (opts.tos !== undefined && opts.tos !== 'inherit') {
+    // ovs-vswitchd takes only the DSCP bits (a TOS with ECN bits set is logged and dropped, and the
+    // tunnel sends with TOS 0): a multiple of 4.
+    decimal(op, f('tos'), opts.tos, 0n, 252n);
+    if (BigInt(opts.tos) % 4n !== 0n) throw v.rangeError(op, f('tos'), `must be a DSCP value shifted into the TOS byte, a multiple of 4 (got ${JSON.stringify(opts.tos)})`);
+  }
   for (const k of ['csum', 'df_default', 'seq']) {
     if (opts[k] !== undefined && opts[k] !== 'true' && opts[k] !== 'false') throw v.rangeError(op, f(k), `must be "true" or "false" (got ${JSON.stringify(opts[k])})`);
   }
