@@ -6,7 +6,7 @@ export { open, Handle, type OpenOptions } from './handle.js';
 export { Netns } from './netns.js';
 export { VnetlinkError, NetlinkError, TimeoutError, type WaitOptions } from './errors.js';
 export type { Link, LinkOf, LinkKind, LinkCommon, LinkInfoByKind, LinkPort, OperState, BridgeInfo, VxlanInfo, TunInfo, NoInfo,
-  LinkSpec, LinkChanges, LinkBaseChanges, LinkKindChanges, MacvlanChanges, LinkStats, VethSpec, VethPeerSpec, LinkBaseSpec, LinkKindSpecs, NetnsRef } from './link.js';
+  LinkSpec, LinkChanges, LinkBaseChanges, LinkKindChanges, MacvlanChanges, LinkStats, VethSpec, VethPeerSpec, LinkBaseSpec, LinkFlagSettings, LinkKindSpecs, NetnsRef } from './link.js';
 export type { Address, AddrOptions } from './addr.js';
 export type { Route, RouteSpec } from './route.js';
 export { Monitor, type MonitorOptions, type MonitorEvent, type MonitorEventMap, type MonitorGroup, type Neighbour,

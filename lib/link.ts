@@ -156,13 +156,8 @@ export type Link = LinkOf<LinkKind>;
 /** A namespace given as a name, path, fd or Netns. */
 export type NetnsRef = v.NetnsRef;
 
-/** Settings every kind takes at creation. */
-export interface LinkBaseSpec {
-  /** The name; some kinds accept a pattern such as 'vnet%d'. */
-  name: string;
-  mtu?: number;
-  mac?: string;
-  txqueuelen?: number;
+/** The on/off flags and GSO/GRO sizes a link takes at creation (`link.add`) and later (`link.set`). */
+export interface LinkFlagSettings {
   /** Promiscuous mode (`promisc on`). */
   promisc?: boolean;
   /** Receive all multicast (`allmulticast on`). */
@@ -177,6 +172,15 @@ export interface LinkBaseSpec {
   gsoMaxSegs?: number;
   /** Largest packet GRO builds, bytes (`gro_max_size`). */
   groMaxSize?: number;
+}
+
+/** Settings every kind takes at creation. */
+export interface LinkBaseSpec extends LinkFlagSettings {
+  /** The name; some kinds accept a pattern such as 'vnet%d'. */
+  name: string;
+  mtu?: number;
+  mac?: string;
+  txqueuelen?: number;
   /** The link group (IFLA_GROUP); tag links to delete them together with `delGroup`. */
   group?: number;
   master?: string;
@@ -210,7 +214,7 @@ export interface LinkKindSpecs {
 export type LinkSpec = LinkKindSpecs[keyof LinkKindSpecs];
 
 /** What `link.set` changes on any link. Unset fields are not sent. */
-export interface LinkBaseChanges {
+export interface LinkBaseChanges extends LinkFlagSettings {
   up?: boolean;
   mtu?: number;
   mac?: string;
@@ -221,20 +225,6 @@ export interface LinkBaseChanges {
   group?: number;
   alias?: string;
   txqueuelen?: number;
-  /** Promiscuous mode (`promisc on`). */
-  promisc?: boolean;
-  /** Receive all multicast (`allmulticast on`). */
-  allmulti?: boolean;
-  /** IFF_MULTICAST (`multicast off` clears it). */
-  multicast?: boolean;
-  /** ARP (`arp off` sets IFF_NOARP). */
-  arp?: boolean;
-  /** Largest GSO packet to build for the device, bytes (`gso_max_size`; the kernel refuses one above the device's `tsoMaxSize` or below its TCP header room, ~200). */
-  gsoMaxSize?: number;
-  /** Most segments per GSO packet (`gso_max_segs`, at most the device's `tsoMaxSegs`). */
-  gsoMaxSegs?: number;
-  /** Largest packet GRO builds, bytes (`gro_max_size`). */
-  groMaxSize?: number;
   /** Carrier on or off (`carrier off`): taps and dummies take it; the kernel refuses it (EOPNOTSUPP) on kinds without a carrier switch, such as veth and bridge. */
   carrier?: boolean;
   /** Move the link to another namespace. */
