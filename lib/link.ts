@@ -535,9 +535,9 @@ export class LinkOps {
       return;
     }
     // A master with `up: true` takes two requests (see setRequests). If coming up then fails,
-    // the first is undone (the old master back, and the name, MTU, MAC, group, alias or queue
-    // length it changed), so the call changes all or nothing. Both go by index, to the link
-    // that was read.
+    // the first is undone (the old master back, and the name, MTU, MAC, group, alias, queue
+    // length, flags, GSO/GRO sizes or carrier it changed), so the call changes all or nothing.
+    // Both go by index, to the link that was read.
     const [first, second] = reqs;
     const was = await this.h._call<Link>(op, first.index !== undefined ? { index: first.index } : { name: first.name }, 'link.get');
     await this.h._call(op, { ...first, index: was.index });
@@ -551,6 +551,9 @@ export class LinkOps {
       if (first.group !== undefined) back.group = was.group;
       if (first.alias !== undefined) back.alias = was.alias ?? '';
       if (first.txqueuelen !== undefined && was.txqueuelen !== undefined) back.txqueuelen = was.txqueuelen;
+      for (const k of flagKeys) if (first[k] !== undefined) back[k] = was[k];
+      for (const k of sizeKeys) if (first[k] !== undefined && was[k] !== undefined) back[k] = was[k];
+      if (first.carrier !== undefined && was.carrier !== undefined) back.carrier = was.carrier;
       await this.h._call(op, back).catch(() => { /* the first error is the one to report */ });
       throw e;
     }
