@@ -55,7 +55,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       switch (h->nlmsg_type) {
         case NLMSG_ERROR:
         case NLMSG_DONE: (void)NlSocket::parseAck(h); break;
-        case RTM_NEWLINK: case RTM_DELLINK: (void)decodeLink(h, names); break;
+        case RTM_NEWLINK: case RTM_DELLINK: {
+          (void)decodeLink(h, names);
+          Value vlans = Value::array();  // an AF_BRIDGE dump's VLANs (bridge.vlan.list)
+          decodeBridgeVlans(h, names, vlans);
+          break;
+        }
         case RTM_NEWADDR: case RTM_DELADDR: (void)decodeAddr(h, names); break;
         case RTM_NEWROUTE: case RTM_DELROUTE: (void)decodeRoute(h, names); break;
         case RTM_NEWNEIGH: case RTM_DELNEIGH: (void)decodeNeigh(h, names); break;

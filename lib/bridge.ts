@@ -5,7 +5,7 @@ import type { Link } from './link.js';
 import type { PortState } from './kinds/bridge.js';
 import * as v from './validate.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TimeoutError, abortError, waitOptions, type WaitOptions } from './errors.js';
+import { NetlinkError, TimeoutError, abortError, waitOptions, type WaitOptions } from './errors.js';
 
 export type { BridgeSpec, BridgeChanges, BridgeInfo, BridgePort, PortState } from './kinds/bridge.js';
 
@@ -45,11 +45,129 @@ export interface BridgePortChanges {
   neighSuppress?: boolean;
 }
 
+/** A VLAN on a bridge port (or on the bridge itself), as `bridge vlan add` takes it. */
+export interface BridgeVlanSpec {
+  /** The VLAN id, 1–4094 (`vid 10`); with `vidEnd`, the first of a range (`vid 20-30`). */
+  vid: number;
+  /** The last VLAN id of a range, greater than `vid`. */
+  vidEnd?: number;
+  /** Untagged frames arriving on the port belong to this VLAN (`pvid`); one VLAN, not a range. */
+  pvid?: boolean;
+  /** Frames of this VLAN leave the port untagged (`untagged`). */
+  untagged?: boolean;
+  /** Program the device's own VLAN table (`self`: on the bridge, its port toward the host). */
+  self?: boolean;
+  /** Program the table of the bridge the port belongs to (`master`, what the kernel does when neither is given). */
+  master?: boolean;
+}
+
+/** What `bridge.vlan.del` takes: the VLAN (or range) and where. */
+export type BridgeVlanDelSpec = Pick<BridgeVlanSpec, 'vid' | 'vidEnd' | 'self' | 'master'>;
+
+/** One VLAN of one port, as a line of `bridge -j vlan show` lists it (ranges come one id each). */
+export interface BridgeVlan {
+  /** The port (or bridge) name and index. */
+  port: string;
+  index: number;
+  /** The bridge a port belongs to (absent on the bridge's own entries). */
+  master?: string;
+  vid: number;
+  /** The port's PVID (`PVID`). */
+  pvid: boolean;
+  /** Leaves the port untagged (`Egress Untagged`). */
+  untagged: boolean;
+}
+
+const vlanAddKeys = ['vid', 'vidEnd', 'pvid', 'untagged', 'self', 'master'] as const;
+const vlanDelKeys = ['vid', 'vidEnd', 'self', 'master'] as const;
+
+/** Checks a VLAN spec for `bridge.vlan.*` into what the native encoder reads. */
+function vlanArgs(op: string, cmd: 'add' | 'del', port: unknown, spec: unknown): Record<string, unknown> {
+  const a: Record<string, unknown> = { cmd, dev: v.ifname(op, 'port', port) };
+  const s = v.object(op, 'spec', spec);
+  v.knownKeys(op, '', s, cmd === 'add' ? vlanAddKeys : vlanDelKeys);
+  if (s.vid === undefined) throw v.typeError(op, 'vid', 'is required (a VLAN id, 1-4094)');
+  // 0 and 4095 are reserved by 802.1Q; the kernel refuses them with a bare EINVAL.
+  a.vid = v.uint(op, 'vid', s.vid, 1, 4094);
+  if (s.vidEnd !== undefined) a.vidEnd = v.uint(op, 'vidEnd', s.vidEnd, (a.vid as number) + 1, 4094);
+  for (const k of ['pvid', 'untagged', 'self', 'master'] as const) if (s[k] !== undefined) a[k] = v.bool(op, k, s[k]);
+  if (a.pvid === true && a.vidEnd !== undefined)
+    throw v.rangeError(op, 'pvid', `a range (vid ${a.vid}-${a.vidEnd}) cannot be the PVID: a port has one; give a single vid`);
+  return a;
+}
+
+/**
+ * Bridge per-port VLANs: what `bridge vlan` does. They take effect when the bridge has
+ * `vlanFiltering: true` (`ip link set dev br0 type bridge vlan_filtering 1`).
+ */
+export class BridgeVlanOps {
+  constructor(private readonly h: Handle) {}
+
+  async #modify(cmd: 'add' | 'del', port: string, spec: BridgeVlanSpec | BridgeVlanDelSpec): Promise<void> {
+    const op = `bridge.vlan.${cmd}`;
+    const a = vlanArgs(op, cmd, port, spec);
+    // A link that is neither a bridge nor a port of one has no VLAN table to change.
+    const l: Link = await this.h._call(op, { name: a.dev }, 'link.get');
+    if (l.kind !== 'bridge' && l.port?.kind !== 'bridge' && a.self !== true)
+      throw v.rangeError(op, 'port', `${JSON.stringify(l.name)} is a ${l.kind} that is neither a bridge nor a bridge port`);
+    try {
+      await this.h._call(op, { ...a, op }, 'bridge.vlan.modify');
+    } catch (e) {
+      // The kernel's answer without CONFIG_BRIDGE_VLAN_FILTERING (and to `self` on a device
+      // with no VLAN table of its own) is a bare EOPNOTSUPP: say which.
+      if (!(e instanceof NetlinkError) || e.code !== 'EOPNOTSUPP') throw e;
+      const why = a.self === true && l.kind !== 'bridge'
+        ? `${l.name} (${l.kind}) has no VLAN table of its own (self); its bridge's is master`
+        : 'bridge VLANs are not available in this kernel (it is built without CONFIG_BRIDGE_VLAN_FILTERING)';
+      throw new NetlinkError(op, e.errno, why, e.extack, l.name);
+    }
+  }
+
+  /**
+   * Adds a VLAN (or a range) to a bridge port. Equivalent to: `bridge vlan add dev vnet0 vid 10 pvid untagged`.
+   *
+   * @example
+   * await nl.bridge.vlan.add('vnet0', { vid: 10, pvid: true, untagged: true });  // an access port of VLAN 10
+   * await nl.bridge.vlan.add('eth1', { vid: 20, vidEnd: 30 });                   // a trunk carrying 20-30 tagged
+   */
+  add(port: string, spec: BridgeVlanSpec): Promise<void> { return this.#modify('add', port, spec); }
+
+  /** Removes a VLAN (or a range) from a port. Equivalent to: `bridge vlan del dev vnet0 vid 10`. */
+  del(port: string, spec: BridgeVlanDelSpec): Promise<void> { return this.#modify('del', port, spec); }
+
+  /**
+   * The VLANs of every bridge port and bridge, or of one. Equivalent to: `bridge -j vlan show [dev vnet0]`.
+   *
+   * @example
+   * await nl.bridge.vlan.list('vnet0'); // [{ port: 'vnet0', index: 7, master: 'br0', vid: 10, pvid: true, untagged: true }]
+   */
+  async list(port?: string): Promise<BridgeVlan[]> {
+    const op = 'bridge.vlan.list';
+    if (port !== undefined) {
+      v.ifname(op, 'port', port);
+      await this.h._call(op, { name: port }, 'link.get');  // ENODEV for a port that does not exist
+    }
+    const rows: BridgeVlan[] = await this.h._call(op, {});
+    return port === undefined ? rows : rows.filter((r) => r.port === port);
+  }
+
+  /** The request `add`/`del` would send, as bytes (seq and port id 0); the port is resolved in the handle's namespace. */
+  async encode(cmd: 'add' | 'del', port: string, spec: BridgeVlanSpec): Promise<Buffer> {
+    const op = 'bridge.vlan.encode';
+    const c = v.oneOf(op, 'cmd', cmd, ['add', 'del'] as const);
+    return Buffer.from(await this.h._call<Uint8Array>(op, vlanArgs(op, c, port, spec)));
+  }
+}
+
 const portFlags = ['hairpin', 'learning', 'flood', 'mcastFlood', 'bcastFlood', 'isolated', 'guard', 'rootBlock', 'fastLeave', 'proxyArp', 'neighSuppress'] as const;
 
 /** Bridges: what `brctl show` and `bridge link` do. */
 export class BridgeOps {
-  constructor(private readonly h: Handle) {}
+  /** Per-port VLANs: `bridge vlan add|del|show`. */
+  readonly vlan: BridgeVlanOps;
+  constructor(private readonly h: Handle) {
+    this.vlan = new BridgeVlanOps(h);
+  }
 
   /**
    * Every bridge with its id, STP state and ports (one link dump).

@@ -18,7 +18,7 @@ export type { NetworkSpec, NetworkDhcp, NetworkDns, PortForwardSpec, PortForward
 export type { NftFamily, NftHook, NftExpr, NftListedExpr, NftTable, NftChain, NftRule, NftChainSpec, NftRuleSpec, NftCreated, MasqueradeOptions, NftData } from './nft.js';
 export { Ovsdb, OvsdbError } from './ovsdb.js';
 export type { OvsdbConnectOptions, OvsdbCallOptions, DatapathType, AddBridgeOptions, AddPortOptions, OvsBridge, OvsPort, OvsInterface, OvsShow, InterfaceEvent } from './ovsdb.js';
-export type { BridgeSpec, BridgeChanges, BridgePort, BridgePortChanges, BridgeSummary, PortState } from './bridge.js';
+export type { BridgeSpec, BridgeChanges, BridgePort, BridgePortChanges, BridgeSummary, PortState, BridgeVlan, BridgeVlanSpec, BridgeVlanDelSpec } from './bridge.js';
 export { Tap, type TapSpec, type TapOffloads } from './tap.js';
 export type { VxlanSpec } from './kinds/vxlan.js';
 export { macvlanModes, macvlanFlags, type MacvlanMode, type MacvlanFlag, type MacvlanSpec, type MacvtapSpec, type MacvlanInfo, type MacvtapOpenOptions, type MacvtapQueues, type MacvtapOffloads } from './macvtap.js';

@@ -56,6 +56,15 @@ MsgBuilder buildNeigh(const Value& args, const Names& names);
 // suppressPrefixlen, l3mdev, protocol, invert.
 MsgBuilder buildRule(const Value& args);
 
+// Bridge VLANs (`bridge vlan add|del`): args cmd (add|del), dev, vid, vidEnd (a range), pvid,
+// untagged, self, master.
+MsgBuilder buildBridgeVlan(const Value& args, const Names& names);
+// The AF_BRIDGE link dump with RTEXT_FILTER_BRVLAN (`bridge vlan show`).
+MsgBuilder buildBridgeVlanDump();
+// Appends the VLANs one AF_BRIDGE RTM_NEWLINK reports, one { port, index, master?, vid, pvid,
+// untagged } per VLAN id (ranges expanded, at most 4094 per message).
+void decodeBridgeVlans(const nlmsghdr* h, const Names& names, Value& out);
+
 const char* scopeName(uint8_t s);
 
 }  // namespace vnl

@@ -3,7 +3,7 @@
 // vnetlink's encoders. Runs each command under strace in a throwaway namespace (lo = ifindex 1,
 // ifb0 = 2, br0 = 3, vx0 = 4, vp1 = 5, vp0 = 6), so the kernel need not have the kind or accept the
 // request: iproute2 sends it before the kernel answers.
-// Usage (root; iproute2 + strace; wireguard-tools for genl): node test/golden/capture.mjs tc|neigh|link|flags|route|genl > test/fixtures/SET-golden.json
+// Usage (root; iproute2 + strace; wireguard-tools for genl): node test/golden/capture.mjs tc|neigh|link|flags|brvlan|route|genl > test/fixtures/SET-golden.json
 // (`link` prints the request even for kinds this kernel lacks: the refusal comes after it.)
 import { execFileSync, spawnSync } from 'node:child_process';
 
@@ -121,6 +121,19 @@ const flagCommands = [
   'ip link set dev vp0 mtu 1400 txqueuelen 500 gso_max_size 16384 gso_max_segs 64 gro_max_size 16384',
 ];
 
+// Bridge per-port VLANs (vp0 = 6 is a port of br0 = 3), and VLAN filtering on the bridge
+// (this kernel refuses both: the requests are captured before its answer).
+const brvlanCommands = [
+  'bridge vlan add dev vp0 vid 10 pvid untagged',
+  'bridge vlan add dev vp0 vid 20-30',
+  'bridge vlan add dev vp0 vid 40-50 untagged',
+  'bridge vlan add dev vp0 vid 60 master',
+  'bridge vlan add dev br0 vid 10 pvid untagged self',
+  'bridge vlan del dev vp0 vid 10',
+  'bridge vlan del dev vp0 vid 20-30',
+  'ip link set dev br0 type bridge vlan_filtering 1',
+];
+
 // Generic netlink: what `wg` sends before any WireGuard request, the family lookup (this
 // kernel has no wireguard family, so wg stops after the controller's ENOENT).
 const genlCommands = [
@@ -158,6 +171,8 @@ const sets = {
   // RTM_NEWLINK = 16
   link: { commands: linkCommands, types: [16], version: ['ip', '-V'] },
   flags: { commands: flagCommands, types: [16], version: ['ip', '-V'] },
+  // RTM_NEWLINK 16, RTM_DELLINK 17, RTM_SETLINK 19 (AF_BRIDGE for `bridge vlan`)
+  brvlan: { commands: brvlanCommands, types: [16, 17, 19], version: ['bridge', '-V'] },
   // RTM_{NEW,DEL}ADDR = 20, 21; RTM_{NEW,DEL}ROUTE = 24, 25
   route: { commands: routeCommands, types: [20, 21, 24, 25], version: ['ip', '-V'] },
   // GENL_ID_CTRL = 16; wg sends with sendto.

@@ -55,6 +55,16 @@ export async function links(): Promise<void> {
   const c: LinkChanges = { mtu: '1400' };
   void c;
 
+  // Bridge VLANs: a range has no PVID key of its own, del takes no pvid/untagged.
+  await nl.bridge.vlan.add('vnet0', { vid: 10, pvid: true, untagged: true });
+  await nl.bridge.vlan.add('vnet0', { vid: 20, vidEnd: 30 });
+  const vl: boolean = (await nl.bridge.vlan.list('vnet0'))[0].pvid;
+  void vl;
+  // @ts-expect-error del does not take pvid
+  await nl.bridge.vlan.del('vnet0', { vid: 10, pvid: true });
+  // @ts-expect-error vid is a number
+  await nl.bridge.vlan.add('vnet0', { vid: '10' });
+
   // link.list filters by a known kind only.
   await nl.link.list({ kind: 'veth' });
   // @ts-expect-error no such kind
