@@ -105,6 +105,25 @@ describe.skipIf(skip)('foundation', () => {
     await expect(a.link.get('s0new')).rejects.toMatchObject({ code: 'ENODEV' });  // veth pairs die together
   });
 
+  it('returns strings exactly as the kernel holds them: quotes, backslashes, control characters, non-ASCII (results travel as JSON text)', async () => {
+    const alias = 'q"b\\s/\u0001\t\u001f ü 名 😀 end';
+    await a.link.add({ kind: 'bridge', name: 'js0', alias });
+    // What the kernel holds, read from sysfs in the namespace (ip -j prints control characters raw).
+    const sys = await nsRun(A, 'cat', ['/sys/class/net/js0/ifalias']);
+    expect(sys.code).toBe(0);
+    expect(sys.stdout).toBe(alias + '\n');
+    const l = await a.link.get('js0');
+    expect(l.alias).toBe(alias);
+    expect((await a.link.list()).find((x) => x.name === 'js0')?.alias).toBe(alias);
+    // Numbers stay numbers, booleans booleans, arrays arrays.
+    expect(typeof l.index).toBe('number');
+    expect(l.up).toBe(false);
+    expect(Array.isArray(l.flags)).toBe(true);
+    // A result JSON cannot carry (bytes) still arrives as a Buffer.
+    expect(Buffer.isBuffer(await a.link.encode({ kind: 'bridge', name: 'js1' }))).toBe(true);
+    await a.link.del('js0');
+  });
+
   it('brings a veth peer up, in this namespace or in another one', async () => {
     const l = await a.link.add({ kind: 'veth', name: 'u0', up: true, peer: { name: 'u1', up: true } });
     expect((await ipLinks(A, 'u1'))[0].flags).toContain('UP');

@@ -38,6 +38,11 @@ struct Job {
   // result
   bool ok = false;
   Value result;
+  // The result as JSON text, made on the handle's thread when JSON carries it exactly
+  // (toJson): the JS thread then builds it with one JSON.parse instead of member by member.
+  bool hasJson = false;
+  bool jsonAscii = false;
+  std::string json;
   int err = 0;
   std::string where, extack, message;
   bool malformed = false;  // err is EPROTO because a message that came in could not be read
@@ -48,9 +53,12 @@ struct Job {
 template <typename F>
 void settle(Job* j, F&& f) {
   j->ok = false;  // a waiter settles a job whose quick part already succeeded
+  j->hasJson = false;
   try {
     j->result = f();
     j->ok = true;
+    j->hasJson = toJson(j->result, j->json, j->jsonAscii);
+    if (j->hasJson) j->result = Value();  // freed here, not on the JS thread
   } catch (const SysError& e) {
     j->err = e.err();
     j->where = e.where();
@@ -117,6 +125,7 @@ class Handle : public Napi::ObjectWrap<Handle> {
   std::vector<Job*> done_;
   bool scheduled_ = false;
   Napi::ThreadSafeFunction tsfn_;
+  Napi::FunctionReference jsonParse_;  // JSON.parse, for results delivered as JSON text
   size_t pending_ = 0;     // JS thread only
   bool refed_ = false;
   bool held_ = false;      // a strong reference to the JS object while calls are pending
@@ -162,6 +171,7 @@ Handle::Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info) 
   tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
                                         "vnetlink.handle", 0, 1);
   tsfn_.Unref(env);
+  jsonParse_ = Napi::Persistent(env.Global().Get("JSON").As<Napi::Object>().Get("parse").As<Napi::Function>());
   registry_ = &liveHandles(env);
   registry_->insert(this);
   thread_ = std::thread([this] { run(); });
@@ -315,7 +325,17 @@ void Handle::drain(Napi::Env env) {
     // leave the rest of the batch unsettled or the counters wrong.
     try {
       Napi::HandleScope scope(env);
-      if (j->ok) {
+      if (j->ok && j->hasJson) {
+        Napi::Value v;
+        try {
+          v = fromJson(env, jsonParse_.Value(), j->json, j->jsonAscii);
+        } catch (const Napi::Error& e) {
+          // Not expected (the text is ours); the call still settles.
+          j->deferred.Reject(e.Value());
+          continue;
+        }
+        j->deferred.Resolve(v);
+      } else if (j->ok) {
         j->deferred.Resolve(toJs(env, j->result));
       } else {
         std::string msg = j->where + ": " + strerror(j->err) + (j->extack.empty() ? "" : ": " + j->extack);
