@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NetlinkError, open, type Handle, type Netns } from '../lib/index.js';
-import { Namespaces, hasTool, nsExec, nsRun, privilegedSkipReason } from './helpers.js';
+import { Namespaces, hasTool, nsExec, nsRun, privilegedSkipReason, waitFor } from './helpers.js';
 import { neighGoldenCases } from './neigh-rule-golden-cases.js';
 
 const skip = privilegedSkipReason();
@@ -27,6 +27,13 @@ describe.skipIf(skip)('neigh, fdb and rule', () => {
     // The kernel registers a veth's peer first: vp1 is 5, vp0 6, as in the capture.
     await a.link.add({ kind: 'veth', name: 'vp0', peer: { name: 'vp1' }, master: 'br0' });
     expect((await a.link.get('vp0')).index).toBe(6);
+    // br0 came up with carrier; enslaving the down vp0 takes it away, and the kernel's link
+    // watcher reports that later (NETDEV_CHANGE), flushing br0's non-permanent neighbours (the
+    // NOARP one below) whenever it runs. Wait until it has, so it cannot run mid-test.
+    await waitFor(async () => {
+      const [l] = await json(A, 'ip', '-j', 'link', 'show', 'br0');
+      return l.operstate === 'DOWN' && l.flags.includes('NO-CARRIER') ? l : undefined;
+    }, 'br0 without carrier', 30_000);
   });
   afterAll(async () => {
     await a?.close();

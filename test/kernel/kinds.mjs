@@ -18,14 +18,14 @@ let seq = 0;
 export function kindProbe(kind) {
   if (!/^[a-z0-9_]+$/.test(kind)) throw new Error(`kindProbe: ${JSON.stringify(kind)} is not a link kind`);
   const ns = `vt-vnlkind-${process.pid}-${++seq}`;
-  execFileSync('ip', ['netns', 'add', ns], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync('ip', ['netns', 'add', ns], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
   try {
     const ip = (...a) => spawnSync('ip', ['-n', ns, ...a], { stdio: 'ignore', timeout: 30_000 }).status === 0;
     const lower = LOWER_KINDS.has(kind) ? ['link', 'kp0'] : [];
     if (lower.length && !ip('link', 'add', 'kp0', 'type', 'veth', 'peer', 'name', 'kp1')) throw new Error('kindProbe: cannot make a veth');
     return ip('link', 'add', ...lower, 'name', 'kt0', 'type', kind, ...(KIND_ARGS[kind] ?? []));
   } finally {
-    execFileSync('ip', ['netns', 'del', ns], { stdio: ['ignore', 'ignore', 'pipe'] });
+    execFileSync('ip', ['netns', 'del', ns], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 30_000 });
   }
 }
 
