@@ -10,6 +10,9 @@ say() { echo "VNLK $*"; }
 off() { /.vnl/busybox poweroff -f; echo o > /proc/sysrq-trigger; exec /.vnl/busybox sleep 30; }
 die() { say "error=$*"; say "rc=125"; off; }
 
+# The checkout may live under /tmp or /run (a CI clone often does), which get fresh tmpfs mounts
+# below: hold it at a fixed place first, and bind it back at its own path if those hid it.
+mkdir -p /.vnl/project && mount --bind "$PROJECT" /.vnl/project || die "bind-project"
 mount -t proc proc /proc || die "mount-proc"
 mount -t sysfs sysfs /sys || die "mount-sys"
 mount -t devtmpfs devtmpfs /dev || die "mount-dev"
@@ -18,6 +21,9 @@ mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts || die "mount-devpt
 mount -t tmpfs tmpfs /dev/shm || die "mount-shm"
 mount -t tmpfs -o mode=0755 tmpfs /run || die "mount-run"
 mount -t tmpfs -o mode=1777 tmpfs /tmp || die "mount-tmp"
+if [ ! -e "$PROJECT/package.json" ]; then
+  mkdir -p "$PROJECT" && mount --bind /.vnl/project "$PROJECT" || die "rebind-project"
+fi
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 mkdir -p "/lib/modules/$KVER" && mount --bind "$MODDIR" "/lib/modules/$KVER" || die "mount-modules"
