@@ -5,7 +5,7 @@
 # (bench create without and with settling), the sandbox slot (bench slot), and the forwarder
 # with 2 and with 4 guests (bench/forward.mjs). Each step's raw output goes to OUTDIR/NN-name.log;
 # OUTDIR/summary.txt gets one line per step with its start and end time (UTC), /proc/loadavg at
-# both, the exit status, and the command. Took ~13 min on the 2-vCPU VM (kernel 6.18) at load 2–3.
+# both, the exit status, and the command. Took 690 s on the 2-vCPU VM (kernel 6.18) at load 0.7–2.2 (2026-12-01).
 # Needs root, a build (npm run build), and what the tools need (cc, iproute2, nft, pyroute2,
 # iperf3, vde_switch: a missing tool is reported as skipped in its log, not fatal).
 set -uo pipefail
