@@ -20,10 +20,12 @@ export interface OwnedFd { fd: number; id: number; dev: bigint; ino: bigint; rde
  * handed back with `disownFds` once its object closes it.
  */
 export function ownFds(fds: readonly number[]): OwnedFd[] {
-  const ids: number[] = native.fdOwner.own([...fds]);
+  // The addon's own fstat gives the identity (id 0, all zeros: the fd was not open, which no
+  // later check then matches).
+  const recs: Array<{ id: number; dev: bigint; ino: bigint; rdev: bigint }> = native.fdOwner.own([...fds]);
   return fds.map((fd, i) => {
-    const st = fs.fstatSync(fd, { bigint: true });
-    return { fd, id: ids[i] ?? 0, dev: st.dev, ino: st.ino, rdev: st.rdev };
+    const r = recs[i] ?? { id: 0, dev: 0n, ino: 0n, rdev: 0n };
+    return { fd, id: r.id, dev: r.dev, ino: r.ino, rdev: r.rdev };
   });
 }
 

@@ -123,12 +123,14 @@ Napi::Object initFdOwner(Napi::Env env) {
     auto a = info[0].As<Napi::Array>();
     std::vector<uint32_t> ids;
     for (uint32_t i = 0; i < a.Length() && i < 1024; i++) {
+      // Positions are kept (answers line up with the ids asked about); no entry has id 0.
       int id = fdArg(a.Get(i));
-      if (id > 0) ids.push_back(static_cast<uint32_t>(id));
+      ids.push_back(id > 0 ? static_cast<uint32_t>(id) : 0);
     }
     return ids;
   };
-  // own(fds: number[]) -> ids: records what each fd is now (0 for one that is not open).
+  // own(fds: number[]) -> { id, dev, ino, rdev }[]: records what each fd is now, and hands the
+  // identity back so the caller needs no fstat of its own (id 0 and zeros: not open).
   o.Set("own", Napi::Function::New(env, [owned, nextId](const Napi::CallbackInfo& info) {
     if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(info.Env(), "fdOwner.own: fds must be an array");
     auto a = info[0].As<Napi::Array>();
@@ -136,8 +138,11 @@ Napi::Object initFdOwner(Napi::Env env) {
     for (uint32_t i = 0; i < a.Length() && i < 1024; i++) {
       int fd = fdArg(a.Get(i));
       struct stat st;
+      auto rec = Napi::Object::New(info.Env());
+      out.Set(i, rec);
       if (fd < 0 || fstat(fd, &st) != 0) {
-        out.Set(i, Napi::Number::New(info.Env(), 0));
+        rec.Set("id", Napi::Number::New(info.Env(), 0));
+        for (const char* k : {"dev", "ino", "rdev"}) rec.Set(k, Napi::BigInt::New(info.Env(), uint64_t{0}));
         continue;
       }
       int dup = -1;
@@ -154,7 +159,10 @@ Napi::Object initFdOwner(Napi::Env env) {
       uint32_t id = (*nextId)++;
       if (*nextId > 0x7fffffff) *nextId = 1;
       owned->push_back({id, fd, dup, st.st_dev, st.st_ino, st.st_rdev, attachedName(fd)});
-      out.Set(i, Napi::Number::New(info.Env(), id));
+      rec.Set("id", Napi::Number::New(info.Env(), id));
+      rec.Set("dev", Napi::BigInt::New(info.Env(), static_cast<uint64_t>(st.st_dev)));
+      rec.Set("ino", Napi::BigInt::New(info.Env(), static_cast<uint64_t>(st.st_ino)));
+      rec.Set("rdev", Napi::BigInt::New(info.Env(), static_cast<uint64_t>(st.st_rdev)));
     }
     return out;
   }));
