@@ -147,6 +147,16 @@ static void put_value(uint16_t type, const void *v, size_t n) {
   nest_end(d);
 }
 
+/* `cmp eq` of register `reg` against `n` bytes of `v`. */
+static void put_cmp_eq(uint32_t reg, const void *v, size_t n) {
+  size_t el, d;
+  expr_start(&el, &d, "cmp");
+  put_be32(NFTA_CMP_SREG, reg);
+  put_be32(NFTA_CMP_OP, NFT_CMP_EQ);
+  put_value(NFTA_CMP_DATA, v, n);
+  expr_end(el, d);
+}
+
 static void fill_rule(void *arg) {
   struct rule *r = arg;
   struct nfgenmsg *g = msg_start((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWRULE,
@@ -161,22 +171,14 @@ static void fill_rule(void *arg) {
   put_be32(NFTA_META_KEY, NFT_META_L4PROTO);
   put_be32(NFTA_META_DREG, NFT_REG_1);
   expr_end(el, d);
-  expr_start(&el, &d, "cmp");
-  put_be32(NFTA_CMP_SREG, NFT_REG_1);
-  put_be32(NFTA_CMP_OP, NFT_CMP_EQ);
-  put_value(NFTA_CMP_DATA, &tcp, 1);
-  expr_end(el, d);
+  put_cmp_eq(NFT_REG_1, &tcp, 1);
   expr_start(&el, &d, "payload");
   put_be32(NFTA_PAYLOAD_DREG, NFT_REG_1);
   put_be32(NFTA_PAYLOAD_BASE, NFT_PAYLOAD_TRANSPORT_HEADER);
   put_be32(NFTA_PAYLOAD_OFFSET, 2);
   put_be32(NFTA_PAYLOAD_LEN, 2);
   expr_end(el, d);
-  expr_start(&el, &d, "cmp");
-  put_be32(NFTA_CMP_SREG, NFT_REG_1);
-  put_be32(NFTA_CMP_OP, NFT_CMP_EQ);
-  put_value(NFTA_CMP_DATA, &dport, 2);
-  expr_end(el, d);
+  put_cmp_eq(NFT_REG_1, &dport, 2);
   expr_start(&el, &d, "immediate");
   put_be32(NFTA_IMMEDIATE_DREG, NFT_REG_1);
   put_value(NFTA_IMMEDIATE_DATA, &r->addr, 4);
