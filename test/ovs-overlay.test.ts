@@ -66,9 +66,9 @@ describe.skipIf(skip)('the same L2 segment over Open vSwitch, with vxlan tunnel 
   }
 
   /** The one call that connects host x to host y (y needs the mirror call to answer). */
-  async function tunnel(x: Host, y: Host): Promise<OvsPort> {
+  async function tunnel(x: Host, y: Host, key: string = VNI): Promise<OvsPort> {
     const p = await x.ovs.addPort('br-int', `vxlan${y.i}`, {
-      type: 'vxlan', protected: true, options: { remote_ip: y.ip, key: VNI, dst_port: '4789' },
+      type: 'vxlan', protected: true, options: { remote_ip: y.ip, key, dst_port: '4789' },
     });
     x.tunnels.set(y.i, p);
     return p;
@@ -126,8 +126,8 @@ describe.skipIf(skip)('the same L2 segment over Open vSwitch, with vxlan tunnel 
       [{ key: VNI }, /ovsdb\.addPort: options\.remote_ip: a vxlan port needs the remote tunnel endpoint/],
       [{ remote_ip: '198.51.100.300' }, /options\.remote_ip: must be an IPv4 or IPv6 address/],
       [{ remote_ip: '239.1.1.1' }, /options\.remote_ip: must be a unicast address/],
-      [{ remote_ip: '198.51.100.2', key: '16777216' }, /options\.key: must be a decimal integer between 0 and 16777215/],
-      [{ remote_ip: '198.51.100.2', key: '0x2a' }, /options\.key: must be a decimal integer/],
+      [{ remote_ip: '198.51.100.2', key: '16777216' }, /options\.key: must be "flow", a decimal integer .*between 0 and 16777215/],
+      [{ remote_ip: '198.51.100.2', key: '042' }, /options\.key: .*no leading zero/],
       [{ remote_ip: '198.51.100.2', dst_port: 'abc' }, /options\.dst_port: must be a decimal integer between 1 and 65535/],
       [{ remote_ip: '198.51.100.2', dst_port: '0' }, /options\.dst_port/],
       [{ remote_ip: '198.51.100.2', local_ip: '2001:db8::1' }, /options\.local_ip: is inet6 but remote_ip is inet/],
@@ -199,8 +199,11 @@ describe.skipIf(skip)('the same L2 segment over Open vSwitch, with vxlan tunnel 
     }
 
     // A fourth machine: its own tunnels to each existing host, and one addPort on each of them.
+    // Its side writes the VNI in hex, which ovs-vswitchd reads with strtoull(s, NULL, 0): the
+    // pings below prove it is the same VNI, and dpif/show prints what it parsed.
     const h4 = await addHost(4);
-    for (const y of hosts) await tunnel(h4, y);
+    const hexVni = `0x${Number(VNI).toString(16)}`;
+    for (const y of hosts) await tunnel(h4, y, hexVni);
     for (const x of hosts) await tunnel(x, h4);
     hosts.push(h4);
     for (const x of hosts.slice(0, 3)) {
@@ -208,6 +211,8 @@ describe.skipIf(skip)('the same L2 segment over Open vSwitch, with vxlan tunnel 
       await reaches(x, h4);
       await reaches(h4, x);
     }
+    const dpif4 = await appctl(h4, 'dpif/show');
+    for (const y of hosts.slice(0, 3)) expect(dpif4).toMatch(new RegExp(`vxlan${y.i} \\d+/\\d+: \\(vxlan: .*key=${VNI}\\b`));
     const fdb4 = await appctl(h4, 'fdb/show', 'br-int');
     for (const y of hosts.slice(0, 3)) expect(fdb4).toMatch(new RegExp(`^\\s*${h4.tunnels.get(y.i)!.ofport}\\s+0\\s+${y.guestMac}`, 'm'));
   }, 600_000);

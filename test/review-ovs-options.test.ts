@@ -46,8 +46,13 @@ describe('ovsdb.addPort tunnel options ovs-vswitchd would accept but never use',
       ['vxlan', { remote_ip: '198.51.100.2', tos: '1' }, /^ovsdb\.addPort: options\.tos: must be a DSCP value .*multiple of 4/],
       ['gre', { remote_ip: '198.51.100.2', tos: '186' }, /^ovsdb\.addPort: options\.tos: /],
       ['vxlan', { remote_ip: '198.51.100.2', tos: '255' }, /^ovsdb\.addPort: options\.tos: /],
-      ['erspan', { remote_ip: '198.51.100.2', key: '1024' }, /^ovsdb\.addPort: options\.key: must be a decimal integer between 0 and 1023/],
+      ['erspan', { remote_ip: '198.51.100.2', key: '1024' }, /^ovsdb\.addPort: options\.key: must be "flow", a decimal integer .* between 0 and 1023/],
       ['ip6erspan', { remote_ip: '2001:db8::2', out_key: '70000' }, /^ovsdb\.addPort: options\.out_key: .*0 and 1023/],
+      // strtoull(s, NULL, 0) reads "010" as 8 and "0x1000000" as a 25-bit VNI.
+      ['vxlan', { remote_ip: '198.51.100.2', key: '010' }, /^ovsdb\.addPort: options\.key: .*no leading zero.*"010"/],
+      ['vxlan', { remote_ip: '198.51.100.2', key: '0x1000000' }, /^ovsdb\.addPort: options\.key: .*between 0 and 16777215/],
+      ['gre', { remote_ip: '198.51.100.2', in_key: '0x' }, /^ovsdb\.addPort: options\.in_key: /],
+      ['gre', { remote_ip: '198.51.100.2', key: '42abc' }, /^ovsdb\.addPort: options\.key: /],
     ];
     for (const [type, options, re] of bad) {
       const e = await attempt(type, options);
@@ -57,8 +62,15 @@ describe('ovsdb.addPort tunnel options ovs-vswitchd would accept but never use',
     expect(writes).toEqual([]);
   });
 
-  it('lets DSCP values and 10-bit session ids through to the server', async () => {
-    for (const [type, options] of [['vxlan', { remote_ip: '198.51.100.2', tos: '184' }], ['erspan', { remote_ip: '198.51.100.2', key: '1023' }]] as const) {
+  it('lets DSCP values, 10-bit session ids and hex keys through to the server', async () => {
+    const good = [
+      ['vxlan', { remote_ip: '198.51.100.2', tos: '184' }],
+      ['erspan', { remote_ip: '198.51.100.2', key: '1023' }],
+      ['vxlan', { remote_ip: '198.51.100.2', key: '0xFFFFFF' }],
+      ['gre', { remote_ip: '198.51.100.2', key: '0' }],
+      ['stt', { remote_ip: '198.51.100.2', key: '0xffffffffffffffff' }],
+    ] as const;
+    for (const [type, options] of good) {
       const n = writes.length;
       const e = await attempt(type, options);
       // Past the checks: the client read the database (and the silent fake made it time out).

@@ -65,9 +65,18 @@ function tunnelAddress(op: string, field: string, s: string): v.Family {
   return family;
 }
 
+/**
+ * A tunnel key as ovs-vswitchd reads it, with strtoull(s, NULL, 0): "0x2a" is hex, and a leading
+ * 0 makes the rest octal ("010" is 8). A decimal with a leading zero is refused rather than let
+ * through to mean another key; garbage, which strtoull would read as 0, is refused too.
+ */
 function tunnelKey(op: string, field: string, s: string, bits: number): void {
   if (s === 'flow') return;
-  decimal(op, field, s, 0n, (1n << BigInt(bits)) - 1n);
+  const max = (1n << BigInt(bits)) - 1n;
+  const ok = /^0[xX][0-9a-fA-F]{1,16}$/.test(s) || /^(0|[1-9]\d{0,19})$/.test(s);
+  if (!ok || BigInt(s) > max) {
+    throw v.rangeError(op, field, `must be "flow", a decimal integer (no leading zero: ovs-vswitchd would read it as octal) or a 0x hex integer, between 0 and ${max} (got ${JSON.stringify(s)})`);
+  }
 }
 
 /** A decimal integer string within [min, max]; the strings ovs-vswitchd's atoi reads without surprise. */
