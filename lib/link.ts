@@ -536,7 +536,8 @@ export class LinkOps {
     }
     // A master with `up: true` takes two requests (see setRequests). If coming up then fails,
     // the first is undone (the old master back, and the name, MTU, MAC, group, alias, queue
-    // length, flags, GSO/GRO sizes or carrier it changed), so the call changes all or nothing.
+    // length, flags, GSO/GRO sizes, carrier or kind settings it changed), so the call changes
+    // all or nothing.
     // Both go by index, to the link that was read.
     const [first, second] = reqs;
     const was = await this.h._call<Link>(op, first.index !== undefined ? { index: first.index } : { name: first.name }, 'link.get');
@@ -554,6 +555,21 @@ export class LinkOps {
       for (const k of flagKeys) if (first[k] !== undefined) back[k] = was[k];
       for (const k of sizeKeys) if (first[k] !== undefined && was[k] !== undefined) back[k] = was[k];
       if (first.carrier !== undefined && was.carrier !== undefined) back.carrier = was.carrier;
+      // Kind settings go back to what the link reported (its `info`, in the shape `set` takes);
+      // one the kernel does not report (a macvlan's source MAC list) cannot be restored.
+      const kd = kindDef(was.kind);
+      if (first.kindData !== undefined && kd) {
+        const info = (was.info ?? {}) as Record<string, unknown>;
+        const keys = Object.keys(first.kindData as Record<string, unknown>).filter((key) => info[key] !== undefined && settableKeys(kd).includes(key));
+        if (keys.length) {
+          try {
+            back.kind = was.kind;
+            back.kindData = checkChanges(kd, keys, info, op, was.name);
+          } catch {
+            delete back.kind;  // a reported value `set` would not take: leave the setting
+          }
+        }
+      }
       await this.h._call(op, back).catch(() => { /* the first error is the one to report */ });
       throw e;
     }

@@ -7,7 +7,7 @@ import { Namespaces, ipLinks, privilegedSkipReason } from './helpers.js';
 
 const skip = privilegedSkipReason();
 
-describe.skipIf(skip)('link.set master + up: a failed up undoes flags, sizes and carrier too', () => {
+describe.skipIf(skip)('link.set master + up: a failed up undoes flags, sizes, carrier and kind settings too', () => {
   const nss = new Namespaces();
   let ns: Netns;
   let h: Handle;
@@ -53,5 +53,29 @@ describe.skipIf(skip)('link.set master + up: a failed up undoes flags, sizes and
     const up = (await ipLinks(ns, 'rld0'))[0];
     expect(up.flags).toContain('LOWER_UP');
     expect(up.flags).not.toContain('NO-CARRIER');
+  });
+
+  it("puts a kind setting changed in the same call back too (a macvlan's mode)", async () => {
+    await h.link.add({ kind: 'veth', name: 'rlv0', peer: { name: 'rlv1' } });
+    await h.link.add({ kind: 'macvlan', name: 'rlmv', link: 'rlv0', mode: 'bridge' });
+    const mode = async () => ((await ipLinks(ns, 'rlmv'))[0] as any).linkinfo.info_data.mode;
+    expect(await mode()).toBe('bridge');
+    const real = h._call.bind(h);
+    (h as any)._call = (op: string, args: any, nativeOp?: string) =>
+      op === 'link.set' && args.up === true && args.master === undefined
+        ? Promise.reject(Object.assign(new Error('injected up failure'), { code: 'EIO' }))
+        : real(op, args, nativeOp);
+    try {
+      await expect(h.link.set('rlmv', { master: 'rlbr', up: true, mode: 'private' })).rejects.toThrow('injected up failure');
+    } finally {
+      delete (h as any)._call;
+    }
+    const after = (await ipLinks(ns, 'rlmv'))[0] as any;
+    expect(after.master).toBeUndefined();
+    expect(after.linkinfo.info_data.mode).toBe('bridge');
+    // Without the injected failure the same call changes both.
+    await h.link.set('rlmv', { master: 'rlbr', up: true, mode: 'private' });
+    expect(await mode()).toBe('private');
+    expect(((await ipLinks(ns, 'rlmv'))[0] as any).master).toBe('rlbr');
   });
 });
