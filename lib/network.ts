@@ -589,6 +589,18 @@ function ensureStateDir(op: string, dir: string, name: string): void {
   let real: string;
   try { real = fs.realpathSync(parent); } catch { throw v.rangeError(op, 'stateDir', `the parent directory ${JSON.stringify(parent)} does not exist`); }
   if (real !== parent) throw v.rangeError(op, 'stateDir', `the parent directory ${JSON.stringify(parent)} must be a real path (it resolves to ${JSON.stringify(real)})`);
+  // Every file of the network is reached by its path, as root: a directory on the way that
+  // another user owns, or may rename entries in, lets that user swap the state directory for a
+  // symlink after these checks, and root would then write (or unlink) in the directory it
+  // points to. So each ancestor is ours (or root's), and writable by others only when sticky
+  // (/tmp: there only an entry's owner may rename it, and the entry below is checked as ours).
+  const me = process.geteuid?.() ?? 0;
+  for (let d = parent; ; d = path.dirname(d)) {
+    const st = fs.lstatSync(d);
+    if (st.uid !== 0 && st.uid !== me) throw v.rangeError(op, 'stateDir', `${JSON.stringify(d)} belongs to uid ${st.uid}: every directory above a state directory must be root's (or this process's)`);
+    if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0) throw v.rangeError(op, 'stateDir', `${JSON.stringify(d)} is writable by other users (mode ${(st.mode & 0o7777).toString(8)}) and not sticky: another user could swap the state directory`);
+    if (d === path.dirname(d)) break;
+  }
   try {
     fs.mkdirSync(dir, { mode: 0o700 });
     fs.writeFileSync(path.join(dir, MARKER), `${name}\n`, { mode: 0o600, flag: 'wx' });
@@ -787,6 +799,12 @@ export class NetworkOps {
       dnsmasqAddnHosts(n.dns.hosts);
     }
     if (live.has(dir) || creating.has(dir)) throw stateError(op, 'EEXIST', `network ${JSON.stringify(n.name)} already runs in this namespace (destroy it first)`);
+    // The same name running here from another state directory: its tagged bridge and table
+    // are not this directory's leftovers (see #cleanup's `recordedOnly` for other processes).
+    const here = nsKey(await netnsId(this.h));
+    for (const [d, net] of live) {
+      if (net.name === n.name && liveNs.get(net) === here) throw stateError(op, 'EBUSY', `network ${JSON.stringify(n.name)} already runs in this namespace from the state directory ${d} (destroy it first)`);
+    }
     creating.add(dir);
     try {
       // The owner lock first: while another process holds it, its network is live, not leftovers.
@@ -833,7 +851,7 @@ export class NetworkOps {
     const table = `vnetlink_${n.name}`;
 
     // Leftovers of ours from a crashed run go first; then the namespace must be free for us.
-    const left = await this.#cleanup(n.name, dir, table, false, cookie);
+    const left = await this.#cleanup(n.name, dir, table, false, cookie, op);
     const carried = left.ipForwardBefore, carried6 = left.ip6ForwardBefore;
     const existing = await this.h.link.get(n.bridge).catch((e) => { if (e?.code === 'ENODEV') return undefined; throw e; });
     if (existing) throw v.rangeError(op, 'bridge', `${JSON.stringify(n.bridge)} already exists (a ${existing.kind}${existing.alias ? ` tagged ${JSON.stringify(existing.alias)}` : ''}) and is not this network's`);
@@ -1077,14 +1095,32 @@ export class NetworkOps {
   /**
    * `removed`: whether anything of ours was there (a dnsmasq, the bridge, the table, our state
    * files); `ipForwardBefore`: the ip_forward value remembered by a crashed run, if any.
+   *
+   * With `recordedOnly` (the op name: `create`'s implicit cleanup), a tagged bridge or table
+   * this directory's state does not record is refused with EBUSY before anything goes: it may
+   * be the live network of that name made with another `stateDir` (whose lock is not ours to
+   * see). An explicit `cleanup(name)` removes them: the caller asked for it by name.
    */
-  async #cleanup(name: string, dir: string, table: string, restoreForwarding: boolean, cookie: string | undefined): Promise<{ removed: boolean; ipForwardBefore?: string; ip6ForwardBefore?: string }> {
+  async #cleanup(name: string, dir: string, table: string, restoreForwarding: boolean, cookie: string | undefined, recordedOnly?: string): Promise<{ removed: boolean; ipForwardBefore?: string; ip6ForwardBefore?: string }> {
     let meta: Meta | undefined;
     try { meta = JSON.parse(fs.readFileSync(path.join(dir, 'network.json'), 'utf8')); } catch { /* none */ }
     // State written in another namespace (gone; this one got its inode) describes nothing
     // here: neither its forwarding values nor its dnsmasq pid are this namespace's.
     const foreign = !!meta && foreignState(meta, cookie);
     if (foreign) meta = undefined;
+    const tagged = (await this.h.link.list({ kind: 'bridge' })).filter((l) => l.alias === TAG + name);
+    const tables = (await this.h.nft.listTables()).filter((t) => t.name === table && (t.family === 'ip' || t.family === 'ip6'));
+    if (recordedOnly) {
+      // A crash between the bridge's creation and the state write that records its index
+      // leaves the name recorded alone (and states older than bridgeIndex have only the name).
+      const recorded = (l: Link) => !!meta && (meta.bridgeIndex !== undefined ? meta.bridgeIndex === l.index : meta.bridge === l.name);
+      const stranger = tagged.find((l) => !recorded(l));
+      if (stranger || (tables.length && !meta)) {
+        const what = stranger ? `its bridge ${JSON.stringify(stranger.name)} (tagged ${JSON.stringify(TAG + name)})` : `its firewall table ${table}`;
+        throw stateError(recordedOnly, 'EBUSY', `a network ${JSON.stringify(name)} already has ${what} in this namespace, not recorded in the state directory ${dir}: ` +
+          `it runs from another stateDir (destroy it there) or is a leftover (nl.network.cleanup(${JSON.stringify(name)}) removes it)`);
+      }
+    }
     const files = dnsmasqFiles(dir);
     // The directory alone is no evidence (a caller's stateDir may hold other things): our files are.
     let removed = ownFiles(dir).some((f) => fs.existsSync(f));
@@ -1093,15 +1129,13 @@ export class NetworkOps {
     // stopPid's ETIMEDOUT (a dnsmasq that outlived SIGKILL) propagates: going on would delete the
     // pid and conf files of a daemon still alive, and the next create would start a second one.
     if (pid > 0 && isOurDnsmasq(pid, files.conf)) { await stopPid(pid); removed = true; }
-    for (const l of await this.h.link.list({ kind: 'bridge' })) {
-      if (l.alias !== TAG + name) continue;
+    for (const l of tagged) {
       // An ifb the network's <bandwidth> made outlives the bridge: it goes first.
       await this.h.tc.unshape(l.name).catch(() => false);
       await this.h.link.del(l.name).catch((e) => { if (e?.code !== 'ENODEV') throw e; });
       removed = true;
     }
-    for (const t of await this.h.nft.listTables()) {
-      if (t.name !== table || (t.family !== 'ip' && t.family !== 'ip6')) continue;
+    for (const t of tables) {
       await this.h.nft.delTable(t.family, table, { ifExists: true });
       removed = true;
     }
