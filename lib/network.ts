@@ -384,6 +384,9 @@ function normalize(op: string, spec: unknown): Norm {
         if (hh.name !== undefined) {
           const nm = v.str(op, `${f}.name`, hh.name, 63);
           if (!/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?$/.test(nm)) throw v.rangeError(op, `${f}.name`, `must be a host name (letters, digits, "-") (got ${JSON.stringify(nm)})`);
+          // In a dhcp-host line dnsmasq reads these words as "do not serve this MAC" and as a
+          // lease time (digits with an s/m/h/d/w unit), never as the name.
+          if (/^(ignore|infinite|\d+[smhdw]?)$/i.test(nm)) throw v.rangeError(op, `${f}.name`, `${JSON.stringify(nm)} is a keyword or a lease time to dnsmasq, not a host name`);
           host.name = nm;
         }
         return host;
@@ -1020,6 +1023,8 @@ export class NetworkOps {
     if (creating.has(dir)) throw stateError(op, 'EBUSY', `network ${JSON.stringify(nm)} is being created`);
     creating.add(dir);
     let lock = -1;
+    let dnsmasq: Dnsmasq | undefined;
+    let started = false;
     try {
       lock = await lockStateDir(this.h, op, dir, nm);
       // Read again under the lock: the previous owner may have changed it last moment.
@@ -1034,7 +1039,6 @@ export class NetworkOps {
       if (br && (br.kind !== 'bridge' || br.alias !== TAG + nm)) throw v.rangeError(op, 'bridge', `${JSON.stringify(n.bridge)} exists but is not this network's (${br.kind}${br.alias ? ` tagged ${JSON.stringify(br.alias)}` : ', untagged'})`);
       const meta: Meta = { ...st, owner: owner(), ...(cookie !== undefined ? { netnsCookie: cookie } : {}) };
       if (br) meta.bridgeIndex = br.index;
-      let dnsmasq: Dnsmasq | undefined;
       if (n.dhcp || n.dns.enable || n.v6.length) {
         const binary = findDnsmasq(n.dnsmasq);
         if (!binary) throw v.rangeError(op, 'dnsmasq', 'dnsmasq was not found in PATH, /usr/sbin or /sbin (install dnsmasq-base)');
@@ -1042,7 +1046,7 @@ export class NetworkOps {
         trackDnsmasq(dnsmasq, meta, dir, binary);
         // Only the very process we started, still running our conf, is taken over; else one is started.
         if (st.dnsmasq && st.dnsmasq.conf === dnsmasq.files.conf && dnsmasqAlive(st.dnsmasq)) dnsmasq.adopt(st.dnsmasq.pid, st.dnsmasq.start);
-        else if (br) await dnsmasq.start();
+        else if (br) { started = true; await dnsmasq.start(); }
         else delete meta.dnsmasq;
       }
       writeState(dir, meta);
@@ -1052,6 +1056,13 @@ export class NetworkOps {
       liveNs.set(net, nsKey(await netnsId(this.h)));
       return net;
     } catch (e) {
+      // Nothing of this call may outlive it: a watcher left running would restart (and stop the
+      // strays of) a network this process does not own. A daemon this call started goes; an
+      // adopted one is left running as it was found.
+      if (dnsmasq) {
+        if (started) await dnsmasq.stop().catch(() => { dnsmasq!.abandon(); });
+        else dnsmasq.abandon();
+      }
       if (lock >= 0) fs.closeSync(lock);
       throw e;
     } finally {
@@ -1237,7 +1248,8 @@ export interface PortProblem {
   error?: unknown;
 }
 
-interface ForwardEntry { handles: Array<{ chain: string; handle: number }>; removing?: Promise<void>; spec: ForwardState }
+/** `pending`: recorded, but its rules are not in the table (a restart failed before re-adding it). */
+interface ForwardEntry { handles: Array<{ chain: string; handle: number }>; removing?: Promise<void>; spec: ForwardState; pending?: boolean }
 const forwardKey = (f: { proto: string; hostAddress?: string; hostPort: number }) => `${f.proto}:${f.hostAddress ?? '*'}:${f.hostPort}`;
 
 /** A running NAT network made by `nl.network.create` (or re-adopted by `nl.network.get`). */
@@ -1555,6 +1567,7 @@ export class Network {
         // Only this forward's own entry (not a later one for the same port), and forgotten only
         // once its rules are gone: after a failed commit remove() can be tried again.
         if (this.#forwards.get(key) !== entry || this.#destroyed) return;
+        if (entry.pending) { this.#forwards.delete(key); this.#save(); return; }  // no rules to delete
         entry.removing ??= (async () => {
           const tx = new NftTransaction(this.#h, 'network.forwardPort.remove');
           for (const x of entry.handles) tx.delRule({ ...T, chain: x.chain, handle: x.handle });
@@ -1589,7 +1602,7 @@ export class Network {
   #save(): void {
     if (this.#destroyed) return;
     // A forward still being added (reserved, no rules yet) is not recorded.
-    this.#meta.forwards = [...this.#forwards.values()].filter((e) => e.handles.length).map((e) => e.spec);
+    this.#meta.forwards = [...this.#forwards.values()].filter((e) => e.handles.length || e.pending).map((e) => e.spec);
     this.#meta.ports = [...this.#ports].map(([name, bandwidth]) => ({ name, bandwidth, ...this.#portIds.get(name) }));
     writeState(this.stateDir, this.#meta);
   }
@@ -1645,7 +1658,17 @@ export class Network {
     await firewall(new NftTransaction(this.#h, op), n, this.table).commit();
     const fwd = [...this.#forwards.values()].map((e) => e.spec);
     this.#forwards.clear();
-    for (const f of fwd) await this.forwardPort(f);
+    for (let i = 0; i < fwd.length; i++) {
+      try {
+        await this.forwardPort(fwd[i]);
+      } catch (e) {
+        // The table was replaced, so the rest have no rules now; they stay recorded (pending)
+        // for the next restart() or get() to add, instead of dropping out of the state.
+        for (const f of fwd.slice(i)) if (!this.#forwards.has(forwardKey(f))) this.#forwards.set(forwardKey(f), { handles: [], spec: f, pending: true });
+        this.#save();
+        throw e;
+      }
+    }
     const problems = await this._reattach([...this.#ports].map(([name, bandwidth]) => ({ name, bandwidth, ...this.#portIds.get(name) })));
     if (this.#dnsmasq) {
       await this.#dnsmasq.stop();
@@ -1715,26 +1738,48 @@ export class Network {
     if (newNorm) {
       const cfg = dnsmasqConfig(newNorm, this.stateDir);
       dnsmasqConf(cfg);
+      const was = { n: this.#n, spec: this.#meta.spec };
       this.#meta.spec = input;
       inputs.set(newNorm, input);
       this.#n = newNorm;
-      if (rangeChanged) {
-        // A new range is a new conf: dnsmasq alone restarts; bridge, firewall and guests stay.
-        const binary = this.#meta.dnsmasq?.binary ?? findDnsmasq(newNorm.dnsmasq)!;
-        await this.#dnsmasq!.stop();
-        const d = new Dnsmasq(this.#h, binary, cfg);
-        trackDnsmasq(d, this.#meta, this.stateDir, binary);
-        this.#dnsmasq = d;
-        await d.start();
-      } else {
-        if (hostsChanged) this.#dnsmasq!.setHosts(newNorm.dhcp!.hosts);
-        if (dnsHostsChanged) this.#dnsmasq!.setDnsHosts(newNorm.dns.hosts);
-        if (hostsChanged || dnsHostsChanged) await this.#dnsmasq!.settled();
+      try {
+        if (rangeChanged) {
+          // A new range is a new conf: dnsmasq alone restarts; bridge, firewall and guests stay.
+          const binary = this.#meta.dnsmasq?.binary ?? findDnsmasq(newNorm.dnsmasq)!;
+          await this.#dnsmasq!.stop();
+          const start = async (c: DnsmasqConfig) => {
+            const d = new Dnsmasq(this.#h, binary, c);
+            trackDnsmasq(d, this.#meta, this.stateDir, binary);
+            this.#dnsmasq = d;
+            await d.start();
+          };
+          try {
+            await start(cfg);
+          } catch (e) {
+            // The old range comes back, with a dnsmasq serving it: the network keeps what it had.
+            this.#n = was.n;
+            this.#meta.spec = was.spec;
+            await start(dnsmasqConfig(was.n, this.stateDir)).catch(() => { /* the first error is the one to report */ });
+            throw e;
+          }
+        } else {
+          if (hostsChanged) this.#dnsmasq!.setHosts(newNorm.dhcp!.hosts);
+          if (dnsHostsChanged) this.#dnsmasq!.setDnsHosts(newNorm.dns.hosts);
+          if (hostsChanged || dnsHostsChanged) await this.#dnsmasq!.settled();
+        }
+      } finally {
+        this.#save();
       }
-      this.#save();
     }
     for (const r of removes) await this.#forwardObject(String(r.key), this.#forwards.get(String(r.key))!).remove();
-    for (const a of adds) await this.forwardPort(a);
+    // The forwards this call added go again if a later one fails: all of them or none.
+    const added: PortForward[] = [];
+    try {
+      for (const a of adds) added.push(await this.forwardPort(a));
+    } catch (e) {
+      for (const f of added.reverse()) await f.remove().catch(() => {});
+      throw e;
+    }
   }
 
   /**
@@ -1754,8 +1799,9 @@ export class Network {
     const gone = (e: any) => { if (e?.code !== 'ENODEV' && e?.code !== 'ENOENT') throw e; };
     // dnsmasq takes ~10-20 ms to exit and the bridge an RCU wait to go: do both at once
     // (bind-dynamic dnsmasq does not mind its interface leaving first).
+    let daemonLives = false;
     await Promise.all([
-      step(async () => this.#dnsmasq?.stop()),
+      step(async () => this.#dnsmasq?.stop().catch((e) => { daemonLives = true; throw e; })),
       (async () => {
         await step(() => this.#h.nft.delTable('ip', this.table).catch(gone));
         if (this.#n.v6.length) await step(() => this.#h.nft.delTable('ip6', this.table).catch(gone));
@@ -1768,7 +1814,12 @@ export class Network {
           });
         }
         if (this.#n.bandwidth) await step(() => this.#h.tc.unshape(this.bridge).catch(gone));
-        await step(() => this.#h.link.del(this.bridge).catch(gone));
+        // Only our bridge: a link of that name someone made since (ours deleted underneath)
+        // is theirs. By index, so the one checked is the one deleted.
+        await step(async () => {
+          const l = await this.#h.link.get(this.bridge).catch((e) => { gone(e); return undefined; });
+          if (l && l.kind === 'bridge' && (l.alias === TAG + this.name || l.index === this.#meta.bridgeIndex)) await this.#h.link.del(l.index).catch(gone);
+        });
       })(),
     ]);
     const before = this.#meta.ipForwardBefore, before6 = this.#meta.ip6ForwardBefore;
@@ -1778,7 +1829,9 @@ export class Network {
         if (before !== undefined && before !== '1') await this.#h.sysctl.set('net.ipv4.ip_forward', before);
         if (before6 !== undefined && before6 !== '1') await this.#h.sysctl.set('net.ipv6.conf.all.forwarding', before6);
       });
-    await step(async () => removeStateDir(this.stateDir, this.name));
+    // A dnsmasq that outlived its SIGKILL still runs from these files: its pid and conf stay, so
+    // a later cleanup() can still find and stop it (as #cleanup itself refuses to go on).
+    if (!daemonLives) await step(async () => removeStateDir(this.stateDir, this.name));
     this.#unlock();
     live.delete(this.stateDir);
     if (errors.length) throw errors[0];

@@ -1,13 +1,14 @@
 // Regressions from a security read of the network layer: a second network of the same name in
 // another state directory tore the first one down; a state directory under a directory another
 // user could write was accepted (root then wrote through a swapped symlink).
-import { execFile } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, type Handle, type Netns } from '../lib/index.js';
+import { _simulateCrash } from '../lib/network.js';
 import { Namespaces, hasTool, ipLinks, nsExec, privilegedSkipReason } from './helpers.js';
 
 const execFileP = promisify(execFile);
@@ -16,6 +17,12 @@ const skip = privilegedSkipReason();
 
 // No DHCP and no DNS: no dnsmasq; the bridge and the nft table are what is at stake.
 const spec = (name: string, bridge: string, stateDir: string) => ({ name, bridge, stp: false, address: '192.168.151.1/24', dns: false, stateDir });
+// With dnsmasq (DHCP, no DNS port): the daemon's lifecycle is what is at stake.
+const dspec = (name: string, bridge: string, stateDir: string) => ({ ...spec(name, bridge, stateDir), dhcp: { start: '192.168.151.10', end: '192.168.151.99', ping: false } });
+const dnsmasqPids = (ns: Netns) => spawnSync('ip', ['netns', 'pids', ns.name], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)
+  .filter((p) => { try { return fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'dnsmasq'; } catch { return false; } }).map(Number);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 
 describe.skipIf(skip)('network state: one name per namespace, state directories nobody else can swap', () => {
   const nss = new Namespaces();
@@ -90,5 +97,99 @@ process.exit(0);`;
     expect(await bridges()).toEqual(['r7brc:vnetlink:network:r7']);
     await n.destroy();
     expect(fs.readdirSync(pub)).toEqual([]);
+  });
+
+  it('refuses DHCP host names dnsmasq would read as a keyword or a lease time, naming the field', async () => {
+    for (const name of ['ignore', 'infinite', 'Ignore', '3600', '45m', '2d', '1w']) {
+      const sp = { ...dspec('r7', 'r7brd', path.join(tmp, 'a', 'r7')), dhcp: { start: '192.168.151.10', end: '192.168.151.99', hosts: [{ mac: '52:54:00:00:07:01', ip: '192.168.151.7', name }] } };
+      await expect(h.network.create(sp), name).rejects.toThrow(new RegExp(`^network\\.create: dhcp\\.hosts\\[0\\]\\.name: "${name}" is a keyword or a lease time to dnsmasq`));
+    }
+    expect(await bridges()).toEqual([]);
+    expect(fs.readdirSync(path.join(tmp, 'a'))).toEqual([]);
+  });
+
+  it('a get() that fails leaves no dnsmasq watcher behind (it would restart the daemon of a network nobody owns)', async () => {
+    hasTool('dnsmasq');
+    const dir = path.join(tmp, 'a', 'r7');
+    const n = await h.network.create(dspec('r7', 'r7bre', dir));
+    const pid = n.dnsmasqPid!;
+    _simulateCrash(n);  // bridge, table, dnsmasq and state stay; no owner
+    // A recorded forward that no longer validates (its guest outside the subnet) fails the get.
+    const file = path.join(dir, 'network.json');
+    const st = JSON.parse(fs.readFileSync(file, 'utf8'));
+    st.forwards = [{ proto: 'tcp', hostPort: 8080, guest: '10.9.9.9', guestPort: 80 }];
+    fs.writeFileSync(file, JSON.stringify(st));
+    await expect(h.network.get('r7', { stateDir: dir })).rejects.toThrow(/guest/);
+    expect(dnsmasqPids(ns)).toEqual([pid]);
+    // The adopted daemon dies: nothing of the failed get() may bring it back.
+    process.kill(pid, 'SIGKILL');
+    await sleep(3000);  // six watch intervals; a leftover watcher would have restarted it
+    expect(dnsmasqPids(ns)).toEqual([]);
+    expect(await h.network.cleanup('r7', { stateDir: dir })).toBe(true);
+    expect(await bridges()).toEqual([]);
+  });
+
+  it('update() with a DHCP range whose dnsmasq cannot start keeps the old range, and its forwards are all or nothing', async () => {
+    hasTool('dnsmasq');
+    const dir = path.join(tmp, 'a', 'r7');
+    // A dnsmasq that refuses to run the new range only (the old one must come back).
+    const bin = path.join(tmp, 'bin');
+    fs.mkdirSync(bin, { mode: 0o755 });
+    const real = spawnSync('sh', ['-c', 'command -v dnsmasq || echo /usr/sbin/dnsmasq'], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } }).stdout.trim();
+    fs.writeFileSync(path.join(bin, 'dnsmasq'), `#!/bin/sh\nconf=\${1#--conf-file=}\ngrep -q '^dhcp-range=192.168.151.20,' "$conf" && { echo 'refusing the new range' >&2; exit 3; }\nexec ${real} "$@"\n`, { mode: 0o755 });
+    const n = await h.network.create({ ...dspec('r7', 'r7brf', dir), dnsmasq: path.join(bin, 'dnsmasq') });
+    try {
+      const conf = () => fs.readFileSync(path.join(dir, 'dnsmasq.conf'), 'utf8').split('\n').find((l) => l.startsWith('dhcp-range='));
+      const recorded = () => JSON.parse(fs.readFileSync(path.join(dir, 'network.json'), 'utf8')).spec.dhcp;
+      const old = conf();
+      expect(old).toMatch(/^dhcp-range=192\.168\.151\.10,192\.168\.151\.99,/);
+      const pid0 = n.dnsmasqPid;
+      await expect(n.update({ dhcp: { start: '192.168.151.20', end: '192.168.151.30' } })).rejects.toThrow();
+      // The old range is what the network records, what its conf says, and what a new dnsmasq serves.
+      expect(recorded()).toMatchObject({ start: '192.168.151.10', end: '192.168.151.99' });
+      expect(conf()).toBe(old);
+      expect(n.dnsmasqPid).not.toBe(pid0);
+      expect(dnsmasqPids(ns)).toEqual([n.dnsmasqPid]);
+
+      // Forwards: the second of two adds is refused (the port the first just took), so the
+      // first is taken back too.
+      await expect(n.update({ forwards: { add: [
+        { proto: 'tcp', hostPort: 8081, guest: '192.168.151.7', guestPort: 80 },
+        { proto: 'tcp', hostPort: 8081, guest: '192.168.151.8', guestPort: 80 },
+      ] } })).rejects.toMatchObject({ code: 'EEXIST' });
+      expect(n.forwards()).toEqual([]);
+      expect(await nsExec(ns, 'nft', ['list', 'table', 'ip', 'vnetlink_r7'])).not.toContain('8081');
+    } finally {
+      await n.destroy();
+      fs.rmSync(bin, { recursive: true, force: true });
+    }
+  });
+
+  it('restart() that cannot re-add a forward keeps the rest recorded; destroy() leaves a namesake bridge that is not its own', async () => {
+    hasTool('dnsmasq');
+    const dir = path.join(tmp, 'a', 'r7');
+    const n = await h.network.create(spec('r7', 'r7brg', dir));
+    await n.forwardPort({ proto: 'tcp', hostPort: 8082, guest: '192.168.151.7', guestPort: 80 });
+    await n.forwardPort({ proto: 'tcp', hostPort: 8083, guest: '192.168.151.8', guestPort: 80 });
+    const real = n.forwardPort.bind(n);
+    let calls = 0;
+    (n as any).forwardPort = (f: any) => (++calls === 2 ? Promise.reject(Object.assign(new Error('injected'), { code: 'EIO' })) : real(f));
+    await expect(n.restart()).rejects.toThrow('injected');
+    delete (n as any).forwardPort;
+    const hostPorts = () => JSON.parse(fs.readFileSync(path.join(dir, 'network.json'), 'utf8')).forwards.map((f: any) => f.hostPort).sort();
+    expect(hostPorts()).toEqual([8082, 8083]);
+    // The next restart adds what is missing.
+    await n.restart();
+    const table = await nsExec(ns, 'nft', ['list', 'table', 'ip', 'vnetlink_r7']);
+    expect(table).toContain('dport 8082');
+    expect(table).toContain('dport 8083');
+    expect(hostPorts()).toEqual([8082, 8083]);
+
+    // Its bridge deleted underneath and a stranger's bridge of that name made: destroy() leaves it.
+    await nsExec(ns, 'ip', ['link', 'del', 'r7brg']);
+    await nsExec(ns, 'ip', ['link', 'add', 'r7brg', 'type', 'bridge']);
+    await n.destroy();
+    expect(await bridges()).toEqual(['r7brg:']);
+    await nsExec(ns, 'ip', ['link', 'del', 'r7brg']);
   });
 });
