@@ -6,6 +6,7 @@ import { SaxesParser } from 'saxes';
 import type { NetworkSpec } from './network.js';
 import * as v from './validate.js';
 import { bandwidth as bandwidthArg, type Bandwidth, type BandwidthRate } from './bandwidth.js';
+import { qemuModel, qemuOptValue } from './qemu.js';
 
 interface El { name: string; attrs: Record<string, string>; children: El[]; text: string; path: string }
 
@@ -214,7 +215,7 @@ export function fromLibvirtXml(xml: string | Buffer): NetworkSpec {
     if (lease) {
       only(op, lease, ['expiry', 'unit']);
       const unit = lease.attrs.unit ?? 'minutes';
-      if (!(unit in UNITS)) throw v.rangeError(op, `${lease.path} unit=`, `must be seconds, minutes or hours (got ${JSON.stringify(unit)})`);
+      if (!Object.hasOwn(UNITS, unit)) throw v.rangeError(op, `${lease.path} unit=`, `must be seconds, minutes or hours (got ${JSON.stringify(unit)})`);
       const exp = int(op, lease, 'expiry', 0, 0x7fffffff, true)!;
       dhcp.leaseTime = exp === 0 ? 'infinite' : exp * UNITS[unit];
     }
@@ -315,7 +316,8 @@ export function interfaceFromLibvirtXml(xml: string | Buffer): InterfacePlan {
   let name: string | undefined;
   if (target) { only(op, target, ['dev']); name = v.ifname(op, `${target.path} dev=`, attr(op, target, 'dev', true), true); }
   const model = one(op, el, 'model');
-  if (model) { only(op, model, ['type']); plan.guest.model = attr(op, model, 'type', true); }
+  // QEMU's -device driver: libvirt's 'virtio' stands for virtio-net-pci, the rest are QEMU's own names.
+  if (model) { only(op, model, ['type']); plan.guest.model = qemuModel(op, `${model.path} type=`, attr(op, model, 'type', true)); }
   const address = one(op, el, 'address');
   if (address) { only(op, address, ['type', 'domain', 'bus', 'slot', 'function', 'multifunction']); plan.guest.address = { ...address.attrs }; }
   const alias = one(op, el, 'alias');
@@ -354,6 +356,8 @@ export function interfaceFromLibvirtXml(xml: string | Buffer): InterfacePlan {
     const where = attr(op, src, type, true)!;
     if (type === 'network') plan.network = where;
     else plan.bridge = v.ifname(op, `${src.path} bridge=`, where);
+    // QEMU opens the tap by this name (ifname=).
+    if (name !== undefined) qemuOptValue(op, `${target!.path} dev=`, name);
     plan.tap = { name: name ?? 'vnet%d', queues, vnetHdr };
     if (tapMac) plan.tap.mac = tapMac;
     if (mtu !== undefined) plan.tap.mtu = mtu;
@@ -361,7 +365,7 @@ export function interfaceFromLibvirtXml(xml: string | Buffer): InterfacePlan {
     only(op, src, ['dev', 'mode']);
     const mode = src.attrs.mode ?? 'vepa';
     const modes = { vepa: 'vepa', bridge: 'bridge', private: 'private', passthrough: 'passthru' } as const;
-    if (!(mode in modes)) throw v.rangeError(op, `${src.path} mode=`, `'${mode}' is not supported by vnetlink (vepa, bridge, private, passthrough)`);
+    if (!Object.hasOwn(modes, mode)) throw v.rangeError(op, `${src.path} mode=`, `'${mode}' is not supported by vnetlink (vepa, bridge, private, passthrough)`);
     if (mtu !== undefined) throw unsupported(op, mtuEl!, 'a macvtap takes its lower device\'s MTU');
     plan.macvtap = { name: name ?? 'macvtap%d', link: v.ifname(op, `${src.path} dev=`, attr(op, src, 'dev', true)), mode: modes[mode as keyof typeof modes], queues, vnetHdr };
     if (mac) plan.macvtap.mac = mac;

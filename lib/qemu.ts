@@ -44,9 +44,41 @@ export interface QemuNetdev {
 }
 
 const op = 'qemuNetdev';
-// QEMU splits option strings at commas: a caller string with one would inject options.
+// QEMU's option parser ends a value at ',' (',,' stands for one comma), so a caller string
+// with a comma would add options of its own; every string that goes into an option string
+// is one of these forms. `help` in a driver's place makes QEMU list its devices and exit.
 const idRe = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/;
-const modelRe = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+/** A QEMU id (`id=`, `netdev=`), or a TypeError naming `field`. */
+export function qemuId(op: string, field: string, id: unknown): string {
+  if (typeof id !== 'string' || !idRe.test(id)) throw v.typeError(op, field, `must be a QEMU id: a letter, then letters, digits, '-', '_' or '.' (got ${JSON.stringify(id)})`);
+  return id;
+}
+/** A QEMU device model (a `-device` driver name): lower-case letters, digits and '-'. */
+export const modelRe = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+/** A QEMU `-device` driver name such as `virtio-net-pci` or `e1000`, or a TypeError naming `field`. */
+export function qemuModel(op: string, field: string, model: unknown): string {
+  if (typeof model !== 'string' || !modelRe.test(model) || model === 'help')
+    throw v.typeError(op, field, `must be a QEMU device name such as "virtio-net-pci" (got ${typeof model === 'string' ? JSON.stringify(model) : String(model)})`);
+  return model;
+}
+
+/**
+ * A string that goes into a QEMU option as a value (`ifname=`): no ',' (QEMU would read what
+ * follows as further options), and no whitespace or control characters (the command line
+ * vnetlink prints is split at spaces by whoever runs it).
+ */
+export function qemuOptValue(op: string, field: string, s: string): string {
+  if (/[,\s\x00-\x1f\x7f]/.test(s)) throw v.rangeError(op, field, `must not contain ",", whitespace or control characters: QEMU's option parser would read the rest as options of its own (got ${JSON.stringify(s)})`);
+  return s;
+}
+
+/** `-device`'s option string for a NIC on netdev `id` (model, id and mac already checked). */
+export function qemuDeviceOpts(model: string, id: string, mac: string | undefined, queues = 1): string {
+  // A virtio-net device needs one MSI-X vector per rx and tx queue, one for config and one for control.
+  return `${model},netdev=${id}${mac ? `,mac=${mac}` : ''}${queues > 1 ? `,mq=on,vectors=${2 * queues + 2}` : ''}`;
+}
 
 /**
  * QEMU arguments for a NIC on a tap's or macvtap's queue fds, and the `stdio` array for
@@ -70,11 +102,8 @@ export function qemuNetdev(queues: NetdevFds, options: QemuNetdevOptions): QemuN
   if (q.closed === true) throw v.typeError(op, 'queues', `${typeof q.name === 'string' ? q.name : 'the tap'} is closed: its fds are gone`);
   if (!Array.isArray(q.fds) || q.fds.length === 0) throw v.typeError(op, 'queues.fds', 'must be a non-empty array of fds (a Tap or macvtap.open() result)');
   const fds = q.fds.map((fd, i) => v.uint(op, `queues.fds[${i}]`, fd, 0, 0x7fffffff));
-  if (typeof o.id !== 'string' || !idRe.test(o.id)) {
-    throw v.typeError(op, 'id', `must be a QEMU id: a letter, then letters, digits, '-', '_' or '.' (got ${JSON.stringify(o.id)})`);
-  }
-  const model = o.model === undefined ? 'virtio-net-pci' : o.model;
-  if (typeof model !== 'string' || !modelRe.test(model)) throw v.typeError(op, 'model', `must be a QEMU device name such as "virtio-net-pci" (got ${JSON.stringify(model)})`);
+  const id = qemuId(op, 'id', o.id);
+  const model = qemuModel(op, 'model', o.model === undefined ? 'virtio-net-pci' : o.model);
   if (fds.length > 1 && !model.startsWith('virtio-net')) throw v.rangeError(op, 'model', `${model} has one queue; ${fds.length} fds need a virtio-net model`);
   // Only a macvtap's MAC is the guest's; a tap's own address is the host end's.
   const own = typeof q.device === 'string' && q.mac !== undefined ? v.mac(op, 'queues.mac', q.mac) : undefined;
@@ -93,8 +122,7 @@ export function qemuNetdev(queues: NetdevFds, options: QemuNetdevOptions): QemuN
   stdio.push(...fds);
   const n = fds.length;
   // No `queues=` with `fds=`: QEMU counts the fds, and refuses the two together.
-  const netdev = `tap,id=${o.id},${n > 1 ? `fds=${childFds.join(':')}` : `fd=${childFds[0]}`},vhost=${vhost ? 'on' : 'off'}`;
-  // A virtio-net device needs one MSI-X vector per rx and tx queue, one for config and one for control.
-  const device = `${model},netdev=${o.id},mac=${mac}${n > 1 ? `,mq=on,vectors=${2 * n + 2}` : ''}`;
+  const netdev = `tap,id=${id},${n > 1 ? `fds=${childFds.join(':')}` : `fd=${childFds[0]}`},vhost=${vhost ? 'on' : 'off'}`;
+  const device = qemuDeviceOpts(model, id, mac, n);
   return { args: ['-netdev', netdev, '-device', device], stdio, childFds };
 }

@@ -42,8 +42,8 @@ export function rate(op: string, field: string, r: unknown): number {
   } else if (typeof r === 'string') {
     const [n, unit] = split(op, field, r);
     const lower = unit.toLowerCase();
-    if (unit in byteRates) bps = (n * byteRates[unit]) / 8;
-    else if (lower in bitRates) bps = (n * bitRates[lower]) / 8;
+    if (Object.hasOwn(byteRates, unit)) bps = (n * byteRates[unit]) / 8;
+    else if (Object.hasOwn(bitRates, lower)) bps = (n * bitRates[lower]) / 8;
     else if (/^[kmgt]?i?bps$/.test(lower))
       // tc reads 'mbps' as megaBYTES per second; almost everyone who writes it means megabits.
       throw v.rangeError(op, field, `${JSON.stringify(r)} is ambiguous (tc reads it as bytes per second): write '${n}${lower.replace('bps', 'bit')}' for bits or '${n}${unit[0].toUpperCase()}${lower.slice(1, -3)}Bps' for bytes`);
@@ -63,7 +63,7 @@ export function size(op: string, field: string, s: unknown, min = 0): number {
     const [x, unit] = split(op, field, s);
     const u = unit.toLowerCase();
     if (u === '') n = x;
-    else if (u in sizeUnits) n = x * sizeUnits[u];
+    else if (Object.hasOwn(sizeUnits, u)) n = x * sizeUnits[u];
     else throw v.rangeError(op, field, `${JSON.stringify(s)} has an unknown unit (use b, k, kb, m, mb, g, gb)`);
   } else throw v.typeError(op, field, 'must be a number of bytes or a string like "32k"');
   if (!Number.isFinite(n) || n < min || n > 0xffffffff || !Number.isInteger(Math.floor(n))) throw v.rangeError(op, field, `must be ${min}..4294967295 bytes (got ${String(s)})`);
@@ -77,7 +77,7 @@ export function time(op: string, field: string, t: unknown): number {
   else if (typeof t === 'string') {
     const [x, unit] = split(op, field, t);
     const u = unit.toLowerCase();
-    if (!(u in timeUnits)) throw v.rangeError(op, field, `${JSON.stringify(t)} needs a unit: s, ms or us`);
+    if (!Object.hasOwn(timeUnits, u)) throw v.rangeError(op, field, `${JSON.stringify(t)} needs a unit: s, ms or us`);
     us = x * timeUnits[u];
   } else throw v.typeError(op, field, 'must be a number of microseconds or a string like "50ms"');
   if (!Number.isFinite(us) || us < 0 || us > 0xffffffff) throw v.rangeError(op, field, `must be 0..4294967295 microseconds (got ${String(t)})`);

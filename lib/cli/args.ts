@@ -82,6 +82,31 @@ export function printJson(x: unknown): void {
   process.stdout.write(JSON.stringify(x, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2) + '\n');
 }
 
+// C0 controls, DEL, the C1 controls (U+009B is a CSI on some terminals), and the Unicode
+// format characters that reorder or hide text (bidi overrides and isolates, zero-width marks).
+const CONTROL = /[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
+const escapeChar = (c: string) => {
+  const n = c.charCodeAt(0);
+  return n < 0x100 ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
+};
+
+/**
+ * A name from the kernel, an OVSDB server or a state or lease file, as the human output shows
+ * it: control characters (newlines and tabs too) become `\xNN` (`\uNNNN` above U+00FF), so
+ * no name can move the cursor, recolour or rewrite the terminal, or forge a line; a backslash
+ * becomes `\\`, so an escape cannot be faked either.
+ */
+export function shown(s: unknown): string {
+  return String(s).replace(/\\/g, '\\\\').replace(CONTROL, escapeChar);
+}
+
+/** Text on stdout. Every printed name goes through `shown`; this escapes whatever is left anyway. */
 export function print(text: string): void {
-  if (text) process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+  const safe = terminalText(text);
+  if (safe) process.stdout.write(safe.endsWith('\n') ? safe : safe + '\n');
+}
+
+/** `text` with every control character but the layout's newlines and tabs escaped as `shown` does. */
+export function terminalText(text: string): string {
+  return text.replace(CONTROL, (c) => (c === '\n' || c === '\t' ? c : escapeChar(c)));
 }

@@ -5,7 +5,9 @@ import fs from 'node:fs';
 import { Ovsdb } from '../ovsdb.js';
 import { interfaceFromLibvirtXml, type InterfacePlan } from '../libvirt-xml.js';
 import type { Handle } from '../handle.js';
-import { UsageError, parse, positionals, print, printJson } from './args.js';
+import { qemuDeviceOpts, qemuId, qemuModel, qemuOptValue } from '../qemu.js';
+import * as v from '../validate.js';
+import { UsageError, parse, positionals, print, printJson, shown } from './args.js';
 import { withHandle, type Command } from './ip.js';
 
 
@@ -27,12 +29,14 @@ async function networkBridge(h: Handle, name: string): Promise<string> {
 
 /** Creates what `plan` asks for in `h`'s namespace; on failure nothing is left. */
 export async function attachPlan(h: Handle, plan: InterfacePlan, opts: { ovsdb?: string; id?: string } = {}): Promise<Attached> {
-  const id = opts.id ?? 'net0';
-  const dev = (name: string) => {
-    const d = [`${plan.guest.model === 'virtio' || !plan.guest.model ? 'virtio-net-pci' : plan.guest.model}`, `netdev=${id}`];
-    if (plan.guest.mac) d.push(`mac=${plan.guest.mac}`);
-    return ['-netdev', name, '-device', d.join(',')];
-  };
+  // Everything that goes into QEMU's option strings is checked before anything is created:
+  // a plan need not come from interfaceFromLibvirtXml.
+  const op = 'attach';
+  const id = qemuId(op, 'id', opts.id ?? 'net0');
+  const model = qemuModel(op, 'plan.guest.model', plan.guest.model === 'virtio' || plan.guest.model === undefined ? 'virtio-net-pci' : plan.guest.model);
+  const mac = plan.guest.mac === undefined ? undefined : v.mac(op, 'plan.guest.mac', plan.guest.mac);
+  if (plan.tap) qemuOptValue(op, 'plan.tap.name', plan.tap.name);
+  const dev = (netdev: string) => ['-netdev', netdev, '-device', qemuDeviceOpts(model, id, mac)];
   if (plan.macvtap) {
     const m = plan.macvtap;
     const l = await h.link.add({ kind: 'macvtap', name: m.name, link: m.link, mode: m.mode, ...(m.mac ? { mac: m.mac } : {}), up: true } as any) as any;
@@ -64,9 +68,17 @@ export async function attachPlan(h: Handle, plan: InterfacePlan, opts: { ovsdb?:
     await h.link.del(index).catch(() => {});
     throw e;
   }
-  const q = [`tap,id=${id},ifname=${name},script=no,downscript=no`];
-  if (t.queues > 1) q[0] += `,queues=${t.queues}`;
-  return { plan, name, index, qemu: dev(q[0]) };
+  return { plan, name, index, qemu: dev(`tap,id=${id},ifname=${name},script=no,downscript=no${t.queues > 1 ? `,queues=${t.queues}` : ''}`) };
+}
+
+// A word the shell reads as itself; anything else is printed single-quoted, so no value can
+// add words (arguments) to the printed command line.
+const shellWord = (s: string) => (/^[A-Za-z0-9_.,:=\/%@+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/** The text `vnetlink attach` prints: the port's name (and device), then QEMU's command line. */
+export function attachedText(a: Attached): string {
+  const words = [...a.qemu.map(shellWord), ...(a.device ? [`3<>${shellWord(a.device)}`] : [])];
+  return `${shown(a.name)}${a.device ? ` ${a.device}` : ''}\nqemu-system-x86_64 ... ${words.join(' ')}`;
 }
 
 const attachUsage = `usage: vnetlink attach --xml IFACE.xml [--ovsdb SOCKET] [--id NETDEV-ID] [--netns NS] [--json]
@@ -84,12 +96,14 @@ export const attach: Command = {
     positionals(p, [], attachUsage);
     if (p.values.xml === undefined) throw new UsageError('--xml FILE is required', attachUsage);
     const id = p.values.id as string | undefined;
-    if (id !== undefined && !/^[A-Za-z][A-Za-z0-9_.-]{0,31}$/.test(id)) throw new UsageError(`--id must be a QEMU id (a letter, then letters, digits, '_', '.', '-') (got ${JSON.stringify(id)})`, attachUsage);
+    if (id !== undefined) {
+      try { qemuId('attach', '--id', id); } catch (e: any) { throw new UsageError(e.message.replace(/^attach: /, ''), attachUsage); }
+    }
     const plan = interfaceFromLibvirtXml(fs.readFileSync(String(p.values.xml)));
     return withHandle(p, async (h) => {
       const a = await attachPlan(h, plan, { ovsdb: p.values.ovsdb as string | undefined, id });
       if (p.values.json) printJson(a);
-      else print(`${a.name}${a.device ? ` ${a.device}` : ''}\nqemu-system-x86_64 ... ${a.qemu.join(' ')}${a.device ? ` 3<>${a.device}` : ''}`);
+      else print(attachedText(a));
       return 0;
     });
   },

@@ -4,13 +4,13 @@ import type { Address } from '../addr.js';
 import type { Route } from '../route.js';
 import type { BridgeSummary } from '../bridge.js';
 import type { Neighbour } from '../monitor.js';
-import { table } from './args.js';
+import { shown, table } from './args.js';
 
 /** `ip` writes the parent after '@': by name here, `ifN` when it lives in another namespace. */
 function atName(l: Link): string {
-  if (l.link) return `${l.name}@${l.link}`;
-  if (l.linkIndex) return `${l.name}@if${l.linkIndex}`;
-  return l.name;
+  if (l.link) return `${shown(l.name)}@${shown(l.link)}`;
+  if (l.linkIndex) return `${shown(l.name)}@if${l.linkIndex}`;
+  return shown(l.name);
 }
 
 const linkType = (l: Link) => (l.kind === 'loopback' ? 'loopback' : l.kind === 'tun' && l.info.mode === 'tun' ? 'none' : 'ether');
@@ -20,7 +20,7 @@ export function linkHeader(l: Link): string {
   // ip derives NO-CARRIER (up, no carrier) instead of reading it from the kernel.
   const flags = l.up && !l.lowerUp && !l.flags.includes('NO-CARRIER') ? ['NO-CARRIER', ...l.flags] : l.flags;
   const parts = [`${l.index}: ${atName(l)}: <${flags.join(',')}> mtu ${l.mtu}`];
-  if (l.master) parts.push(`master ${l.master}`);
+  if (l.master) parts.push(`master ${shown(l.master)}`);
   parts.push(`state ${l.operState.toUpperCase()}`, 'mode DEFAULT');
   parts.push(`group ${l.group === 0 ? 'default' : l.group}`);
   if (l.txqueuelen !== undefined) parts.push(`qlen ${l.txqueuelen}`);
@@ -31,7 +31,7 @@ const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 function kv(o: Record<string, any> | undefined, skip: string[] = []): string {
   if (!o) return '';
   return Object.entries(o).filter(([k, x]) => !skip.includes(k) && x !== undefined && typeof x !== 'object')
-    .map(([k, x]) => `${kebab(k)} ${typeof x === 'boolean' ? (x ? 'on' : 'off') : x}`).join(' ');
+    .map(([k, x]) => `${kebab(k)} ${typeof x === 'boolean' ? (x ? 'on' : 'off') : shown(x)}`).join(' ');
 }
 
 /** `ip link show` (two lines per link, and with `details` the kind and port settings as `ip -d` adds them). */
@@ -44,12 +44,12 @@ export function formatLink(l: Link, details = false): string {
   lines.push(second);
   if (details) {
     const d: string[] = [];
-    if (!['ether', 'loopback'].includes(l.kind)) d.push(`${l.kind} ${kv(l.info)}`.trimEnd());
-    if (l.port) d.push(`${l.port.kind}_slave ${kv(l.port, ['kind'])}`.trimEnd());
+    if (!['ether', 'loopback'].includes(l.kind)) d.push(`${shown(l.kind)} ${kv(l.info)}`.trimEnd());
+    if (l.port) d.push(`${shown(l.port.kind)}_slave ${kv(l.port, ['kind'])}`.trimEnd());
     d.push(`numtxqueues ${l.numTxQueues ?? 1} numrxqueues ${l.numRxQueues ?? 1}`);
     lines.push(`    ${d.join(' ')}`);
   }
-  if (l.alias) lines.push(`    alias ${l.alias}`);
+  if (l.alias) lines.push(`    alias ${shown(l.alias)}`);
   return lines.join('\n');
 }
 
@@ -60,7 +60,7 @@ export function addrLine(a: Address): string {
   if (a.broadcast) parts.push(`brd ${a.broadcast}`);
   parts.push(`scope ${a.scope}`);
   for (const f of a.flags) if (f !== 'permanent') parts.push(f);
-  if (a.family === 'inet') parts.push(a.label ?? a.link ?? '');
+  if (a.family === 'inet') parts.push(shown(a.label ?? a.link ?? ''));
   return parts.join(' ').trimEnd();
 }
 
@@ -81,7 +81,7 @@ export function routeLine(r: Route): string {
   if (r.type && r.type !== 'unicast') parts.push(r.type);
   parts.push(r.dst);
   if (r.via) parts.push(`via ${r.via}`);
-  if (r.dev) parts.push(`dev ${r.dev}`);
+  if (r.dev) parts.push(`dev ${shown(r.dev)}`);
   if (r.table !== 254 && r.table !== undefined) parts.push(`table ${r.table === 255 ? 'local' : r.table}`);
   if (r.protocol && r.protocol !== 'boot') parts.push(`proto ${r.protocol}`);
   if (r.scope && r.scope !== 'universe' && r.scope !== 'global') parts.push(`scope ${r.scope}`);
@@ -93,7 +93,7 @@ export function routeLine(r: Route): string {
 /** One line of `ip neigh show`. */
 export function neighLine(n: Neighbour): string {
   const parts = [n.dst ?? '?'];
-  if (n.dev) parts.push(`dev ${n.dev}`);
+  if (n.dev) parts.push(`dev ${shown(n.dev)}`);
   if (n.lladdr) parts.push(`lladdr ${n.lladdr}`);
   if (n.router) parts.push('router');
   if (n.proxy) parts.push('proxy');
@@ -106,8 +106,8 @@ export function formatBridges(bs: BridgeSummary[]): string {
   const rows: string[][] = [];
   for (const b of bs) {
     const ifs = b.interfaces;
-    rows.push([b.name, b.id, b.stp ? 'yes' : 'no', ifs[0] ?? '']);
-    for (const i of ifs.slice(1)) rows.push(['', '', '', i]);
+    rows.push([shown(b.name), b.id, b.stp ? 'yes' : 'no', shown(ifs[0] ?? '')]);
+    for (const i of ifs.slice(1)) rows.push(['', '', '', shown(i)]);
   }
   return table(['bridge name', 'bridge id', 'STP enabled', 'interfaces'], rows);
 }

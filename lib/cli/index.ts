@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../native.js';
-import { UsageError, print } from './args.js';
+import { UsageError, print, terminalText } from './args.js';
 import { addr, bridge, link, monitor, neigh, netns, route, tap, type Command } from './ip.js';
 import { nft } from './nft.js';
 import { bench } from '../bench/create.js';
@@ -47,20 +47,20 @@ export async function main(argv: string[]): Promise<number> {
     if (cmd === 'help') {
       if (rest.length > 1) throw new UsageError(`help takes one command (got ${rest.join(' ')})`, topUsage());
       if (!rest.length) { print(topUsage()); return 0; }
-      const c = commands[rest[0]];
+      const c = Object.hasOwn(commands, rest[0]) ? commands[rest[0]] : undefined;
       if (!c) throw new UsageError(`unknown command '${rest[0]}'`, topUsage());
       print(c.usage);
       return 0;
     }
-    const c = commands[cmd];
+    const c = Object.hasOwn(commands, cmd) ? commands[cmd] : undefined;
     if (!c) throw new UsageError(`unknown command '${cmd}'`, topUsage());
     return await c.run(rest);
   } catch (e: any) {
     if (e instanceof UsageError) {
-      process.stderr.write(`vnetlink: ${e.message}\n${e.usage ? e.usage + '\n' : ''}`);
+      process.stderr.write(terminalText(`vnetlink: ${e.message}\n${e.usage ? e.usage + '\n' : ''}`));
       return 2;
     }
-    process.stderr.write(`vnetlink: ${e?.message ?? e}\n`);
+    process.stderr.write(terminalText(`vnetlink: ${e?.message ?? e}\n`));
     return 1;
   }
 }

@@ -3,7 +3,7 @@
 import { open, type Handle } from '../handle.js';
 import { Netns } from '../netns.js';
 import { monitorGroups, type MonitorGroup } from '../monitor.js';
-import { UsageError, intOpt, listOpt, parse, positionals, print, printJson, type Parsed } from './args.js';
+import { UsageError, intOpt, listOpt, parse, positionals, print, printJson, shown, terminalText, type Parsed } from './args.js';
 import { addrLine, formatAddrs, formatBridges, formatLink, neighLine, routeLine } from './format.js';
 
 export interface Command {
@@ -337,7 +337,7 @@ export const tap: Command = {
         const out = { name: t.name, index: t.index, queues: t.fds.length, persist: true };
         await t.close();
         if (o.json) printJson(out);
-        else print(t.name);
+        else print(shown(t.name));
         return 0;
       });
     }
@@ -370,7 +370,7 @@ export const netns: Command = {
       positionals(p, [], netnsUsage);
       const names = (await Netns.list()).sort();
       if (p.values.json) printJson(names);
-      else print(names.join('\n'));
+      else print(names.map(shown).join('\n'));
       return 0;
     }
     const [name] = positionals(p, ['NAME'], netnsUsage);
@@ -392,11 +392,11 @@ function eventLine(ev: any): string {
   const del = ev.type.startsWith('del') ? 'Deleted ' : '';
   switch (ev.type) {
     case 'newlink': case 'dellink': return `[LINK]${del ? ' Deleted' : ''} ${formatLink(ev.link)}`;
-    case 'newaddr': case 'deladdr': return `[ADDR]${del ? ' Deleted' : ''} ${ev.addr.index}: ${ev.addr.link ?? '?'}    ${addrLine(ev.addr)}`;
+    case 'newaddr': case 'deladdr': return `[ADDR]${del ? ' Deleted' : ''} ${ev.addr.index}: ${shown(ev.addr.link ?? '?')}    ${addrLine(ev.addr)}`;
     case 'newroute': case 'delroute': return `[ROUTE]${del ? ' Deleted' : ''} ${routeLine(ev.route)}`;
     case 'newneigh': case 'delneigh': return `[NEIGH]${del ? ' Deleted' : ''} ${neighLine(ev.neigh)}`;
     case 'synced': return '[SYNCED]';
-    case 'resync': return `[RESYNC] ${ev.message}`;
+    case 'resync': return `[RESYNC] ${shown(ev.message)}`;
     default: return `[${String(ev.type).toUpperCase()}]`;
   }
 }
@@ -419,7 +419,7 @@ export const monitor: Command = {
       let n = 0;
       try {
         for await (const ev of m) {
-          process.stdout.write((p.values.json ? JSON.stringify(ev) : eventLine(ev)) + '\n');
+          process.stdout.write((p.values.json ? JSON.stringify(ev) : terminalText(eventLine(ev))) + '\n');
           if (count !== undefined && ++n >= count) break;
         }
       } finally {

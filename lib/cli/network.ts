@@ -6,7 +6,7 @@ import { fromLibvirtXml } from '../libvirt-xml.js';
 import type { NetworkSpec } from '../network.js';
 import { readState } from '../network-state.js';
 import type { Handle } from '../handle.js';
-import { UsageError, intOpt, parse, positionals, print, printJson, table, type Parsed } from './args.js';
+import { UsageError, intOpt, parse, positionals, print, printJson, shown, table, type Parsed } from './args.js';
 import { withHandle, type Command } from './ip.js';
 
 const usage = `usage: vnetlink network list [--netns NS] [--json]
@@ -115,7 +115,7 @@ export const network: Command = {
           const ns = await h.network.list();
           if (o.json) { printJson(ns); return 0; }
           print(table(['Name', 'State', 'Bridge', 'Address', 'Owner', 'Missing'],
-            ns.map((n) => [n.name, n.status, n.bridge, n.address ?? '-', n.owner === undefined ? '-' : String(n.owner), n.missing.join(',') || '-'])));
+            ns.map((n) => [shown(n.name), n.status, shown(n.bridge), shown(n.address ?? '-'), n.owner === undefined ? '-' : String(n.owner), n.missing.join(',') || '-'])));
           return 0;
         }
         case 'show': {
@@ -124,10 +124,10 @@ export const network: Command = {
           const st = readState(n.stateDir);
           const out = { ...n, spec: st?.spec };
           if (o.json) { printJson(out); return 0; }
-          const rows: string[][] = [['Name:', n.name], ['State:', n.status + (n.missing.length ? ` (missing: ${n.missing.join(', ')})` : '')], ['Bridge:', n.bridge],
-            ['Address:', n.address ?? '-'], ['Table:', `ip ${n.table}`], ['dnsmasq:', n.dnsmasqPid ? `pid ${n.dnsmasqPid}` : '-'],
-            ['Owner:', n.owner === undefined ? '-' : `pid ${n.owner}`], ['State dir:', n.stateDir],
-            ...n.forwards.map((f) => ['Forward:', `${f.proto} ${f.hostAddress ?? '*'}:${f.hostPort} -> ${f.guest}:${f.guestPort}`])];
+          const rows: string[][] = [['Name:', shown(n.name)], ['State:', n.status + (n.missing.length ? ` (missing: ${n.missing.join(', ')})` : '')], ['Bridge:', shown(n.bridge)],
+            ['Address:', shown(n.address ?? '-')], ['Table:', `ip ${n.table}`], ['dnsmasq:', n.dnsmasqPid ? `pid ${n.dnsmasqPid}` : '-'],
+            ['Owner:', n.owner === undefined ? '-' : `pid ${n.owner}`], ['State dir:', shown(n.stateDir)],
+            ...n.forwards.map((f) => ['Forward:', `${f.proto} ${shown(f.hostAddress ?? '*')}:${f.hostPort} -> ${shown(f.guest)}:${f.guestPort}`])];
           print(table(undefined, rows));
           return 0;
         }
@@ -137,7 +137,7 @@ export const network: Command = {
           const net = await h.network.create(spec, o.replace ? { replace: true } : {});
           const out = { name: net.name, bridge: net.bridge, address: net.address, stateDir: net.stateDir, dnsmasqPid: net.dnsmasqPid };
           if (o.json) printJson(out);
-          else print(`Network ${net.name} started`);
+          else print(`Network ${shown(net.name)} started`);
           return 0;
         }
         case 'destroy': {
@@ -154,7 +154,7 @@ export const network: Command = {
           const ls = readLeases(dnsmasqFiles(n.stateDir).leases);
           if (o.json) { printJson(ls); return 0; }
           print(table(['Expiry Time', 'MAC address', 'IP address', 'Hostname', 'Client ID'],
-            ls.map((l) => [l.expires ? l.expires.toISOString().replace('T', ' ').slice(0, 19) : 'never', l.mac, l.ip, l.hostname ?? '-', l.clientId ?? '-'])));
+            ls.map((l) => [l.expires ? l.expires.toISOString().replace('T', ' ').slice(0, 19) : 'never', shown(l.mac), shown(l.ip), shown(l.hostname ?? '-'), shown(l.clientId ?? '-')])));
           return 0;
         }
         case 'update': {

@@ -2,7 +2,7 @@
 // kernel lists back (the forms vnetlink writes; anything else is shown as nft --debug=netlink
 // would, in brackets, never dropped).
 import type { NftChain, NftFamily, NftListedExpr, NftRule, NftTable } from '../nft.js';
-import { UsageError, listOpt, parse, positionals, print, printJson } from './args.js';
+import { UsageError, listOpt, parse, positionals, print, printJson, shown } from './args.js';
 import { withHandle, type Command } from './ip.js';
 
 const PRIO: Record<string, Record<number, string>> = {
@@ -14,8 +14,14 @@ const L4 = new Map([[1, 'icmp'], [6, 'tcp'], [17, 'udp'], [58, 'ipv6-icmp']]);
 
 type Lhs = { what: string; kind: 'addr4' | 'addr6' | 'ifname' | 'l4proto' | 'nfproto' | 'port' | 'ctstate' | 'raw'; mask?: Buffer };
 
+// The kernel's data can be shorter than its expression's kind needs (another tool wrote the
+// rule, or a crafted reply): such a value is printed as hex, never read past its end.
+const hexOf = (b: Buffer) => `0x${b.toString('hex')}`;
+const u16 = (b: Buffer) => (b.length >= 2 ? String(b.readUInt16BE(0)) : hexOf(b));
+
 function addr(b: Buffer): string {
   if (b.length === 4) return [...b].join('.');
+  if (b.length !== 16) return hexOf(b);
   const g: string[] = [];
   for (let i = 0; i + 1 < b.length; i += 2) g.push(b.readUInt16BE(i).toString(16));
   // RFC 5952: the longest run of two or more zero groups becomes '::'.
@@ -39,10 +45,10 @@ function value(l: Lhs, data: Buffer): string {
       return addr(data);
     }
     case 'ifname': { const z = data.indexOf(0); return JSON.stringify(data.subarray(0, z < 0 ? data.length : z).toString('utf8')); }
-    case 'l4proto': return L4.get(data[0]) ?? String(data[0]);
-    case 'nfproto': return data[0] === 2 ? 'ipv4' : data[0] === 10 ? 'ipv6' : String(data[0]);
-    case 'port': return String(data.readUInt16BE(0));
-    default: return `0x${data.toString('hex')}`;
+    case 'l4proto': return data.length ? L4.get(data[0]) ?? String(data[0]) : hexOf(data);
+    case 'nfproto': return !data.length ? hexOf(data) : data[0] === 2 ? 'ipv4' : data[0] === 10 ? 'ipv6' : String(data[0]);
+    case 'port': return u16(data);
+    default: return hexOf(data);
   }
 }
 
@@ -61,16 +67,16 @@ export function ruleText(r: NftRule, family: NftFamily): string {
           l = { what: `ip6 ${e.offset === 8 ? 'saddr' : 'daddr'}`, kind: 'addr6' };
         else if (e.base === 'transport' && e.len === 2 && (e.offset === 0 || e.offset === 2))
           l = { what: `th ${e.offset === 0 ? 'sport' : 'dport'}`, kind: 'port' };
-        regs.set(e.dreg ?? 1, l ?? { what: `@${e.base},${e.offset * 8},${e.len * 8}`, kind: 'raw' });
+        regs.set(e.dreg ?? 1, l ?? { what: `@${shown(e.base)},${e.offset * 8},${e.len * 8}`, kind: 'raw' });
         break;
       }
       case 'meta': {
         const kinds: Record<string, Lhs['kind']> = { iifname: 'ifname', oifname: 'ifname', l4proto: 'l4proto', nfproto: 'nfproto' };
-        regs.set(e.dreg ?? 1, { what: `meta ${e.key}`.replace(/^meta (iifname|oifname)$/, '$1'), kind: kinds[e.key] ?? 'raw' });
+        regs.set(e.dreg ?? 1, { what: `meta ${shown(e.key)}`.replace(/^meta (iifname|oifname)$/, '$1'), kind: Object.hasOwn(kinds, e.key) ? kinds[e.key] : 'raw' });
         break;
       }
       case 'ct':
-        regs.set(e.dreg ?? 1, { what: `ct ${e.key}`, kind: e.key === 'state' ? 'ctstate' : 'raw' });
+        regs.set(e.dreg ?? 1, { what: `ct ${shown(e.key)}`, kind: e.key === 'state' ? 'ctstate' : 'raw' });
         break;
       case 'bitwise': {
         const l = regs.get(e.sreg ?? 1);
@@ -81,18 +87,19 @@ export function ruleText(r: NftRule, family: NftFamily): string {
       case 'cmp': {
         const l = regs.get(e.sreg ?? 1);
         const data = hex(e.data);
-        if (!l || !('what' in l)) { out.push(`[ cmp ${e.op} 0x${data.toString('hex')} ]`); break; }
+        if (!l || !('what' in l)) { out.push(`[ cmp ${shown(e.op)} ${hexOf(data)} ]`); break; }
         if (l.kind === 'ctstate' && l.mask && e.op === 'neq' && data.every((x) => x === 0)) {
+          if (l.mask.length < 4) { out.push(`ct state & ${hexOf(l.mask)} != ${hexOf(data)}`); break; }
           const bits = l.mask.readUInt32LE(0);
           out.push(`ct state ${CT_STATE.filter(([, b]) => bits & b).map(([n]) => n).join(',')}`);
           break;
         }
         const ops: Record<string, string> = { eq: '', neq: '!= ', lt: '< ', lte: '<= ', gt: '> ', gte: '>= ' };
-        out.push(`${l.what} ${ops[e.op] ?? `${e.op} `}${value(l, data)}`);
+        out.push(`${l.what} ${Object.hasOwn(ops, e.op) ? ops[e.op] : `${shown(e.op)} `}${value(l, data)}`);
         break;
       }
       case 'immediate':
-        if (e.verdict) out.push(e.chain ? `${e.verdict} ${e.chain}` : e.verdict);
+        if (e.verdict) out.push(e.chain ? `${shown(e.verdict)} ${shown(e.chain)}` : shown(e.verdict));
         else regs.set(e.dreg, { data: hex(e.data) });
         break;
       case 'counter':
@@ -100,7 +107,7 @@ export function ruleText(r: NftRule, family: NftFamily): string {
         break;
       case 'masq': {
         const lo = regs.get(e.protoMin), hi = regs.get(e.protoMax ?? e.protoMin);
-        const port = (x: any) => (x && 'data' in x ? x.data.readUInt16BE(0) : undefined);
+        const port = (x: any) => (x && 'data' in x ? u16(x.data) : undefined);
         let s = 'masquerade';
         if (e.protoMin !== undefined && port(lo) !== undefined) s += ` to :${port(lo)}${port(hi) !== port(lo) ? `-${port(hi)}` : ''}`;
         for (const f of e.flags ?? []) if (['random', 'fully-random', 'persistent'].includes(f)) s += ` ${f}`;
@@ -110,16 +117,16 @@ export function ruleText(r: NftRule, family: NftFamily): string {
       case 'nat': {
         const a = regs.get(e.addrMin), p = regs.get(e.protoMin);
         const av = a && 'data' in a ? addr(a.data) : '?';
-        const pv = p && 'data' in p ? `:${p.data.readUInt16BE(0)}` : '';
-        out.push(`${e.nat} to ${e.family === 'ip6' ? `[${av}]` : av}${pv}`);
+        const pv = p && 'data' in p ? `:${u16(p.data)}` : '';
+        out.push(`${shown(e.nat)} to ${e.family === 'ip6' ? `[${av}]` : av}${pv}`);
         break;
       }
       case 'reject':
         if ((e.with === 'icmp' && (e.code === 3 || e.code === undefined)) || (e.with === 'icmpx' && e.code === 1)) out.push('reject');
-        else out.push(`reject with ${e.with}${e.code !== undefined ? ` ${e.code}` : ''}`);
+        else out.push(`reject with ${shown(e.with)}${e.code !== undefined ? ` ${shown(e.code)}` : ''}`);
         break;
       default:
-        out.push(`[ ${e.type}${e.raw ? ` ${e.raw}` : ''} ]`);
+        out.push(`[ ${shown(e.type)}${e.raw ? ` ${shown(e.raw)}` : ''} ]`);
     }
   }
   if (r.comment !== undefined) out.push(`comment ${JSON.stringify(r.comment)}`);
@@ -129,8 +136,10 @@ export function ruleText(r: NftRule, family: NftFamily): string {
 function chainHead(c: NftChain): string | undefined {
   if (!c.hook) return undefined;
   const p = c.priority ?? 0;
-  const prio = PRIO[c.type ?? 'filter']?.[p] ?? String(p);
-  return `type ${c.type ?? 'filter'} hook ${c.hook} priority ${prio}; policy ${c.policy ?? 'accept'};`;
+  const type = c.type ?? 'filter';
+  const names = Object.hasOwn(PRIO, type) ? PRIO[type] : {};
+  const prio = Object.hasOwn(names, p) ? names[p] : String(p);
+  return `type ${shown(type)} hook ${shown(c.hook)} priority ${prio}; policy ${shown(c.policy ?? 'accept')};`;
 }
 
 /** `nft list ruleset` for the given tables, chains and rules. */
@@ -138,11 +147,11 @@ export function rulesetText(tables: NftTable[], chains: NftChain[], rules: NftRu
   const out: string[] = [];
   const h = (n: number) => (handles ? ` # handle ${n}` : '');
   for (const t of tables) {
-    out.push(`table ${t.family} ${t.name} {${h(t.handle)}`);
+    out.push(`table ${shown(t.family)} ${shown(t.name)} {${h(t.handle)}`);
     if (t.flags.includes('dormant')) out.push('\tflags dormant');
     const cs = chains.filter((c) => c.family === t.family && c.table === t.name);
     cs.forEach((c, i) => {
-      out.push(`\tchain ${c.name} {${h(c.handle)}`);
+      out.push(`\tchain ${shown(c.name)} {${h(c.handle)}`);
       const head = chainHead(c);
       if (head) out.push(`\t\t${head}`);
       for (const r of rules.filter((r) => r.family === t.family && r.table === t.name && r.chain === c.name)) out.push(`\t\t${ruleText(r, t.family)}${h(r.handle)}`);

@@ -1,6 +1,6 @@
 // `vnetlink tc|fdb|rule`: tc(8)'s, bridge-fdb(8)'s and ip-rule(8)'s show commands over the
 // library, text in those tools' shapes and --json as the library returns it.
-import { UsageError, parse, positionals, print, printJson, table } from './args.js';
+import { UsageError, parse, positionals, print, printJson, shown, table } from './args.js';
 import { help, verb, withHandle, type Command } from './ip.js';
 import type { Qdisc, TcFilter } from '../tc.js';
 
@@ -19,15 +19,15 @@ function qdiscLine(q: Qdisc): string {
   for (const k of ['r2q', 'default', 'limit', 'delay', 'jitter', 'loss', 'flows', 'target', 'interval']) if (q[k] !== undefined) opts.push(`${k} ${q[k]}`);
   if (q.rate !== undefined) opts.push(`rate ${rate(q.rate)}`);
   if (q.burst !== undefined) opts.push(`burst ${q.burst}b`);
-  return [`qdisc ${q.kind} ${q.handle} dev ${q.dev ?? q.ifindex} ${where}`, ...opts].join(' ') + `\n ${stats(q)}`;
+  return [`qdisc ${shown(q.kind)} ${q.handle} dev ${shown(q.dev ?? q.ifindex)} ${where}`, ...opts].join(' ') + `\n ${stats(q)}`;
 }
 
 function filterLine(f: TcFilter): string {
-  const head = `filter parent ${f.parent} protocol ${f.protocol} pref ${f.prio} ${f.kind} handle ${f.handle}`;
+  const head = `filter parent ${f.parent} protocol ${f.protocol} pref ${f.prio} ${shown(f.kind)} handle ${f.handle}`;
   const parts = [head];
   if (f.flowid) parts.push(`flowid ${f.flowid}`);
   for (const k of f.match ?? []) parts.push(`\n  match ${k.val.toString(16).padStart(8, '0')}/${k.mask.toString(16).padStart(8, '0')} at ${k.off}`);
-  for (const a of f.actions ?? []) parts.push(`\n  action ${a.kind}${a.kind === 'mirred' ? ` (${a.direction} ${a.op} to device ${a.dev ?? a.ifindex}) ${a.control}` : ''}`);
+  for (const a of f.actions ?? []) parts.push(`\n  action ${shown(a.kind)}${a.kind === 'mirred' ? ` (${a.direction} ${a.op} to device ${shown(a.dev ?? a.ifindex)}) ${a.control}` : ''}`);
   return parts.join(' ');
 }
 
@@ -49,7 +49,7 @@ export const tc: Command = {
       } else if (obj === 'class') {
         const cs = await h.tc.class.list(dev);
         if (p.values.json) printJson(cs);
-        else print(cs.map((c) => `class ${c.kind} ${c.handle} ${c.parent === 'root' ? 'root' : `parent ${c.parent}`} prio ${c.prio ?? 0} rate ${rate(c.rate)} ceil ${rate(c.ceil)} burst ${c.burst}b cburst ${c.cburst}b\n ${stats(c)}`).join('\n'));
+        else print(cs.map((c) => `class ${shown(c.kind)} ${c.handle} ${c.parent === 'root' ? 'root' : `parent ${c.parent}`} prio ${c.prio ?? 0} rate ${rate(c.rate)} ceil ${rate(c.ceil)} burst ${c.burst}b cburst ${c.cburst}b\n ${stats(c)}`).join('\n'));
       } else {
         const fs = await h.tc.filter.list(dev, p.values.parent === undefined ? {} : { parent: String(p.values.parent) });
         if (p.values.json) printJson(fs); else print(fs.map(filterLine).join('\n'));
@@ -73,7 +73,7 @@ export const fdb: Command = {
     return withHandle(p, async (h) => {
       const es = await h.fdb.list({ dev: p.values.dev as string | undefined, master: p.values.br as string | undefined });
       if (p.values.json) printJson(es);
-      else print(es.map((e) => [e.mac, `dev ${e.dev ?? e.index}`, e.dst ? `dst ${e.dst}` : '', e.vlan ? `vlan ${e.vlan}` : '', e.master ? `master ${e.master}` : '', ...e.flags, e.state].filter(Boolean).join(' ')).join('\n'));
+      else print(es.map((e) => [e.mac, `dev ${shown(e.dev ?? e.index)}`, e.dst ? `dst ${e.dst}` : '', e.vlan ? `vlan ${e.vlan}` : '', e.master ? `master ${shown(e.master)}` : '', ...e.flags, e.state].filter(Boolean).join(' ')).join('\n'));
       return 0;
     });
   },
@@ -96,7 +96,7 @@ export const rule: Command = {
       const rs = await h.rule.list(family === undefined ? {} : { family: family as 'inet' | 'inet6' });
       if (p.values.json) { printJson(rs); return 0; }
       const names: Record<number, string> = { 253: 'default', 254: 'main', 255: 'local' };
-      print(table(undefined, rs.map((r) => [`${r.priority}:`, [r.not ? 'not' : '', `from ${r.from}`, r.to ? `to ${r.to}` : '', r.iif ? `iif ${r.iif}` : '', r.oif ? `oif ${r.oif}` : '',
+      print(table(undefined, rs.map((r) => [`${r.priority}:`, [r.not ? 'not' : '', `from ${r.from}`, r.to ? `to ${r.to}` : '', r.iif ? `iif ${shown(r.iif)}` : '', r.oif ? `oif ${shown(r.oif)}` : '',
         r.fwmark !== undefined ? `fwmark 0x${r.fwmark.toString(16)}${r.fwmask !== undefined ? `/0x${r.fwmask.toString(16)}` : ''}` : '',
         r.action === 'table' ? `lookup ${r.table === undefined ? 'unspec' : names[r.table] ?? r.table}` : r.action,
         r.suppressPrefixlen !== undefined ? `suppress_prefixlength ${r.suppressPrefixlen}` : '', r.l3mdev ? 'lookup [l3mdev-table]' : ''].filter(Boolean).join(' ')]), [0]));
