@@ -54,6 +54,7 @@ export function qemuId(op: string, field: string, id: unknown): string {
   if (typeof id !== 'string' || !idRe.test(id)) throw v.typeError(op, field, `must be a QEMU id: a letter, then letters, digits, '-', '_' or '.' (got ${JSON.stringify(id)})`);
   return id;
 }
+
 /** A QEMU device model (a `-device` driver name): lower-case letters, digits and '-'. */
 export const modelRe = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
@@ -70,7 +71,7 @@ export function qemuModel(op: string, field: string, model: unknown): string {
  * vnetlink prints is split at spaces by whoever runs it).
  */
 export function qemuOptValue(op: string, field: string, s: string): string {
-  if (/[,\s\x00-\x1f\x7f]/.test(s)) throw v.rangeError(op, field, `must not contain ",", whitespace or control characters: QEMU's option parser would read the rest as options of its own (got ${JSON.stringify(s)})`);
+  if (/[,\s\x00-\x1f\x7f]/.test(s)) throw v.rangeError(op, field, `must not contain ",", whitespace or control characters (QEMU would read what follows a "," as options of its own; got ${JSON.stringify(s)})`);
   return s;
 }
 

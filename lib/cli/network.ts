@@ -125,7 +125,7 @@ export const network: Command = {
           const out = { ...n, spec: st?.spec };
           if (o.json) { printJson(out); return 0; }
           const rows: string[][] = [['Name:', shown(n.name)], ['State:', n.status + (n.missing.length ? ` (missing: ${n.missing.join(', ')})` : '')], ['Bridge:', shown(n.bridge)],
-            ['Address:', shown(n.address ?? '-')], ['Table:', `ip ${n.table}`], ['dnsmasq:', n.dnsmasqPid ? `pid ${n.dnsmasqPid}` : '-'],
+            ['Address:', shown(n.address ?? '-')], ['Table:', `ip ${shown(n.table)}`], ['dnsmasq:', n.dnsmasqPid ? `pid ${n.dnsmasqPid}` : '-'],
             ['Owner:', n.owner === undefined ? '-' : `pid ${n.owner}`], ['State dir:', shown(n.stateDir)],
             ...n.forwards.map((f) => ['Forward:', `${f.proto} ${shown(f.hostAddress ?? '*')}:${f.hostPort} -> ${shown(f.guest)}:${f.guestPort}`])];
           print(table(undefined, rows));
