@@ -163,7 +163,14 @@ export class Monitor extends EventEmitter<MonitorEventMap> implements AsyncItera
     this.rcvbuf = r.rcvbuf;
     const flags: Record<string, unknown> = { portId: r.portId, listExisting, family: args.family };
     for (const g of groups) flags[g] = true;
-    this.#native = new native.Monitor(r.fd, flags, (evs: any[]) => this.#dispatch(evs)) as NativeMonitor;
+    try {
+      // The addon owns the fd from here, and closes it when its constructor fails.
+      this.#native = new native.Monitor(r.fd, flags, (evs: any[]) => this.#dispatch(evs)) as NativeMonitor;
+    } catch (e) {
+      // Its reader thread could not start (a pids limit): iterators and listeners learn it.
+      this.#fail(e);
+      throw e;
+    }
     if (!this.#refed) this.#native.ref(false);
   }
 

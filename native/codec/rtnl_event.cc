@@ -47,17 +47,29 @@ void RtnlEvents::decodeDumped(const nlmsghdr* h, std::vector<Value>& out) const 
   }
 }
 
+// An interface index as the kernel's replies carry it (ifi_index is a signed int): a value
+// outside uint32 (a malformed reply) names no link, rather than being cast (undefined).
+static bool asIndex(double d, uint32_t& out) {
+  if (!(d >= 0 && d <= 4294967295.0)) return false;
+  out = static_cast<uint32_t>(d);
+  return true;
+}
+
 void RtnlEvents::learnLinks(std::vector<Value>& links) {
   names_.clear();
-  for (auto& l : links) names_[static_cast<uint32_t>(l.num("index"))] = l.str("name", "");
+  for (auto& l : links) {
+    uint32_t ix;
+    if (asIndex(l.num("index"), ix)) names_[ix] = l.str("name", "");
+  }
   // A Value cannot be decoded again, so fill in the names the first pass could not know.
   for (auto& l : links) {
-    if (const Value* mi = l.get("masterIndex"); mi && !l.has("master")) {
-      auto it = names_.find(static_cast<uint32_t>(mi->number()));
+    uint32_t ix;
+    if (const Value* mi = l.get("masterIndex"); mi && !l.has("master") && asIndex(mi->number(), ix)) {
+      auto it = names_.find(ix);
       if (it != names_.end()) l.set("master", it->second);
     }
-    if (const Value* pi = l.get("linkIndex"); pi && !l.has("link") && !l.has("linkNetnsId")) {
-      auto it = names_.find(static_cast<uint32_t>(pi->number()));
+    if (const Value* pi = l.get("linkIndex"); pi && !l.has("link") && !l.has("linkNetnsId") && asIndex(pi->number(), ix)) {
+      auto it = names_.find(ix);
       if (it != names_.end()) l.set("link", it->second);
     }
   }

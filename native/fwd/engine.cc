@@ -165,7 +165,14 @@ Worker::Worker(Engine* e, int i)
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.u64 = kEventTag;
-  epoll_ctl(ep, EPOLL_CTL_ADD, evfd, &ev);
+  // Without it no command would ever wake an idle worker, and post(wait) would block the JS
+  // thread until traffic came (ENOSPC: max_user_watches used up).
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, evfd, &ev) != 0) {
+    int err = errno;
+    close(evfd);
+    close(ep);
+    throw SysError(err, "forwarder: epoll_ctl");
+  }
 }
 
 Worker::~Worker() {
@@ -671,9 +678,18 @@ void Engine::setMonitor(int slot, bool on) {
 
 void Engine::start() {
   if (running_) return;
-  for (auto& w : workers_) {
-    w->stopping = false;
-    w->th = std::thread([wp = w.get()] { wp->run(); });
+  try {
+    for (auto& w : workers_) {
+      w->stopping = false;
+      w->th = std::thread([wp = w.get()] { wp->run(); });
+    }
+  } catch (...) {
+    // A thread that could not be made (EAGAIN: a pids limit): the ones already running stop
+    // and are joined, so no worker runs while the engine says it is stopped (and no joinable
+    // thread is ever destroyed, which would terminate the process).
+    running_ = true;
+    stop();
+    throw;
   }
   running_ = true;
 }

@@ -180,6 +180,9 @@ class Forwarder : public Napi::ObjectWrap<Forwarder> {
     }
     fwd::PortSpec spec;
     spec.hdrLen = static_cast<int>(intArg(info, 1, "vnet header size", 0, fwd::kMaxHdrLen));
+    // The engine reads a whole virtio_net_hdr (10 bytes) wherever there is one: a shorter
+    // header would be read from the frame's own bytes (and written over them).
+    if (spec.hdrLen > 0 && spec.hdrLen < 10) throw Napi::RangeError::New(env, "forwarder: a vnet header is 0 or at least 10 bytes");
     int bits = static_cast<int>(intArg(info, 2, "offload bits", -1, 0xffff));
     if (info.Length() > 3) spec.maxMacs = static_cast<uint32_t>(intArg(info, 3, "maxMacs", 0, fwd::kMaxPortMacs));
     if (info.Length() > 4 && info[4].IsArray()) {

@@ -210,10 +210,13 @@ Napi::Object initFdOwner(Napi::Env env) {
 }  // namespace
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // fdOwner first: cleanup hooks run last-registered first, so its hook (closing the fds
+  // still owned) then runs after the handles' hook has joined their threads, which may be
+  // working on those very fd numbers.
+  exports.Set("fdOwner", initFdOwner(env));
   exports.Set("Handle", initHandle(env));
   exports.Set("Monitor", initMonitor(env));
   exports.Set("Forwarder", initForwarder(env));
-  exports.Set("fdOwner", initFdOwner(env));
   auto ops = Napi::Array::New(env);
   uint32_t i = 0;
   for (auto& kv : OpRegistry::all()) ops.Set(i++, Napi::String::New(env, kv.first));

@@ -103,7 +103,7 @@ class Handle : public Napi::ObjectWrap<Handle> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Pending(const Napi::CallbackInfo& info);
   void run();
-  void startWaiter(Job* j, OffThreadRest rest);
+  bool startWaiter(Job* j, const std::shared_ptr<OffThreadRest>& rest);
   void stopWaiters();
   void closeCancelFd();
   void complete(Job* j);
@@ -155,7 +155,8 @@ Handle::Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info) 
   if (info.Length() > 0 && info[0].IsObject()) {
     auto o = info[0].As<Napi::Object>();
     if (o.Has("netnsPath") && o.Get("netnsPath").IsString()) nsPath_ = o.Get("netnsPath").As<Napi::String>().Utf8Value();
-    if (o.Has("netnsFd") && o.Get("netnsFd").IsNumber()) {
+    // One of the two: the thread opens a path itself, and a dup it would never use would leak.
+    if (nsPath_.empty() && o.Has("netnsFd") && o.Get("netnsFd").IsNumber()) {
       int fd = o.Get("netnsFd").As<Napi::Number>().Int32Value();
       nsFd_ = fcntl(fd, F_DUPFD_CLOEXEC, 3);
       if (nsFd_ < 0) {
@@ -174,7 +175,19 @@ Handle::Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info) 
   jsonParse_ = Napi::Persistent(env.Global().Get("JSON").As<Napi::Object>().Get("parse").As<Napi::Function>());
   registry_ = &liveHandles(env);
   registry_->insert(this);
-  thread_ = std::thread([this] { run(); });
+  try {
+    thread_ = std::thread([this] { run(); });
+  } catch (const std::system_error& e) {
+    // Only Napi::Error may cross into JS (anything else terminates the process). A
+    // constructor that throws gets no destructor: what it made goes here.
+    registry_->erase(this);
+    registry_ = nullptr;
+    joined_ = true;
+    tsfn_.Abort();
+    if (nsFd_ >= 0) { close(nsFd_); nsFd_ = -1; }
+    closeCancelFd();
+    throw Napi::Error::New(env, std::string("open: cannot start the handle's thread: ") + e.what());
+  }
 }
 
 Handle::~Handle() {
@@ -261,8 +274,11 @@ void Handle::run() {
       settle(j, [&] { return j->fn(*ctx, j->args); });
       OffThreadRest rest = std::exchange(offThreadSlot(), nullptr);
       if (j->ok && rest) {
-        startWaiter(j, std::move(rest));
-        continue;
+        auto held = std::make_shared<OffThreadRest>(std::move(rest));
+        if (startWaiter(j, held)) continue;
+        // No thread for the wait (a pids limit): it runs here instead. The queue waits behind
+        // it, but the launched process is still reaped and the call still settles.
+        settle(j, [&] { return (*held)(cancelFd_); });
       }
     }
     complete(j);
@@ -271,20 +287,27 @@ void Handle::run() {
 }
 
 // Handle thread only: waiters are started, reaped and joined here.
-void Handle::startWaiter(Job* j, OffThreadRest rest) {
+// False when no thread could be made; `rest` is then still the caller's to run.
+bool Handle::startWaiter(Job* j, const std::shared_ptr<OffThreadRest>& rest) {
   for (auto it = waiters_.begin(); it != waiters_.end();) {
     if (it->finished.load()) { it->thread.join(); it = waiters_.erase(it); }
     else ++it;
   }
   Waiter& w = waiters_.emplace_back();
-  w.thread = std::thread([this, j, rest = std::move(rest), &w] {
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, nullptr);
-    settle(j, [&] { return rest(cancelFd_); });
-    complete(j);
-    w.finished.store(true);
-  });
+  try {
+    w.thread = std::thread([this, j, rest, &w] {
+      sigset_t all;
+      sigfillset(&all);
+      pthread_sigmask(SIG_BLOCK, &all, nullptr);
+      settle(j, [&] { return (*rest)(cancelFd_); });
+      complete(j);
+      w.finished.store(true);
+    });
+  } catch (const std::system_error&) {
+    waiters_.pop_back();
+    return false;
+  }
+  return true;
 }
 
 // Before the handle's sockets close (close) or its thread ends (teardown): every wait still

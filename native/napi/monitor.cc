@@ -52,7 +52,19 @@ class Monitor : public Napi::ObjectWrap<Monitor> {
     // copy of the TSFN handle; both stay valid until the join in stopThread.
     auto core = core_;
     Napi::ThreadSafeFunction tsfn = tsfn_;
-    thread_ = std::thread([core, tsfn]() mutable { core->run([&] { schedule(core, tsfn); }); });
+    try {
+      thread_ = std::thread([core, tsfn]() mutable { core->run([&] { schedule(core, tsfn); }); });
+    } catch (const std::system_error& e) {
+      // Only Napi::Error may cross into JS. A constructor that throws gets no destructor, so
+      // what it made goes here: the hook (it would run on freed memory), the TSFN (it keeps
+      // the loop alive), the socket.
+      hook_.Remove(env);
+      hooked_ = false;
+      released_ = true;
+      tsfn_.Release();
+      core_->closeFds();
+      throw Napi::Error::New(env, std::string("monitor: cannot start its thread: ") + e.what());
+    }
   }
 
   ~Monitor() override {

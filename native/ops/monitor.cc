@@ -30,7 +30,13 @@ void MonitorCore::closeFds() noexcept {
 }
 
 void MonitorCore::stop() noexcept {
-  stop_.store(true);
+  {
+    // Under mu_: a reader between its wait predicate (stop_ false, queue full) and its sleep
+    // would otherwise miss this notify and sleep on, and stopThread's join would hang the JS
+    // thread whose drain is the only other wake-up.
+    std::lock_guard<std::mutex> lk(mu_);
+    stop_.store(true);
+  }
   uint64_t one = 1;
   if (efd_ >= 0 && write(efd_, &one, sizeof one) < 0) { /* the reader also checks stop_ */ }
   cv_.notify_all();
@@ -109,9 +115,13 @@ void MonitorCore::loop(std::vector<Value>& batch) {
   for (;;) {
     replayDeferred(batch);
     while (lost_) {
+      // Each resync goes to JS before the next: under constant churn (or a small rcvbuf) the
+      // resync dump itself overruns again, and collecting snapshot after snapshot here would
+      // grow without bound while JS got nothing. deliver() waits while JS is behind.
       lost_ = false;
       batch.push_back(RtnlEvents::resync(snapshot("resync", false)));
       replayDeferred(batch);
+      deliver(batch, wake_);
     }
     deliver(batch, wake_);
     if (stop_.load() || !sock_.waitEvents(efd_, "monitor")) throw Stopped{};

@@ -204,8 +204,14 @@ void one(int proto, const nlmsghdr* h, bool out) {
   size_t blen = h->nlmsg_len - NLMSG_HDRLEN;
   if (h->nlmsg_type == NLMSG_ERROR && blen >= sizeof(int)) {
     int e; std::memcpy(&e, body, sizeof e);
+    // As int64: a hostile INT_MIN negated as int overflows.
+    const int64_t en = -static_cast<int64_t>(e);
     if (e == 0) s += " ack";
-    else { s += " errno=" + std::to_string(-e); const char* m = strerrordesc_np(-e); if (m) s += std::string(" (") + m + ")"; }
+    else {
+      s += " errno=" + std::to_string(en);
+      const char* m = en > 0 && en < 4096 ? strerrordesc_np(static_cast<int>(en)) : nullptr;
+      if (m) s += std::string(" (") + m + ")";
+    }
     size_t off = sizeof(int) + ((h->nlmsg_flags & NLM_F_CAPPED) || blen < sizeof(nlmsgerr) ? sizeof(nlmsghdr)
                                                                                               : NLMSG_ALIGN(reinterpret_cast<const nlmsgerr*>(body)->msg.nlmsg_len));
     if ((h->nlmsg_flags & NLM_F_ACK_TLVS) && off < blen) {
@@ -221,7 +227,7 @@ void one(int proto, const nlmsghdr* h, bool out) {
     }
   } else if (h->nlmsg_type == NLMSG_DONE && blen >= sizeof(int)) {
     int e; std::memcpy(&e, body, sizeof e);
-    if (e) s += " errno=" + std::to_string(-e);
+    if (e) s += " errno=" + std::to_string(-static_cast<int64_t>(e));
   } else if (h->nlmsg_type >= NLMSG_MIN_TYPE) {
     size_t fh = familyHeader(proto, h->nlmsg_type);
     if (proto == NETLINK_ROUTE && fh == sizeof(ifinfomsg) && blen >= fh) {
