@@ -184,6 +184,10 @@ void setAllOrNothing(uint16_t familyId, std::vector<MsgBuilder>& msgs, const std
 Value wireguardSet(Ctx& ctx, const Value& args) {
   const char* op = "wireguard.set";
   wg::DeviceConfig c = configOf(args);
+  // Keys go only to today's wireguard family: a cached id a module reload handed to another
+  // family that happens to take command 1 would take them and answer success, which the
+  // stale-id retry cannot see. One CTRL_CMD_GETFAMILY per set is cheap next to the set.
+  ctx.genl().refresh(WG_GENL_NAME, op);
   ctx.genl().withFamily(WG_GENL_NAME, op, wgSecrets(), [&](const genl::Family& f) {
     std::vector<MsgBuilder> msgs = wg::encodeSet(f.id, c);
     setAllOrNothing(f.id, msgs, [&] { return getDevice(ctx, c.ifname, op); },
