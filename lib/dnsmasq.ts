@@ -158,9 +158,13 @@ export function readLeases(file: string): Lease[] {
   return out;
 }
 
-/** Where dnsmasq is: an explicit path, or the first in PATH, /usr/sbin, /sbin. */
+/**
+ * Where dnsmasq is: an explicit path, or the first in PATH, /usr/sbin, /sbin. Only absolute PATH
+ * entries count: a relative one (".", "bin", or the empty entry some shells read as ".") would
+ * run whatever "dnsmasq" the current directory holds, as root.
+ */
 export function findDnsmasq(explicit?: string): string | undefined {
-  const cands = explicit ? [explicit] : [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/sbin', '/sbin', '/usr/local/sbin'].map((d) => path.join(d, 'dnsmasq'));
+  const cands = explicit ? [explicit] : [...(process.env.PATH ?? '').split(':').filter((d) => path.isAbsolute(d)), '/usr/sbin', '/sbin', '/usr/local/sbin'].map((d) => path.join(d, 'dnsmasq'));
   for (const c of cands) {
     try {
       fs.accessSync(c, fs.constants.X_OK);
@@ -180,12 +184,49 @@ export function procStart(pid: number): string | undefined {
   } catch { return undefined; }
 }
 
-/** True when pid is a dnsmasq running our conf file (so a stale pid file never kills a stranger). */
-export function isOurDnsmasq(pid: number, conf: string): boolean {
+/** The real and effective uid of a process (the `Uid:` line of /proc/PID/status), or undefined. */
+function procUids(pid: number): [number, number] | undefined {
+  try {
+    const m = /^Uid:\s+([0-9]+)\s+([0-9]+)\s/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? [Number(m[1]), Number(m[2])] : undefined;
+  } catch { return undefined; }
+}
+
+/** What /proc/PID/exe points to, without the " (deleted)" the kernel adds once the file was replaced (a package upgrade). */
+function procExe(pid: number): string | undefined {
+  try { return fs.readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, ''); } catch { return undefined; }
+}
+
+/**
+ * The start time of pid when it is a dnsmasq of ours running our conf file, else undefined (so a
+ * stale pid file never kills a stranger). The argv alone proves nothing: any local user can run
+ * a process whose argv names our (predictable) conf path. So it must also run as our uid (real
+ * and effective) and be a dnsmasq executable: `binary` itself when the caller knows which one it
+ * runs, else a file named dnsmasq. The start time is read before the checks and again after, so
+ * every check was made on one process; give it to stopPid, which signals only that process.
+ */
+export function ourDnsmasqStart(pid: number, conf: string, binary?: string): string | undefined {
+  const start = procStart(pid);
+  if (start === undefined) return undefined;
   try {
     const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return argv.includes(`--conf-file=${conf}`) && procStart(pid) !== undefined;
-  } catch { return false; }
+    if (!argv.includes(`--conf-file=${conf}`)) return undefined;
+  } catch { return undefined; }
+  const uids = procUids(pid), euid = process.geteuid!();
+  if (!uids || uids[0] !== euid || uids[1] !== euid) return undefined;
+  const exe = procExe(pid);
+  if (exe === undefined) return undefined;
+  if (binary !== undefined) {
+    let want: string;
+    try { want = fs.realpathSync(binary); } catch { want = path.resolve(binary); }
+    if (exe !== want) return undefined;
+  } else if (path.basename(exe) !== 'dnsmasq') return undefined;
+  return procStart(pid) === start ? start : undefined;
+}
+
+/** True when pid is a dnsmasq of ours running our conf file (see ourDnsmasqStart). */
+export function isOurDnsmasq(pid: number, conf: string, binary?: string): boolean {
+  return ourDnsmasqStart(pid, conf, binary) !== undefined;
 }
 
 /** The state letter of /proc/PID/stat (R, S, D, Z, ...), or '?' when it cannot be read. */
@@ -197,20 +238,27 @@ function procState(pid: number): string {
 }
 
 /**
- * Sends SIGTERM, then SIGKILL after `graceMs`, and waits until the process is gone. A process
- * blocked in the kernel (state D) outlives even SIGKILL for as long as it stays blocked: after
- * `killWaitMs` more this gives up with ETIMEDOUT instead of waiting forever.
+ * Sends SIGTERM, then SIGKILL after `graceMs`, and waits until the process is gone — but only
+ * to the process that started at `expectedStart` (field 22 of /proc/PID/stat, recorded when it
+ * was started, adopted or checked): a pid whose process died and whose number went to another
+ * one gets no signal at all. Checked again right before each signal. A pidfd (pidfd_open right
+ * after the start or adoption, pidfd_send_signal) would close the last microseconds between
+ * that check and kill(2) too, but Node has no pidfd API; reusing a pid in that window means the
+ * daemon exits and the kernel hands out its number again between two syscalls of ours, which
+ * needs a whole wrap of the pid space. A process blocked in the kernel (state D) outlives even
+ * SIGKILL for as long as it stays blocked: after `killWaitMs` more this gives up with ETIMEDOUT
+ * instead of waiting forever.
  */
-export async function stopPid(pid: number, graceMs = 2000, killWaitMs = 10_000): Promise<void> {
-  const start = procStart(pid);
-  if (start === undefined) return;
+export async function stopPid(pid: number, expectedStart: string, graceMs = 2000, killWaitMs = 10_000): Promise<void> {
+  if (procStart(pid) !== expectedStart) return;
   try { process.kill(pid, 'SIGTERM'); } catch { return; }
   const end = Date.now() + graceMs;
-  while (procStart(pid) === start) {
+  while (procStart(pid) === expectedStart) {
     if (Date.now() > end) {
+      if (procStart(pid) !== expectedStart) return;
       try { process.kill(pid, 'SIGKILL'); } catch { return; }
       const killEnd = Date.now() + killWaitMs;
-      while (procStart(pid) === start) {
+      while (procStart(pid) === expectedStart) {
         if (Date.now() > killEnd)
           throw stateError('dnsmasq.stop', 'ETIMEDOUT', `pid ${pid} is still there ${killWaitMs} ms after SIGKILL (state ${procState(pid)}: blocked in the kernel)`);
         await new Promise((r) => setTimeout(r, 10));
@@ -245,8 +293,14 @@ export class Dnsmasq {
 
   get pid(): number | undefined { return this.#pid; }
 
-  /** Writes the files and starts the daemon; resolves once it is serving (its launcher exited 0). */
+  /**
+   * Writes the files and starts the daemon; resolves once it is serving (its launcher exited 0).
+   * Whatever pid was known before is forgotten first: that daemon is gone (or stopped), and a
+   * failed start must not leave its number behind for stop() to signal later.
+   */
   async start(): Promise<number> {
+    this.#pid = undefined;
+    this.#start = undefined;
     const f = this.files;
     const conf = dnsmasqConf(this.cfg);
     const hosts = this.cfg.dhcp ? dnsmasqHostsFile(this.cfg.dhcp.hosts) : undefined;
@@ -275,9 +329,16 @@ export class Dnsmasq {
       await this.#stopStrays();
       throw stateError('network.dnsmasq', 'EIO', `dnsmasq wrote no usable pid file at ${f.pid}`);
     }
+    // The daemon's start time, recorded now: stop() signals only the process that has it. A
+    // daemon already gone again (no start time) is not kept: the watcher starts another.
+    const start = procStart(pid);
+    if (start === undefined) {
+      await this.#stopStrays();
+      throw stateError('network.dnsmasq', 'EIO', `dnsmasq (pid ${pid}) exited right after starting`);
+    }
     this.#pid = pid;
-    this.#start = procStart(pid);
-    this.onStart?.(pid, this.#start);
+    this.#start = start;
+    this.onStart?.(pid, start);
     // A restart that stop() or abandon() overtook must not bring the watcher back.
     if (!this.#stopped) this.#watch();
     return pid;
@@ -285,13 +346,16 @@ export class Dnsmasq {
 
   /**
    * Stops any dnsmasq running our conf after a failed start: the one in the pid file, or (when
-   * the pid file is missing) any found in /proc. isOurDnsmasq keeps strangers safe.
+   * the pid file is missing) any found in /proc. ourDnsmasqStart keeps strangers safe.
    */
   async #stopStrays(): Promise<void> {
     const pids = new Set<number>();
     try { pids.add(Number(fs.readFileSync(this.files.pid, 'utf8').trim())); } catch { /* none */ }
     try { for (const d of fs.readdirSync('/proc')) if (/^[0-9]+$/.test(d)) pids.add(Number(d)); } catch { /* no /proc */ }
-    for (const pid of pids) if (pid > 0 && pid !== process.pid && isOurDnsmasq(pid, this.files.conf)) await stopPid(pid);
+    for (const pid of pids) {
+      const start = pid > 0 && pid !== process.pid ? ourDnsmasqStart(pid, this.files.conf, this.binary) : undefined;
+      if (start !== undefined) await stopPid(pid, start);
+    }
   }
 
   #watch(): void {
@@ -301,9 +365,13 @@ export class Dnsmasq {
   }
 
   async #check(): Promise<void> {
-    if (this.#stopped || this.#restarting || this.#pid === undefined) return;
-    if (procStart(this.#pid) === this.#start) return;
+    if (this.#stopped || this.#restarting) return;
+    // No pid: the last restart failed (start() forgot the dead daemon's pid); try again.
+    if (this.#pid !== undefined && procStart(this.#pid) === this.#start) return;
     if (this.h.closed) { clearInterval(this.#timer); return; }
+    // Dead: its pid may go to any other process from now on, so it is forgotten at once.
+    this.#pid = undefined;
+    this.#start = undefined;
     this.#restarting = true;
     try {
       await this.start();
@@ -384,8 +452,9 @@ export class Dnsmasq {
     clearInterval(this.#timer);
     this.#timer = undefined;
     while (this.#restarting) await new Promise((r) => setTimeout(r, 5));
-    if (this.#pid !== undefined) await stopPid(this.#pid);
+    if (this.#pid !== undefined && this.#start !== undefined) await stopPid(this.#pid, this.#start);
     this.#pid = undefined;
+    this.#start = undefined;
   }
 
   leases(): Lease[] {

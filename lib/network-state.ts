@@ -5,8 +5,9 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import type { Handle } from './handle.js';
-import { isOurDnsmasq, procStart } from './dnsmasq.js';
+import { ourDnsmasqStart } from './dnsmasq.js';
 import type { Bandwidth } from './bandwidth.js';
+import { rangeError } from './validate.js';
 
 /** The state file in a network's directory (also read by older code as its metadata). */
 export const STATE_FILE = 'network.json';
@@ -88,8 +89,39 @@ export function writeState(dir: string, s: NetworkState): void {
   try { fs.fsyncSync(d); } finally { fs.closeSync(d); }
 }
 
-/** The state of the network in `dir`, or undefined when there is none (or it is not readable JSON of ours). */
-export function readState(dir: string): NetworkState | undefined {
+/**
+ * Why the dnsmasq binary a state file records must not be run (restart and update run it, as
+ * root), or undefined when it may: an absolute, normalized path to a regular, executable file
+ * owned by root (or us) and writable by no one else, in directories (each of them, up to "/")
+ * that no one else can write to either, so nobody but root can have put or swapped it there.
+ * The checks follow the path as it resolves now (symlinks included, as exec would).
+ */
+export function binaryProblem(b: unknown): string | undefined {
+  if (typeof b !== 'string' || b === '' || b.length > 4096 || b.includes('\0')) return 'is not a path';
+  if (!path.isAbsolute(b) || path.normalize(b) !== b) return `${JSON.stringify(b)} is not an absolute, normalized path`;
+  const trusted = (st: fs.Stats) => (st.uid === 0 || st.uid === process.geteuid!()) && !(st.mode & 0o022);
+  let real: string, st: fs.Stats;
+  try {
+    real = fs.realpathSync(b);
+    st = fs.statSync(real);
+  } catch { return `${JSON.stringify(b)} does not exist`; }
+  if (!st.isFile() || !(st.mode & 0o111)) return `${JSON.stringify(b)} is not an executable regular file`;
+  if (!trusted(st)) return `${JSON.stringify(b)} is not owned by root or is writable by group or others`;
+  for (let d = path.dirname(real); ; d = path.dirname(d)) {
+    let ds: fs.Stats;
+    try { ds = fs.statSync(d); } catch { return `${JSON.stringify(d)} cannot be read`; }
+    if (!trusted(ds)) return `${JSON.stringify(b)} is in ${JSON.stringify(d)}, which is not root's or is writable by group or others`;
+    if (d === '/') return undefined;
+  }
+}
+
+/**
+ * The state of the network in `dir`, or undefined when there is none (or it is not readable JSON
+ * of ours). A recorded dnsmasq binary that must not be run (see binaryProblem) is refused: with
+ * `op` (a caller about to drive the network) as an error naming the field; without (one that
+ * only looks, or replaces the network anyway) by dropping it, so nothing can run it later.
+ */
+export function readState(dir: string, op?: string): NetworkState | undefined {
   let text: string;
   try {
     const file = path.join(dir, STATE_FILE);
@@ -102,6 +134,11 @@ export function readState(dir: string): NetworkState | undefined {
   // Untrusted bytes on disk: only the shape we write is accepted.
   if (!s || typeof s !== 'object' || typeof s.name !== 'string' || typeof s.bridge !== 'string' || typeof s.table !== 'string') return undefined;
   if (s.dnsmasq !== undefined && !(Number.isInteger(s.dnsmasq?.pid) && s.dnsmasq.pid > 0 && typeof s.dnsmasq.start === 'string' && typeof s.dnsmasq.conf === 'string')) delete s.dnsmasq;
+  if (s.dnsmasq?.binary !== undefined) {
+    const why = binaryProblem(s.dnsmasq.binary);
+    if (why && op) throw rangeError(op, 'dnsmasq.binary', `${path.join(dir, STATE_FILE)} records a dnsmasq binary that will not be run: ${why}`);
+    if (why) delete s.dnsmasq.binary;
+  }
   if (s.forwards !== undefined && !Array.isArray(s.forwards)) delete s.forwards;
   if (s.netnsCookie !== undefined && (typeof s.netnsCookie !== 'string' || !/^[0-9]{1,20}$/.test(s.netnsCookie))) s.netnsCookie = 'invalid';
   // Each entry's bandwidth is validated again where it is used.
@@ -164,7 +201,7 @@ export function wantsDnsmasq(spec: Record<string, any> | undefined): boolean {
 
 /** True when the daemon recorded in the state is alive, the same process (start time) and runs our conf. */
 export function dnsmasqAlive(d: NetworkState['dnsmasq']): boolean {
-  return !!d && procStart(d.pid) === d.start && isOurDnsmasq(d.pid, d.conf);
+  return !!d && ourDnsmasqStart(d.pid, d.conf) === d.start;
 }
 
 /** Which of the network's parts are missing, each checked for being ours (tag, name, pid+start+conf). */
@@ -178,12 +215,24 @@ export async function missingParts(h: Handle, s: NetworkState, tag: string): Pro
 }
 
 /**
- * Whether a process holds the network's lock: tries to take it (never blocking) and lets go
- * at once. Our own live networks hold it too, on another open file, so they count as owned.
+ * Whether a process holds the network's lock. Taking it to see (flock LOCK_NB, then letting go)
+ * would make a create or get in another process that comes in that moment fail with a spurious
+ * EBUSY, and a bounded retry in lockStateDir would only make that rarer. Linux offers no flock
+ * test (F_OFD_GETLK is for fcntl locks, and Node has neither), so the kernel's list of held
+ * locks is read instead: /proc/locks has one line per lock, "N: FLOCK ADVISORY WRITE PID
+ * MAJ:MIN:INO START END" with major and minor in hex, and a lock on the file's device and inode
+ * means it is held. Our own live networks hold it too, on another open file, so they count as
+ * owned. /proc/locks leaves out locks whose taker is not visible in the PID namespace that
+ * /proc belongs to: when this process is not in the initial PID namespace with a /proc of its
+ * own (see liveNetnsInodes), or /proc/locks cannot be read, this falls back to trying the lock.
  */
 export async function lockHeld(h: Handle, dir: string): Promise<boolean> {
   const file = path.join(dir, 'network.lock');
-  try { if (!fs.lstatSync(file).isFile()) return false; } catch { return false; }
+  let st: fs.Stats;
+  try { st = fs.lstatSync(file); } catch { return false; }
+  if (!st.isFile()) return false;
+  const listed = await listedLock(st);
+  if (listed !== undefined) return listed;
   try {
     const { fd } = await h._call<{ fd: number }>('network.list', { path: file }, 'fs.flock');
     fs.closeSync(fd);
@@ -192,6 +241,27 @@ export async function lockHeld(h: Handle, dir: string): Promise<boolean> {
     if (e?.code === 'EAGAIN' || e?.code === 'EWOULDBLOCK') return true;
     return false;
   }
+}
+
+/** Whether /proc/locks lists a lock on the file `st` describes; undefined when it cannot tell (see lockHeld). */
+async function listedLock(st: fs.Stats): Promise<boolean | undefined> {
+  let text: string;
+  try {
+    if ((await fsp.stat('/proc/self/ns/pid')).ino !== PROC_PID_INIT_INO || (await fsp.readlink('/proc/self')) !== String(process.pid)) return undefined;
+    text = await fsp.readFile('/proc/locks', 'utf8');
+  } catch { return undefined; }
+  // st_dev in the userspace (glibc major()/minor()) encoding, printed as the kernel does.
+  const dev = st.dev;
+  const major = ((Math.floor(dev / 2 ** 8) & 0xfff) | (Math.floor(dev / 2 ** 32) & ~0xfff)) >>> 0;
+  const minor = ((dev & 0xff) | (Math.floor(dev / 2 ** 12) & ~0xff)) >>> 0;
+  const want = `${major.toString(16).padStart(2, '0')}:${minor.toString(16).padStart(2, '0')}:${st.ino}`;
+  for (const line of text.split('\n')) {
+    // "->" lines are waiters blocked on a lock, not holders; ours never wait (LOCK_NB).
+    const f = line.trim().split(/\s+/);
+    if (f[1] === '->') continue;
+    if (f[1] === 'FLOCK' && f[5] === want) return true;
+  }
+  return false;
 }
 
 /** The network's status from what is missing and whether someone owns it. */

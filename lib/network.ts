@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Handle } from './handle.js';
 import type { Link } from './link.js';
 import { NetlinkError, stateError } from './errors.js';
-import { Dnsmasq, dnsmasqAddnHosts, dnsmasqConf, dnsmasqFiles, dnsmasqHostsFile, findDnsmasq, isOurDnsmasq, procStart, stopPid, type DnsmasqConfig, type Lease } from './dnsmasq.js';
+import { Dnsmasq, dnsmasqAddnHosts, dnsmasqConf, dnsmasqFiles, dnsmasqHostsFile, findDnsmasq, ourDnsmasqStart, procStart, stopPid, type DnsmasqConfig, type Lease } from './dnsmasq.js';
 import { bandwidth as bandwidthArg, shapeOptions, type Bandwidth } from './bandwidth.js';
 import { NftTransaction, masqueradeRules, nftExpr, replaceTable, type NftExpr } from './nft.js';
 import * as v from './validate.js';
@@ -1016,7 +1016,7 @@ export class NetworkOps {
     const dir = await this.#stateDir({ name: nm, stateDir: opts.stateDir === undefined ? undefined : stateDirArg(op, opts.stateDir) });
     const mine = live.get(dir);
     if (mine) return mine;
-    const st0 = readState(dir);
+    const st0 = readState(dir, op);
     if (!st0?.spec || st0.name !== nm || notOurs(dir, nm)) throw stateError(op, 'ENOENT', `no network ${JSON.stringify(nm)} is recorded in this namespace`);
     const cookie = await this.#cookie();
     if (foreignState(st0, cookie)) throw stateError(op, 'ENOENT', `no network ${JSON.stringify(nm)} is recorded in this namespace (${path.join(dir, 'network.json')} was written in another network namespace, netns cookie ${st0.netnsCookie}; this one's is ${cookie})`);
@@ -1028,7 +1028,7 @@ export class NetworkOps {
     try {
       lock = await lockStateDir(this.h, op, dir, nm);
       // Read again under the lock: the previous owner may have changed it last moment.
-      const st = readState(dir);
+      const st = readState(dir, op);
       if (!st?.spec || foreignState(st, cookie)) throw stateError(op, 'ENOENT', `network ${JSON.stringify(nm)} was destroyed meanwhile`);
       // The state file is bytes on disk: its spec is validated again like any input.
       const n = normalize(op, st.spec);
@@ -1139,7 +1139,9 @@ export class NetworkOps {
     try { pid = foreign ? 0 : Number(fs.readFileSync(files.pid, 'utf8').trim()); } catch { /* no pid file */ }
     // stopPid's ETIMEDOUT (a dnsmasq that outlived SIGKILL) propagates: going on would delete the
     // pid and conf files of a daemon still alive, and the next create would start a second one.
-    if (pid > 0 && isOurDnsmasq(pid, files.conf)) { await stopPid(pid); removed = true; }
+    // The start time checked with it goes to stopPid: no signal if the pid changed hands meanwhile.
+    const dStart = pid > 0 ? ourDnsmasqStart(pid, files.conf) : undefined;
+    if (dStart !== undefined) { await stopPid(pid, dStart); removed = true; }
     for (const l of tagged) {
       // An ifb the network's <bandwidth> made outlives the bridge: it goes first.
       await this.h.tc.unshape(l.name).catch(() => false);

@@ -293,28 +293,38 @@ describe('dnsmasq watcher', () => {
 
 describe('dnsmasq start failures (third review)', () => {
   // A handle whose proc.spawn forks a stand-in daemon running our conf (its cmdline carries
-  // --conf-file=CONF as dnsmasq's does) and then fails the way the launcher can.
+  // --conf-file=CONF as dnsmasq's does, and it runs the "dnsmasq" binary given to Dnsmasq: a
+  // shell copied to that name) and then fails the way the launcher can.
   const fakeHandle = (dir: string, kids: number[], fail: 'timeout' | 'nopid', writePid: boolean) => ({ closed: false, _call: async () => {
     const conf = path.join(dir, 'dnsmasq.conf');
-    const c = spawn('python3', ['-c', 'import time; time.sleep(30)', `--conf-file=${conf}`], { stdio: 'ignore', detached: true });
+    const c = spawn(fakeBin(dir), ['-c', 'sleep 30; true', 'x', `--conf-file=${conf}`], { stdio: 'ignore', detached: true });
     kids.push(c.pid!);
-    await new Promise((r) => setTimeout(r, 100));  // cmdline is in place once python runs
+    // exe and cmdline are in place once the shell runs.
+    for (let i = 0; i < 2000; i++) {
+      try { if (fs.readlinkSync(`/proc/${c.pid}/exe`) === fakeBin(dir)) break; } catch { /* not yet */ }
+      await new Promise((r) => setTimeout(r, 10));
+    }
     if (writePid) fs.writeFileSync(path.join(dir, 'dnsmasq.pid'), `${c.pid}\n`);
     if (fail === 'timeout') throw Object.assign(new Error('proc.spawn: dnsmasq did not finish starting within 10000 ms'), { code: 'ETIMEDOUT' });
     return { pid: 1, code: 0, stderr: '' };
   } });
+  const fakeBin = (dir: string) => path.join(dir, 'bin', 'dnsmasq');
   for (const [fail, writePid] of [['timeout', true], ['timeout', false], ['nopid', false]] as const) {
     it(`a launcher ${fail === 'timeout' ? 'timeout' : 'exit 0 with no pid file'}${writePid ? ' (pid file written)' : ''} leaves no daemon running`, async () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vnetlink-rv3-dm-'));
       const kids: number[] = [];
-      const d = new Dnsmasq(fakeHandle(dir, kids, fail, writePid) as any, '/bin/true', { iface: 'x', netmask: '255.255.255.0', dns: { enable: false, forwarders: [], localOnly: false, hosts: [] }, dir }, 20);
+      fs.mkdirSync(path.join(dir, 'bin'));
+      fs.copyFileSync(fs.realpathSync('/bin/sh'), fakeBin(dir));
+      fs.chmodSync(fakeBin(dir), 0o755);
+      const d = new Dnsmasq(fakeHandle(dir, kids, fail, writePid) as any, fakeBin(dir), { iface: 'x', netmask: '255.255.255.0', dns: { enable: false, forwarders: [], localOnly: false, hosts: [] }, dir }, 20);
       try {
         await expect(d.start()).rejects.toThrow(fail === 'timeout' ? /did not finish starting/ : /no usable pid file/);
         expect(kids.length).toBe(1);
         expect(procStart(kids[0])).toBeUndefined();
       } finally {
         d.abandon();
-        for (const k of kids) try { process.kill(k, 'SIGKILL'); } catch { /* gone */ }
+        // The whole group: the shell's sleep too.
+        for (const k of kids) try { process.kill(-k, 'SIGKILL'); } catch { /* gone */ }
         fs.rmSync(dir, { recursive: true, force: true });
       }
     });

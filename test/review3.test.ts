@@ -8,7 +8,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, type Handle, type Netns } from '../lib/index.js';
-import { stopPid } from '../lib/dnsmasq.js';
+import { procStart, stopPid } from '../lib/dnsmasq.js';
 import { Namespaces, hasTool, inCI, nsExec, privilegedSkipReason, waitFor } from './helpers.js';
 
 const skip = privilegedSkipReason();
@@ -199,7 +199,7 @@ describe.skipIf(skip)('stopPid', () => {
       fs.writeFileSync(path.join(cg, 'cgroup.procs'), String(child.pid));
       fs.writeFileSync(path.join(cg, 'freezer.state'), 'FROZEN');
       await waitFor(() => fs.readFileSync(path.join(cg, 'freezer.state'), 'utf8').trim() === 'FROZEN', 'the cgroup to freeze', 20_000);
-      const e = await stopPid(child.pid!, 100, 1000).catch((x) => x);
+      const e = await stopPid(child.pid!, procStart(child.pid!)!, 100, 1000).catch((x) => x);
       expect(e).toMatchObject({ code: 'ETIMEDOUT', message: expect.stringMatching(new RegExp(`pid ${child.pid} is still there 1000 ms after SIGKILL \\(state D`)) });
     } finally {
       fs.writeFileSync(path.join(cg, 'freezer.state'), 'THAWED');
