@@ -50,7 +50,7 @@ export interface NetworkState {
   forwards?: ForwardState[];
   ports?: PortState[];
   /** The running daemon: pid, its start time (field 22 of /proc/PID/stat) and its conf path. */
-  dnsmasq?: { pid: number; start: string; conf: string; binary: string };
+  dnsmasq?: { pid: number; start: string; conf: string; binary?: string };
   /** route_localnet on the bridge before the first `localhost` forward set it (restored after the last). */
   routeLocalnetBefore?: string;
   /**
@@ -199,9 +199,13 @@ export function wantsDnsmasq(spec: Record<string, any> | undefined): boolean {
   return !!spec.dhcp || spec.address6 !== undefined || !(dns === false || (typeof dns === 'object' && dns !== null && dns.enable === false));
 }
 
-/** True when the daemon recorded in the state is alive, the same process (start time) and runs our conf. */
+/**
+ * True when the daemon recorded in the state is alive, the same process (start time), runs our
+ * conf as us, and runs the recorded binary (readState dropped one that is not trustworthy; then
+ * any file named dnsmasq).
+ */
 export function dnsmasqAlive(d: NetworkState['dnsmasq']): boolean {
-  return !!d && ourDnsmasqStart(d.pid, d.conf) === d.start;
+  return !!d && ourDnsmasqStart(d.pid, d.conf, d.binary) === d.start;
 }
 
 /** Which of the network's parts are missing, each checked for being ours (tag, name, pid+start+conf). */
