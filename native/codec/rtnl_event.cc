@@ -58,17 +58,19 @@ static bool asIndex(double d, uint32_t& out) {
 void RtnlEvents::learnLinks(std::vector<Value>& links) {
   names_.clear();
   for (auto& l : links) {
+    // A dump holding another table's message (a hostile reply) has no index: not a link.
+    const Value* v = l.get("index");
     uint32_t ix;
-    if (asIndex(l.num("index"), ix)) names_[ix] = l.str("name", "");
+    if (v && v->isNumber() && asIndex(v->number(), ix)) names_[ix] = l.str("name", "");
   }
   // A Value cannot be decoded again, so fill in the names the first pass could not know.
   for (auto& l : links) {
     uint32_t ix;
-    if (const Value* mi = l.get("masterIndex"); mi && !l.has("master") && asIndex(mi->number(), ix)) {
+    if (const Value* mi = l.get("masterIndex"); mi && mi->isNumber() && !l.has("master") && asIndex(mi->number(), ix)) {
       auto it = names_.find(ix);
       if (it != names_.end()) l.set("master", it->second);
     }
-    if (const Value* pi = l.get("linkIndex"); pi && !l.has("link") && !l.has("linkNetnsId") && asIndex(pi->number(), ix)) {
+    if (const Value* pi = l.get("linkIndex"); pi && pi->isNumber() && !l.has("link") && !l.has("linkNetnsId") && asIndex(pi->number(), ix)) {
       auto it = names_.find(ix);
       if (it != names_.end()) l.set("link", it->second);
     }
