@@ -6,8 +6,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { open, type Handle, type Netns } from '../lib/index.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { open, type Handle, type Netns, type Network } from '../lib/index.js';
 import { _simulateCrash } from '../lib/network.js';
 import { Namespaces, hasTool, ipLinks, nsExec, privilegedSkipReason } from './helpers.js';
 
@@ -31,7 +31,15 @@ describe.skipIf(skip)('network state: one name per namespace, state directories 
   let tmp: string;
 
   const bridges = async () => (await ipLinks(ns)).filter((l) => l.linkinfo?.info_kind === 'bridge').map((l) => `${l.ifname}:${l.ifalias ?? ''}`).sort();
-  const table = () => nsExec(ns, 'nft', ['list', 'table', 'ip', 'vnetlink_r7']);
+  // Stateless (-s): the rules, not their counters (the bridge's own multicast counts packets).
+  const table = () => nsExec(ns, 'nft', ['-s', 'list', 'table', 'ip', 'vnetlink_r7']);
+  // Whatever a test made goes after it, even when it failed half-way (no cascade into the next).
+  const made: Network[] = [];
+  const mk = async (sp: Parameters<Handle['network']['create']>[0]) => { const n = await h.network.create(sp); made.push(n); return n; };
+  afterEach(async () => {
+    for (const n of made.splice(0)) await n.destroy().catch(() => {});
+    for (const d of ['a', 'b']) await h.network.cleanup('r7', { stateDir: path.join(tmp, d, 'r7') }).catch(() => false);
+  });
 
   beforeAll(async () => {
     hasTool('nft');
@@ -50,7 +58,7 @@ describe.skipIf(skip)('network state: one name per namespace, state directories 
   });
 
   it('refuses a second network of a live name from another stateDir, in this process and from another, and leaves the first intact', async () => {
-    const a = await h.network.create(spec('r7', 'r7bra', path.join(tmp, 'a', 'r7')));
+    const a = await mk(spec('r7', 'r7bra', path.join(tmp, 'a', 'r7')));
     const before = await table();
     expect(await bridges()).toEqual(['r7bra:vnetlink:network:r7']);
     await expect(h.network.create(spec('r7', 'r7brb', path.join(tmp, 'b', 'r7')))).rejects.toMatchObject({ code: 'EBUSY', message: expect.stringMatching(/network\.create: .*"r7".*state directory/) });
@@ -93,7 +101,7 @@ process.exit(0);`;
     expect(await bridges()).toEqual([]);
     // Sticky and world-writable (as /tmp itself) is fine when the directories below are ours.
     fs.chmodSync(pub, 0o1777);
-    const n = await h.network.create(spec('r7', 'r7brc', path.join(pub, 'r7')));
+    const n = await mk(spec('r7', 'r7brc', path.join(pub, 'r7')));
     expect(await bridges()).toEqual(['r7brc:vnetlink:network:r7']);
     await n.destroy();
     expect(fs.readdirSync(pub)).toEqual([]);
@@ -111,7 +119,7 @@ process.exit(0);`;
   it('a get() that fails leaves no dnsmasq watcher behind (it would restart the daemon of a network nobody owns)', async () => {
     hasTool('dnsmasq');
     const dir = path.join(tmp, 'a', 'r7');
-    const n = await h.network.create(dspec('r7', 'r7bre', dir));
+    const n = await mk(dspec('r7', 'r7bre', dir));
     const pid = n.dnsmasqPid!;
     _simulateCrash(n);  // bridge, table, dnsmasq and state stay; no owner
     // A recorded forward that no longer validates (its guest outside the subnet) fails the get.
@@ -137,7 +145,7 @@ process.exit(0);`;
     fs.mkdirSync(bin, { mode: 0o755 });
     const real = spawnSync('sh', ['-c', 'command -v dnsmasq || echo /usr/sbin/dnsmasq'], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } }).stdout.trim();
     fs.writeFileSync(path.join(bin, 'dnsmasq'), `#!/bin/sh\nconf=\${1#--conf-file=}\ngrep -q '^dhcp-range=192.168.151.20,' "$conf" && { echo 'refusing the new range' >&2; exit 3; }\nexec ${real} "$@"\n`, { mode: 0o755 });
-    const n = await h.network.create({ ...dspec('r7', 'r7brf', dir), dnsmasq: path.join(bin, 'dnsmasq') });
+    const n = await mk({ ...dspec('r7', 'r7brf', dir), dnsmasq: path.join(bin, 'dnsmasq') });
     try {
       const conf = () => fs.readFileSync(path.join(dir, 'dnsmasq.conf'), 'utf8').split('\n').find((l) => l.startsWith('dhcp-range='));
       const recorded = () => JSON.parse(fs.readFileSync(path.join(dir, 'network.json'), 'utf8')).spec.dhcp;
@@ -168,7 +176,7 @@ process.exit(0);`;
   it('restart() that cannot re-add a forward keeps the rest recorded; destroy() leaves a namesake bridge that is not its own', async () => {
     hasTool('dnsmasq');
     const dir = path.join(tmp, 'a', 'r7');
-    const n = await h.network.create(spec('r7', 'r7brg', dir));
+    const n = await mk(spec('r7', 'r7brg', dir));
     await n.forwardPort({ proto: 'tcp', hostPort: 8082, guest: '192.168.151.7', guestPort: 80 });
     await n.forwardPort({ proto: 'tcp', hostPort: 8083, guest: '192.168.151.8', guestPort: 80 });
     const real = n.forwardPort.bind(n);
