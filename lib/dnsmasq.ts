@@ -216,11 +216,14 @@ export function ourDnsmasqStart(pid: number, conf: string, binary?: string): str
   if (!uids || uids[0] !== euid || uids[1] !== euid) return undefined;
   const exe = procExe(pid);
   if (exe === undefined) return undefined;
+  // `binary` itself, or a file named dnsmasq: a `dnsmasq` wrapper script that execs the real
+  // one leaves /proc/PID/exe at the real one. (Our uid and our conf in the argv are required
+  // either way; that uid could run anything.)
+  let want: string | undefined;
   if (binary !== undefined) {
-    let want: string;
     try { want = fs.realpathSync(binary); } catch { want = path.resolve(binary); }
-    if (exe !== want) return undefined;
-  } else if (path.basename(exe) !== 'dnsmasq') return undefined;
+  }
+  if (exe !== want && path.basename(exe) !== 'dnsmasq') return undefined;
   return procStart(pid) === start ? start : undefined;
 }
 

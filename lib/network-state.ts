@@ -100,6 +100,9 @@ export function binaryProblem(b: unknown): string | undefined {
   if (typeof b !== 'string' || b === '' || b.length > 4096 || b.includes('\0')) return 'is not a path';
   if (!path.isAbsolute(b) || path.normalize(b) !== b) return `${JSON.stringify(b)} is not an absolute, normalized path`;
   const trusted = (st: fs.Stats) => (st.uid === 0 || st.uid === process.geteuid!()) && !(st.mode & 0o022);
+  // A directory others may write is fine when sticky (/nix/store is 1775 root:nixbld, /tmp
+  // 1777): there only an entry's owner may rename or remove it, and the entry is checked too.
+  const trustedDir = (st: fs.Stats) => (st.uid === 0 || st.uid === process.geteuid!()) && (!(st.mode & 0o022) || !!(st.mode & 0o1000));
   let real: string, st: fs.Stats;
   try {
     real = fs.realpathSync(b);
@@ -110,7 +113,7 @@ export function binaryProblem(b: unknown): string | undefined {
   for (let d = path.dirname(real); ; d = path.dirname(d)) {
     let ds: fs.Stats;
     try { ds = fs.statSync(d); } catch { return `${JSON.stringify(d)} cannot be read`; }
-    if (!trusted(ds)) return `${JSON.stringify(b)} is in ${JSON.stringify(d)}, which is not root's or is writable by group or others`;
+    if (!trustedDir(ds)) return `${JSON.stringify(b)} is in ${JSON.stringify(d)}, which is not root's or is writable by group or others (and not sticky)`;
     if (d === '/') return undefined;
   }
 }

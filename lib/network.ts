@@ -12,7 +12,7 @@ import { bandwidth as bandwidthArg, shapeOptions, type Bandwidth } from './bandw
 import { NftTransaction, masqueradeRules, nftExpr, replaceTable, type NftExpr } from './nft.js';
 import * as v from './validate.js';
 import { netnsId } from './netns.js';
-import { dnsmasqAlive, wantsDnsmasq, liveNetnsInodes, lockHeld, missingParts, pickTun, readState, stateDirs, statusOf, writeState, type ForwardState, type NetworkInfo, type NetworkState, type PortIdentity, type PortState } from './network-state.js';
+import { binaryProblem, dnsmasqAlive, wantsDnsmasq, liveNetnsInodes, lockHeld, missingParts, pickTun, readState, stateDirs, statusOf, writeState, type ForwardState, type NetworkInfo, type NetworkState, type PortIdentity, type PortState } from './network-state.js';
 
 export type { Lease } from './dnsmasq.js';
 export type { NetworkInfo } from './network-state.js';
@@ -752,6 +752,19 @@ function trackDnsmasq(d: Dnsmasq, meta: Meta, dir: string, binary: string): void
   };
 }
 
+/** Errors refusing before anything was touched: the state directory is left as it was. */
+const untouched = new WeakSet<object>();
+
+/**
+ * Refuses (EBUSY) when a network of this name runs in this process, in this namespace, from
+ * another state directory: its tagged bridge and `vnetlink_NAME` table would be taken.
+ */
+function liveElsewhere(op: string, name: string, here: string): void {
+  for (const [d, net] of live) {
+    if (net.name === name && liveNs.get(net) === here) throw stateError(op, 'EBUSY', `network ${JSON.stringify(name)} already runs in this namespace from the state directory ${d} (destroy it first)`);
+  }
+}
+
 /** Networks: libvirt's NAT network, natively. */
 export class NetworkOps {
   constructor(private readonly h: Handle) {}
@@ -793,6 +806,9 @@ export class NetworkOps {
     if (n.dhcp || n.dns.enable || n.v6.length) {
       binary = findDnsmasq(n.dnsmasq);
       if (!binary) throw v.rangeError(op, 'dnsmasq', n.dnsmasq ? `${JSON.stringify(n.dnsmasq)} is not an executable file` : 'dnsmasq was not found in PATH, /usr/sbin or /sbin (install dnsmasq-base)');
+      // The binary is recorded and run again by get/restart/update: one rule for all of them.
+      const why = binaryProblem(binary);
+      if (why) throw v.rangeError(op, 'dnsmasq', `will not be run as root: ${why}`);
     }
     const dir = await this.#stateDir(n);
     // dnsmasq's files are built (and every value checked against its syntax) before anything exists.
@@ -801,13 +817,10 @@ export class NetworkOps {
       if (n.dhcp) dnsmasqHostsFile(n.dhcp.hosts);
       dnsmasqAddnHosts(n.dns.hosts);
     }
-    if (live.has(dir) || creating.has(dir)) throw stateError(op, 'EEXIST', `network ${JSON.stringify(n.name)} already runs in this namespace (destroy it first)`);
-    // The same name running here from another state directory: its tagged bridge and table
-    // are not this directory's leftovers (see #cleanup's `recordedOnly` for other processes).
+    // Before the check: no await may come between it and creating.add (two concurrent creates).
     const here = nsKey(await netnsId(this.h));
-    for (const [d, net] of live) {
-      if (net.name === n.name && liveNs.get(net) === here) throw stateError(op, 'EBUSY', `network ${JSON.stringify(n.name)} already runs in this namespace from the state directory ${d} (destroy it first)`);
-    }
+    if (live.has(dir) || creating.has(dir)) throw stateError(op, 'EEXIST', `network ${JSON.stringify(n.name)} already runs in this namespace (destroy it first)`);
+    liveElsewhere(op, n.name, here);
     creating.add(dir);
     try {
       // The owner lock first: while another process holds it, its network is live, not leftovers.
@@ -827,7 +840,9 @@ export class NetworkOps {
       try {
         net = await this.#create(op, n, dir, binary, lock, cookie);
       } catch (e) {
-        removeStateDir(dir, n.name);
+        // A refusal made before anything was touched leaves the directory as it was: it may
+        // be the state of a network still running (its dnsmasq's pid and conf are in it).
+        if (!(old && untouched.has(e as object))) removeStateDir(dir, n.name);
         fs.closeSync(lock);
         throw e;
       }
@@ -1020,7 +1035,10 @@ export class NetworkOps {
     if (!st0?.spec || st0.name !== nm || notOurs(dir, nm)) throw stateError(op, 'ENOENT', `no network ${JSON.stringify(nm)} is recorded in this namespace`);
     const cookie = await this.#cookie();
     if (foreignState(st0, cookie)) throw stateError(op, 'ENOENT', `no network ${JSON.stringify(nm)} is recorded in this namespace (${path.join(dir, 'network.json')} was written in another network namespace, netns cookie ${st0.netnsCookie}; this one's is ${cookie})`);
+    const here = nsKey(await netnsId(this.h));
     if (creating.has(dir)) throw stateError(op, 'EBUSY', `network ${JSON.stringify(nm)} is being created`);
+    // The same name live from another directory: adopting this one would take its table.
+    liveElsewhere(op, nm, here);
     creating.add(dir);
     let lock = -1;
     let dnsmasq: Dnsmasq | undefined;
@@ -1037,11 +1055,21 @@ export class NetworkOps {
       if (n.name !== nm || st.table !== table || st.bridge !== n.bridge) throw v.rangeError(op, 'state', `${path.join(dir, 'network.json')} does not describe network ${JSON.stringify(nm)}`);
       const br = await this.h.link.get(n.bridge).catch((e) => { if (e?.code === 'ENODEV') return undefined; throw e; });
       if (br && (br.kind !== 'bridge' || br.alias !== TAG + nm)) throw v.rangeError(op, 'bridge', `${JSON.stringify(n.bridge)} exists but is not this network's (${br.kind}${br.alias ? ` tagged ${JSON.stringify(br.alias)}` : ', untagged'})`);
+      // Another bridge tagged with this name, which this state does not record, is the network
+      // of that name running from another directory (another process's): its table is the one
+      // this network would adopt, so it is not this state's to take.
+      for (const l of await this.h.link.list({ kind: 'bridge' })) {
+        if (l.alias !== TAG + nm || l.index === br?.index) continue;
+        throw stateError(op, 'EBUSY', `a network ${JSON.stringify(nm)} already runs in this namespace with the bridge ${JSON.stringify(l.name)}, which ${path.join(dir, 'network.json')} does not record (it runs from another stateDir)`);
+      }
       const meta: Meta = { ...st, owner: owner(), ...(cookie !== undefined ? { netnsCookie: cookie } : {}) };
       if (br) meta.bridgeIndex = br.index;
       if (n.dhcp || n.dns.enable || n.v6.length) {
         const binary = findDnsmasq(n.dnsmasq);
         if (!binary) throw v.rangeError(op, 'dnsmasq', 'dnsmasq was not found in PATH, /usr/sbin or /sbin (install dnsmasq-base)');
+        // The spec's dnsmasq path is bytes from the state file too: the rule for a recorded binary.
+        const why = binaryProblem(binary);
+        if (why) throw v.rangeError(op, 'dnsmasq', `${path.join(dir, 'network.json')} names a dnsmasq that will not be run: ${why}`);
         dnsmasq = new Dnsmasq(this.h, binary, dnsmasqConfig(n, dir));
         trackDnsmasq(dnsmasq, meta, dir, binary);
         // Only the very process we started, still running our conf, is taken over; else one is started.
@@ -1084,10 +1112,7 @@ export class NetworkOps {
     if (live.has(dir) || creating.has(dir)) throw stateError(op, 'EBUSY', `network ${JSON.stringify(nm)} is running in this process; destroy() it instead`);
     // The same name running here from another state directory: its tagged bridge and its
     // table are what a cleanup would delete, and they are not leftovers.
-    const here = nsKey(await netnsId(this.h));
-    for (const [d, net] of live) {
-      if (net.name === nm && liveNs.get(net) === here) throw stateError(op, 'EBUSY', `network ${JSON.stringify(nm)} is running in this process (state directory ${d}); destroy() it instead`);
-    }
+    liveElsewhere(op, nm, nsKey(await netnsId(this.h)));
     // Always under the owner lock, the directory made for it if need be: a process creating
     // this network right now holds it, and its new bridge and table are not leftovers. Only a
     // caller's directory whose parent is missing needs none: no network can be made there.
@@ -1128,8 +1153,10 @@ export class NetworkOps {
       const stranger = tagged.find((l) => !recorded(l));
       if (stranger || (tables.length && !meta)) {
         const what = stranger ? `its bridge ${JSON.stringify(stranger.name)} (tagged ${JSON.stringify(TAG + name)})` : `its firewall table ${table}`;
-        throw stateError(recordedOnly, 'EBUSY', `a network ${JSON.stringify(name)} already has ${what} in this namespace, not recorded in the state directory ${dir}: ` +
+        const e = stateError(recordedOnly, 'EBUSY', `a network ${JSON.stringify(name)} already has ${what} in this namespace, not recorded in the state directory ${dir}: ` +
           `it runs from another stateDir (destroy it there) or is a leftover (nl.network.cleanup(${JSON.stringify(name)}) removes it)`);
+        untouched.add(e);
+        throw e;
       }
     }
     const files = dnsmasqFiles(dir);
@@ -1644,6 +1671,9 @@ export class Network {
     if (!br) {
       const l = await this.#h.link.add({ kind: 'bridge', name: n.bridge, mac: n.mac, stp: n.stp, forwardDelay: n.forwardDelay, alias: TAG + n.name, ...(n.mtu ? { mtu: n.mtu } : {}) });
       this.#meta.bridgeIndex = (l as Link).index;
+      // Recorded at once, as create does: a later step failing (or a crash) must not leave the
+      // old index on disk, which would make this bridge a stranger to the next create.
+      this.#save();
       // As create does: no RA/autoconf, and no IPv6 at all on an IPv4-only network's bridge.
       for (const k of n.v6.length ? ['accept_ra', 'autoconf'] : ['accept_ra', 'autoconf', 'disable_ipv6'])
         await this.#h.sysctl.set(`net/ipv6/conf/${n.bridge}/${k}`, k === 'disable_ipv6' ? '1' : '0').catch(() => {});

@@ -56,7 +56,7 @@ export function qemuId(op: string, field: string, id: unknown): string {
 }
 
 /** A QEMU device model (a `-device` driver name): lower-case letters, digits and '-'. */
-export const modelRe = /^[a-z0-9][a-z0-9-]{0,63}$/;
+export const modelRe = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 /** A QEMU `-device` driver name such as `virtio-net-pci` or `e1000`, or a TypeError naming `field`. */
 export function qemuModel(op: string, field: string, model: unknown): string {

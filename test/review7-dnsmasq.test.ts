@@ -177,7 +177,11 @@ describe.skipIf(skip)('seventh review: dnsmasq pids, identity, binary, lock prob
     const gw = path.join(fs.mkdtempSync(path.join(tmp, 'gw-')), 'dnsmasq');
     fs.copyFileSync(fs.realpathSync(binary!), gw);
     fs.chmodSync(gw, 0o775);
-    const inTmp = path.join(tmp, 'dnsmasq');  // os.tmpdir() is writable by everyone (sticky)
+    // A directory everyone may write and that is not sticky: anyone could swap the file. (A
+    // sticky one such as /tmp or /nix/store is fine: only an entry's owner may rename it.)
+    const ww = fs.mkdtempSync(path.join(tmp, 'ww-'));
+    fs.chmodSync(ww, 0o777);
+    const inTmp = path.join(ww, 'dnsmasq');
     fs.copyFileSync(fs.realpathSync(binary!), inTmp);
     fs.chmodSync(inTmp, 0o755);
     const bad: Array<[unknown, RegExp]> = [
@@ -212,7 +216,9 @@ describe.skipIf(skip)('seventh review: dnsmasq pids, identity, binary, lock prob
     const good = fs.readFileSync(file, 'utf8');
     expect(JSON.parse(good).dnsmasq.binary).toBe(binary);
     const ran = path.join(tmp, 'evil-ran');
-    const evil = path.join(tmp, 'evil-dnsmasq');
+    const wwEvil = fs.mkdtempSync(path.join(tmp, 'ww-'));
+    fs.chmodSync(wwEvil, 0o777);  // not sticky: anyone could have put or swapped it
+    const evil = path.join(wwEvil, 'evil-dnsmasq');
     fs.writeFileSync(evil, `#!/bin/sh\ntouch ${ran}\nexec ${binary} "$@"\n`, { mode: 0o755 });
     fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(good), dnsmasq: { ...JSON.parse(good).dnsmasq, binary: evil } }));
     await expect(a.network.get('rv7bin', { stateDir: dir })).rejects.toThrow(/^network\.get: dnsmasq\.binary: .*evil-dnsmasq.* which is not root's or is writable by group or others/);

@@ -200,4 +200,74 @@ process.exit(0);`;
     expect(await bridges()).toEqual(['r7brg:']);
     await nsExec(ns, 'ip', ['link', 'del', 'r7brg']);
   });
+
+  it('a restart() that fails after re-making the bridge, then a crash: create({ replace }) rebuilds it; a refusal keeps a running network\'s state', async () => {
+    const dir = path.join(tmp, 'a', 'r7');
+    const n = await mk(spec('r7', 'r7brh', dir));
+    await nsExec(ns, 'ip', ['link', 'del', 'r7brh']);
+    const realAdd = h.addr.add.bind(h.addr);
+    (h.addr as any).add = () => Promise.reject(Object.assign(new Error('injected'), { code: 'EIO' }));
+    try {
+      await expect(n.restart()).rejects.toThrow('injected');
+    } finally {
+      (h.addr as any).add = realAdd;
+    }
+    _simulateCrash(n);
+    made.splice(0);
+    // The state recorded the new bridge's index: it is this network's own, not a stranger.
+    const again = await h.network.create(spec('r7', 'r7brh', dir), { replace: true });
+    made.push(again);
+    expect(await bridges()).toEqual(['r7brh:vnetlink:network:r7']);
+    _simulateCrash(again);
+    made.splice(0);
+    // Refused before anything (a bridge tagged r7 this directory does not record): its state stays.
+    await expect(h.network.create(spec('r7', 'r7bri', path.join(tmp, 'b', 'r7')))).rejects.toMatchObject({ code: 'EBUSY' });
+    expect(fs.existsSync(path.join(dir, 'network.json'))).toBe(true);
+    await expect(h.network.create(spec('r7', 'r7brh', dir), { replace: true }).then((x) => { made.push(x); return 'ok'; })).resolves.toBe('ok');
+    await expect(h.network.get('r7', { stateDir: path.join(tmp, 'b', 'r7') })).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('get() of the same name from another directory while it runs here is refused; two concurrent creates of one directory: one wins, one EEXIST', async () => {
+    const n = await mk(spec('r7', 'r7brj', path.join(tmp, 'a', 'r7')));
+    // A leftover state of the same name in b (copied, as a crashed run would leave it).
+    fs.mkdirSync(path.join(tmp, 'b', 'r7'), { mode: 0o700 });
+    for (const f of ['vnetlink-network', 'network.json']) fs.copyFileSync(path.join(tmp, 'a', 'r7', f), path.join(tmp, 'b', 'r7', f));
+    await expect(h.network.get('r7', { stateDir: path.join(tmp, 'b', 'r7') })).rejects.toMatchObject({ code: 'EBUSY', message: expect.stringMatching(/already runs in this namespace from the state directory .*\/a\/r7/) });
+    expect(await table()).toContain('chain nat');
+    for (const f of ['vnetlink-network', 'network.json']) fs.unlinkSync(path.join(tmp, 'b', 'r7', f));
+    fs.rmdirSync(path.join(tmp, 'b', 'r7'));
+    await n.destroy();
+
+    const sp = spec('r7', 'r7brk', path.join(tmp, 'a', 'r7'));
+    const got = await Promise.allSettled([mk(sp), mk(sp)]);
+    expect(got.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect((got.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toMatchObject({ code: 'EEXIST' });
+    expect(await bridges()).toEqual(['r7brk:vnetlink:network:r7']);
+  });
+
+  it("a dnsmasq the network starts through a wrapper script is recognised as its own (list: active), and a binary under a sticky group-writable directory is run", async () => {
+    hasTool('dnsmasq');
+    const dir = path.join(tmp, 'a', 'r7');
+    const bin = path.join(tmp, 'sbin');
+    fs.mkdirSync(bin);
+    fs.chmodSync(bin, 0o1775);  // as /nix/store: sticky, group-writable
+    const real = spawnSync('sh', ['-c', 'command -v dnsmasq || echo /usr/sbin/dnsmasq'], { encoding: 'utf8', env: { ...process.env, PATH: `${process.env.PATH}:/usr/sbin:/sbin` } }).stdout.trim();
+    fs.writeFileSync(path.join(bin, 'dnsmasq'), `#!/bin/sh\nexec ${real} "$@"\n`, { mode: 0o755 });
+    try {
+      const n = await mk({ ...dspec('r7', 'r7brl', dir), dnsmasq: path.join(bin, 'dnsmasq') });
+      const [info] = await h.network.list({ stateDir: dir });
+      expect(info).toMatchObject({ name: 'r7', status: 'active', missing: [] });
+      // Another process adopts the very daemon (same pid), not a second one.
+      _simulateCrash(n);
+      made.splice(0);
+      const pid = n.dnsmasqPid;
+      const adopted = await h.network.get('r7', { stateDir: dir });
+      made.push(adopted);
+      expect(adopted.dnsmasqPid).toBe(pid);
+      expect(dnsmasqPids(ns)).toEqual([pid]);
+    } finally {
+      for (const n of made.splice(0)) await n.destroy().catch(() => {});
+      fs.rmSync(bin, { recursive: true, force: true });
+    }
+  });
 });

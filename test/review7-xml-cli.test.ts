@@ -41,6 +41,8 @@ describe('<interface> values that go into QEMU option strings', () => {
     }
     expect(interfaceFromLibvirtXml(bridgeIface("<model type='e1000'/>")).guest.model).toBe('e1000');
     expect(interfaceFromLibvirtXml(bridgeIface("<model type='virtio'/>")).guest.model).toBe('virtio');
+    // libvirt's and QEMU's own names with an underscore.
+    expect(interfaceFromLibvirtXml(bridgeIface("<model type='ne2k_pci'/>")).guest.model).toBe('ne2k_pci');
   });
 
   it("a <target dev> with a ',' (QEMU's option separator) is refused naming <interface><target> dev=", () => {
