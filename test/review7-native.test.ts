@@ -34,13 +34,22 @@ const cg = process.env.CG;
 const h0 = await open();
 fs.writeFileSync(cg + '/cgroup.procs', String(process.pid));
 fs.writeFileSync(cg + '/pids.max', fs.readFileSync(cg + '/pids.current', 'utf8').trim());
+const threadsBefore = fs.readdirSync('/proc/self/task').length;
 const out = [];
 const attempt = async (what, fn) => { try { await fn(); out.push(what + ': ok'); } catch (e) { out.push(what + ': ' + e.message); } };
 await attempt('open', async () => { const h = await open(); await h.close(); });
 await attempt('monitor', async () => { const m = h0.monitor({ groups: ['link'] }); for await (const ev of m) break; });
 const f = new Forwarder({ mode: 'switch' });
 await attempt('forwarder', () => f.start());
+// Room for one thread more: the first of two workers starts, the second cannot; the first is
+// stopped and joined again (no worker runs behind a stopped engine).
+const f2 = new Forwarder({ mode: 'switch', threads: 2 });
+fs.writeFileSync(cg + '/pids.max', String(Number(fs.readFileSync(cg + '/pids.current', 'utf8').trim()) + 1));
+await attempt('forwarder of two', () => f2.start());
+out.push('threads after: ' + (fs.readdirSync('/proc/self/task').length - threadsBefore));
 fs.writeFileSync(cg + '/pids.max', 'max');
+await attempt('forwarder of two after', () => f2.start());
+await f2.close();
 await attempt('open after', async () => { const h = await open(); await h.link.get('lo'); await h.close(); });
 await attempt('forwarder after', () => f.start());
 await f.close();
@@ -53,7 +62,8 @@ console.log(out.join('\\n'));`;
       expect(lines[0]).toMatch(/^open: open: cannot start the handle's thread: Resource temporarily unavailable/);
       expect(lines[1]).toMatch(/^monitor: monitor: cannot start its thread: Resource temporarily unavailable/);
       expect(lines[2]).toMatch(/^forwarder: forwarder\.start: Resource temporarily unavailable/);
-      expect(lines.slice(3)).toEqual(['open after: ok', 'forwarder after: ok']);
+      expect(lines[3]).toMatch(/^forwarder of two: forwarder\.start: Resource temporarily unavailable/);
+      expect(lines.slice(4)).toEqual(['threads after: 0', 'forwarder of two after: ok', 'open after: ok', 'forwarder after: ok']);
     } finally {
       fs.rmdirSync(cg);
     }
