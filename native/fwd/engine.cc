@@ -409,12 +409,18 @@ bool Worker::charge(Port& p, int in, uint64_t mac) {
   for (int attempt = 0; attempt < 2; attempt++) {
     if (free < 0) {
       // Full: the slow path of a port at its limit (a guest cycling through source MACs).
+      // Bounded in time too: one fruitless scan per second (entries age by the second).
+      uint32_t now = static_cast<uint32_t>(nowSec) + 1;  // +1: 0 means "never"
+      if (p.fullSec.load(std::memory_order_relaxed) == now) return false;
       for (uint32_t i = 0; i < n && free < 0; i++) {
         uint64_t m = p.macs[i].load(std::memory_order_relaxed);
         int e = m ? eng->fdb_.lookup(m, nowSec, eng->opt.ageingSec) : -1;
         if (!m || e < 0 || (e >> 8) != in || uint8_t(e & 0xff) != g) free = static_cast<int>(i);
       }
-      if (free < 0) return false;
+      if (free < 0) {
+        p.fullSec.store(now, std::memory_order_relaxed);
+        return false;
+      }
     }
     uint64_t old = p.macs[free].load(std::memory_order_relaxed);
     if (p.macs[free].compare_exchange_strong(old, mac, std::memory_order_relaxed)) return true;
@@ -645,6 +651,7 @@ int Engine::addPort(const int* fds, int nfds, const PortSpec& spec, const std::f
   p.maxMacs = spec.maxMacs;
   p.macs.reset(spec.maxMacs ? new std::atomic<uint64_t>[spec.maxMacs] : nullptr);
   for (uint32_t i = 0; i < spec.maxMacs; i++) p.macs[i].store(0, std::memory_order_relaxed);
+  p.fullSec.store(0, std::memory_order_relaxed);
   p.nAllowed = static_cast<int>(spec.allowedMacs.size());
   for (int i = 0; i < p.nAllowed; i++) p.allowed[i] = spec.allowedMacs[i];
   p.gen++;

@@ -89,6 +89,10 @@ struct Port {
   // The source MACs charged to this port (0: free), at most maxMacs; an entry whose MAC the
   // table no longer maps here (aged, evicted, moved) may be reused. Written by CAS from any worker.
   std::unique_ptr<std::atomic<uint64_t>[]> macs;
+  // The second (the workers' clock) in which a full scan of `macs` last found nothing to reuse:
+  // within that second a new source MAC is dropped without scanning again, so a guest cycling
+  // source MACs costs one maxMacs-long scan per second, not one per frame.
+  std::atomic<uint32_t> fullSec{0};
   int nAllowed = 0;
   uint64_t allowed[kMaxAllowedMacs] = {};
   std::atomic<bool> monitor{false};
