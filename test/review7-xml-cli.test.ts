@@ -206,6 +206,15 @@ describe.skipIf(skip)('for real, in a test namespace', () => {
     const [t] = await ipLinks(ns, 'rv7t0');
     expect(t.master).toBe('rv7br0');
     await nl.link.del('rv7t0');
+    // <driver queues='2'/>: a multi-queue tap, and the virtio device's mq=on with its vectors
+    // (without them the guest drives one queue).
+    fs.writeFileSync(f, bridgeIface("<target dev='rv7t1'/><model type='virtio'/><driver queues='2'/>"));
+    const mq = await cli('attach', '--xml', f, '--netns', ns);
+    expect(mq.stderr).toBe('');
+    expect(mq.stdout).toBe('rv7t1\nqemu-system-x86_64 ... -netdev tap,id=net0,ifname=rv7t1,script=no,downscript=no,queues=2 -device virtio-net-pci,netdev=net0,mac=52:54:00:7a:00:01,mq=on,vectors=6\n');
+    const [t1] = await ipLinks(ns, 'rv7t1');
+    expect(t1.linkinfo.info_data).toMatchObject({ type: 'tap', multi_queue: true, persist: true });
+    await nl.link.del('rv7t1');
   });
 
   it('vnetlink link list and bridge show print a link name holding terminal escapes as \\xNN, never the raw bytes', async () => {

@@ -36,7 +36,8 @@ export async function attachPlan(h: Handle, plan: InterfacePlan, opts: { ovsdb?:
   const model = qemuModel(op, 'plan.guest.model', plan.guest.model === 'virtio' || plan.guest.model === undefined ? 'virtio-net-pci' : plan.guest.model);
   const mac = plan.guest.mac === undefined ? undefined : v.mac(op, 'plan.guest.mac', plan.guest.mac);
   if (plan.tap) qemuOptValue(op, 'plan.tap.name', plan.tap.name);
-  const dev = (netdev: string) => ['-netdev', netdev, '-device', qemuDeviceOpts(model, id, mac)];
+  // A multi-queue tap needs the device's mq=on and its vectors too, or the guest uses one queue.
+  const dev = (netdev: string, queues = 1) => ['-netdev', netdev, '-device', qemuDeviceOpts(model, id, mac, queues)];
   if (plan.macvtap) {
     const m = plan.macvtap;
     const l = await h.link.add({ kind: 'macvtap', name: m.name, link: m.link, mode: m.mode, ...(m.mac ? { mac: m.mac } : {}), up: true } as any) as any;
@@ -68,7 +69,7 @@ export async function attachPlan(h: Handle, plan: InterfacePlan, opts: { ovsdb?:
     await h.link.del(index).catch(() => {});
     throw e;
   }
-  return { plan, name, index, qemu: dev(`tap,id=${id},ifname=${name},script=no,downscript=no${t.queues > 1 ? `,queues=${t.queues}` : ''}`) };
+  return { plan, name, index, qemu: dev(`tap,id=${id},ifname=${name},script=no,downscript=no${t.queues > 1 ? `,queues=${t.queues}` : ''}`, t.queues) };
 }
 
 // A word the shell reads as itself; anything else is printed single-quoted, so no value can
