@@ -763,7 +763,11 @@ function liveElsewhere(op: string, name: string, here: string): void {
   for (const [d, net] of live) {
     if (net.name === name && liveNs.get(net) === here) throw stateError(op, 'EBUSY', `network ${JSON.stringify(name)} already runs in this namespace from the state directory ${d} (destroy it first)`);
   }
+  if (namesBusy.has(`${here}/${name}`)) throw stateError(op, 'EBUSY', `network ${JSON.stringify(name)} is being created or adopted in this namespace from another state directory`);
 }
+
+/** (namespace, name) pairs a create or get of this process is working on, whatever the directory. */
+const namesBusy = new Set<string>();
 
 /** Networks: libvirt's NAT network, natively. */
 export class NetworkOps {
@@ -822,6 +826,8 @@ export class NetworkOps {
     if (live.has(dir) || creating.has(dir)) throw stateError(op, 'EEXIST', `network ${JSON.stringify(n.name)} already runs in this namespace (destroy it first)`);
     liveElsewhere(op, n.name, here);
     creating.add(dir);
+    const busyKey = `${here}/${n.name}`;
+    namesBusy.add(busyKey);
     try {
       // The owner lock first: while another process holds it, its network is live, not leftovers.
       const lock = await lockStateDir(this.h, op, dir, n.name);
@@ -862,6 +868,7 @@ export class NetworkOps {
       return net;
     } finally {
       creating.delete(dir);
+      namesBusy.delete(busyKey);
     }
   }
 
@@ -1040,6 +1047,8 @@ export class NetworkOps {
     // The same name live from another directory: adopting this one would take its table.
     liveElsewhere(op, nm, here);
     creating.add(dir);
+    const busyKey = `${here}/${nm}`;
+    namesBusy.add(busyKey);
     let lock = -1;
     let dnsmasq: Dnsmasq | undefined;
     let started = false;
@@ -1059,7 +1068,7 @@ export class NetworkOps {
       // of that name running from another directory (another process's): its table is the one
       // this network would adopt, so it is not this state's to take.
       for (const l of await this.h.link.list({ kind: 'bridge' })) {
-        if (l.alias !== TAG + nm || l.index === br?.index) continue;
+        if (l.alias !== TAG + nm || l.index === br?.index || l.index === st.bridgeIndex) continue;
         throw stateError(op, 'EBUSY', `a network ${JSON.stringify(nm)} already runs in this namespace with the bridge ${JSON.stringify(l.name)}, which ${path.join(dir, 'network.json')} does not record (it runs from another stateDir)`);
       }
       const meta: Meta = { ...st, owner: owner(), ...(cookie !== undefined ? { netnsCookie: cookie } : {}) };
@@ -1095,6 +1104,7 @@ export class NetworkOps {
       throw e;
     } finally {
       creating.delete(dir);
+      namesBusy.delete(busyKey);
     }
   }
 
@@ -1168,7 +1178,8 @@ export class NetworkOps {
     // pid and conf files of a daemon still alive, and the next create would start a second one.
     // The start time checked with it goes to stopPid: no signal if the pid changed hands meanwhile.
     const dStart = pid > 0 ? ourDnsmasqStart(pid, files.conf) : undefined;
-    if (dStart !== undefined) { await stopPid(pid, dStart); removed = true; }
+    // A daemon that outlived SIGKILL still runs from these files: create keeps them (untouched).
+    if (dStart !== undefined) { await stopPid(pid, dStart).catch((e) => { untouched.add(e); throw e; }); removed = true; }
     for (const l of tagged) {
       // An ifb the network's <bandwidth> made outlives the bridge: it goes first.
       await this.h.tc.unshape(l.name).catch(() => false);
@@ -1643,13 +1654,32 @@ export class Network {
   async _adoptForwards(): Promise<void> {
     const want = this.#meta.forwards ?? [];
     if (!want.length) return;
-    if (!(await this.#h.nft.listTables('ip')).some((t) => t.name === this.table)) return;
-    const rules = await this.#h.nft.listRules('ip', this.table);
+    const table = (await this.#h.nft.listTables('ip')).some((t) => t.name === this.table);
+    const rules = table ? await this.#h.nft.listRules('ip', this.table) : [];
+    // Every recorded forward is registered first (those without rules as pending), so no
+    // state written on the way (each forwardPort saves) can drop one that comes later.
+    const missing: ForwardState[] = [];
     for (const f of want) {
       const key = forwardKey(f);
       const handles = rules.filter((r) => r.comment === `vnetlink:pf:${key}`).map((r) => ({ chain: r.chain, handle: r.handle }));
       if (handles.length) this.#forwards.set(key, { handles, spec: f });
-      else await this.forwardPort(f);
+      else { this.#forwards.set(key, { handles: [], spec: f, pending: true }); missing.push(f); }
+    }
+    // Without the table (a firewall reload flushed it) they all wait for restart(), which
+    // rebuilds it. With it, each missing one is added again; one the kernel refuses (its
+    // bridge gone, say) stays pending; a record that is no valid forward fails the adoption.
+    if (table) {
+      for (const f of missing) {
+        const key = forwardKey(f);
+        const entry = this.#forwards.get(key)!;
+        this.#forwards.delete(key);
+        try {
+          await this.forwardPort(f);
+        } catch (e) {
+          if (e instanceof TypeError || e instanceof RangeError) { this.#forwards.set(key, entry); throw e; }
+          this.#forwards.set(key, entry);
+        }
+      }
     }
     this.#save();
   }
@@ -1669,10 +1699,13 @@ export class Network {
     const br = await this.#h.link.get(n.bridge).catch((e) => { if (e?.code === 'ENODEV') return undefined; throw e; });
     if (br && br.alias !== TAG + n.name) throw v.rangeError(op, 'bridge', `${JSON.stringify(n.bridge)} exists but is not this network's`);
     if (!br) {
+      // The old index goes from the state first (a crash before the new one is recorded then
+      // falls back to the bridge's name), and the new one is recorded at once: neither window
+      // leaves an index on disk that makes this network's own bridge a stranger to create.
+      delete this.#meta.bridgeIndex;
+      this.#save();
       const l = await this.#h.link.add({ kind: 'bridge', name: n.bridge, mac: n.mac, stp: n.stp, forwardDelay: n.forwardDelay, alias: TAG + n.name, ...(n.mtu ? { mtu: n.mtu } : {}) });
       this.#meta.bridgeIndex = (l as Link).index;
-      // Recorded at once, as create does: a later step failing (or a crash) must not leave the
-      // old index on disk, which would make this bridge a stranger to the next create.
       this.#save();
       // As create does: no RA/autoconf, and no IPv6 at all on an IPv4-only network's bridge.
       for (const k of n.v6.length ? ['accept_ra', 'autoconf'] : ['accept_ra', 'autoconf', 'disable_ipv6'])
@@ -1774,36 +1807,41 @@ export class Network {
       this.#meta.spec = input;
       inputs.set(newNorm, input);
       this.#n = newNorm;
+      const binary = this.#meta.dnsmasq?.binary ?? findDnsmasq(newNorm.dnsmasq)!;
+      const start = async (c: DnsmasqConfig) => {
+        const d = new Dnsmasq(this.#h, binary, c);
+        trackDnsmasq(d, this.#meta, this.stateDir, binary);
+        this.#dnsmasq = d;
+        await d.start();
+      };
+      let stopped = false;
       try {
         if (rangeChanged) {
           // A new range is a new conf: dnsmasq alone restarts; bridge, firewall and guests stay.
-          const binary = this.#meta.dnsmasq?.binary ?? findDnsmasq(newNorm.dnsmasq)!;
           await this.#dnsmasq!.stop();
-          const start = async (c: DnsmasqConfig) => {
-            const d = new Dnsmasq(this.#h, binary, c);
-            trackDnsmasq(d, this.#meta, this.stateDir, binary);
-            this.#dnsmasq = d;
-            await d.start();
-          };
-          try {
-            await start(cfg);
-          } catch (e) {
-            // The old range comes back, with a dnsmasq serving it: the network keeps what it had.
-            this.#n = was.n;
-            this.#meta.spec = was.spec;
-            await start(dnsmasqConfig(was.n, this.stateDir)).catch(() => { /* the first error is the one to report */ });
-            throw e;
-          }
+          stopped = true;
+          await start(cfg);
         } else {
           if (hostsChanged) this.#dnsmasq!.setHosts(newNorm.dhcp!.hosts);
           if (dnsHostsChanged) this.#dnsmasq!.setDnsHosts(newNorm.dns.hosts);
           if (hostsChanged || dnsHostsChanged) await this.#dnsmasq!.settled();
         }
+      } catch (e) {
+        // Whatever failed, the network records what it had; a new range whose dnsmasq could not
+        // start gets the old range back, with a dnsmasq serving it.
+        this.#n = was.n;
+        this.#meta.spec = was.spec;
+        if (stopped) await start(dnsmasqConfig(was.n, this.stateDir)).catch(() => { /* the first error is the one to report */ });
+        throw e;
       } finally {
         this.#save();
       }
     }
-    for (const r of removes) await this.#forwardObject(String(r.key), this.#forwards.get(String(r.key))!).remove();
+    for (const r of removes) {
+      // Looked up again: a concurrent remove() may have taken it during an await above.
+      const entry = this.#forwards.get(String(r.key));
+      if (entry) await this.#forwardObject(String(r.key), entry).remove();
+    }
     // The forwards this call added go again if a later one fails: all of them or none.
     const added: PortForward[] = [];
     try {
@@ -1850,7 +1888,8 @@ export class Network {
         // is theirs. By index, so the one checked is the one deleted.
         await step(async () => {
           const l = await this.#h.link.get(this.bridge).catch((e) => { gone(e); return undefined; });
-          if (l && l.kind === 'bridge' && (l.alias === TAG + this.name || l.index === this.#meta.bridgeIndex)) await this.#h.link.del(l.index).catch(gone);
+          const ours = this.#meta.bridgeIndex !== undefined ? l?.index === this.#meta.bridgeIndex : l?.alias === TAG + this.name;
+          if (l && l.kind === 'bridge' && ours) await this.#h.link.del(l.index).catch(gone);
         });
       })(),
     ]);

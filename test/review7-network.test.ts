@@ -270,4 +270,35 @@ process.exit(0);`;
       fs.rmSync(bin, { recursive: true, force: true });
     }
   });
+
+  it('two concurrent creates of one name from two directories: one is refused; a get() after a firewall flush keeps the forwards for restart(); a renamed bridge is still its own', async () => {
+    const got = await Promise.allSettled([mk(spec('r7', 'r7brm', path.join(tmp, 'a', 'r7'))), mk(spec('r7', 'r7brn', path.join(tmp, 'b', 'r7')))]);
+    expect(got.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect((got.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason).toMatchObject({ code: 'EBUSY' });
+    expect((await bridges()).length).toBe(1);
+    for (const n of made.splice(0)) await n.destroy();
+    expect(await bridges()).toEqual([]);
+
+    const dir = path.join(tmp, 'a', 'r7');
+    const n = await mk(spec('r7', 'r7bro', dir));
+    await n.forwardPort({ proto: 'tcp', hostPort: 8090, guest: '192.168.151.7', guestPort: 80 });
+    await n.forwardPort({ proto: 'udp', hostPort: 8091, guest: '192.168.151.8', guestPort: 53 });
+    _simulateCrash(n);
+    made.splice(0);
+    // A firewall reload took the table; the bridge is renamed meanwhile.
+    await nsExec(ns, 'nft', ['delete', 'table', 'ip', 'vnetlink_r7']);
+    await nsExec(ns, 'ip', ['link', 'set', 'r7bro', 'name', 'r7brp']);
+    const recorded = () => JSON.parse(fs.readFileSync(path.join(dir, 'network.json'), 'utf8')).forwards.map((f: any) => f.hostPort).sort();
+    // The renamed bridge (its recorded index) is not taken for another network's.
+    const back = await h.network.get('r7', { stateDir: dir });
+    made.push(back);
+    expect(back.forwards().map((f) => f.hostPort).sort()).toEqual([8090, 8091]);
+    expect(recorded()).toEqual([8090, 8091]);
+    await nsExec(ns, 'ip', ['link', 'set', 'r7brp', 'name', 'r7bro']);
+    await back.restart();
+    const t = await table();
+    expect(t).toContain('dport 8090');
+    expect(t).toContain('dport 8091');
+    expect(recorded()).toEqual([8090, 8091]);
+  });
 });
