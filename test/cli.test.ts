@@ -1,28 +1,17 @@
 // The `vnetlink` CLI run as a subprocess, as a person or an agent would, inside throwaway
 // namespaces: its --json matches what the library returns, its text reads like ip/brctl,
 // and usage errors exit 2, failures 1.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, type Handle } from '../lib/index.js';
-import { Namespaces, hasTool, ipLinks, nsExec, privilegedSkipReason, uniqueName } from './helpers.js';
+import { Namespaces, runCli as cli, hasTool, ipLinks, nsExec, privilegedSkipReason, uniqueName } from './helpers.js';
 
-const execFileP = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '..');
-const bin = path.join(root, 'bin', 'vnetlink.js');
+const bin = path.join(root, 'bin', 'vnetlink.js');  // spawned directly where output is streamed
 const skip = privilegedSkipReason();
 
-/** Runs the CLI; resolves with its exit code and output (never throws). */
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await execFileP('node', [bin, ...args], { timeout: 50_000 });
-    return { code: 0, stdout, stderr };
-  } catch (e: any) {
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(e) };
-  }
-}
 async function ok(...args: string[]): Promise<string> {
   const r = await cli(...args);
   if (r.code !== 0) throw new Error(`vnetlink ${args.join(' ')} exited ${r.code}: ${r.stderr}`);

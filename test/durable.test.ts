@@ -2,34 +2,18 @@
 // exits without closing anything; a second lists it, re-adopts it, attaches a guest and reads
 // its lease; a third destroys it. Status shows what went missing underneath; create never
 // tears down a running network silently; update changes it live (same dnsmasq pid).
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, type Handle } from '../lib/index.js';
 import { procStart } from '../lib/dnsmasq.js';
 import { parseLease, udhcpc, udhcpcScript } from '../examples/nat-helpers.js';
-import { Namespaces, hasTool, nsExec, privilegedSkipReason } from './helpers.js';
+import { Namespaces, hasTool, nsExec, privilegedSkipReason, inProcess } from './helpers.js';
 
-const execFileP = promisify(execFile);
-const root = path.resolve(import.meta.dirname, '..');
 const skip = privilegedSkipReason();
 const GUEST_MAC = '52:54:00:aa:dd:01';
 
-/** Runs `body` in a fresh node process with `nl` open in NS; resolves with what it printed last (JSON). */
-async function inProcess(ns: string, body: string, env: Record<string, string> = {}): Promise<any> {
-  const code = `import { open, network } from ${JSON.stringify(path.join(root, 'dist', 'index.js'))};
-import { execFile } from 'node:child_process';
-const nl = await open({ netns: process.env.NS });
-const out = await (async () => { ${body} })();
-console.log(JSON.stringify(out ?? null));
-process.exit(0);  // no close(), no destroy(): the process just ends
-`;
-  const { stdout } = await execFileP(process.execPath, ['--input-type=module', '-e', code], { env: { ...process.env, NS: ns, ...env }, timeout: 60_000 });
-  return JSON.parse(stdout.trim().split('\n').pop()!);
-}
 
 const spec = (name: string, bridge: string, third: number) => ({
   name, bridge, stp: false, address: `192.168.${third}.1/24`, dhcp: { start: `192.168.${third}.2`, end: `192.168.${third}.254`, ping: false },

@@ -1,10 +1,12 @@
 // Test scaffolding: throwaway namespaces, tools that must exist in CI, and ways to see what
 // a user would see (`ip -j`, `nft`, ...), always inside a test namespace.
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import { Netns } from '../lib/index.js';
 
 const execFileP = promisify(execFile);
+const repoRoot = path.resolve(import.meta.dirname, '..');
 export const inCI = process.env.CI === 'true' || process.env.CI === '1';
 export const isRoot = process.getuid?.() === 0;
 
@@ -155,3 +157,30 @@ export function kindAvailable(kind: string): Promise<boolean> {
 
 /** Inside the Debian-kernel guest every kind must be there: a missing one fails the test. */
 export const inKernelGuest = process.env.VNETLINK_KERNEL_GUEST === '1';
+
+/** Runs the `vnetlink` CLI (bin/vnetlink.js); resolves with its exit code and output (never throws). */
+export async function runCli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileP('node', [path.join(repoRoot, 'bin', 'vnetlink.js'), ...args], { timeout: 50_000 });
+    return { code: 0, stdout, stderr };
+  } catch (e: any) {
+    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(e) };
+  }
+}
+
+/**
+ * Runs `body` in a fresh node process with `nl` open in namespace `ns` (`open`, `network` and
+ * `execFile` in scope), which then just ends: no close(), no destroy(), as a crashed or
+ * finished manager would. Resolves with what `body` returned (as JSON).
+ */
+export async function inProcess(ns: string, body: string, env: Record<string, string> = {}): Promise<any> {
+  const code = `import { open, network } from ${JSON.stringify(path.join(repoRoot, 'dist', 'index.js'))};
+import { execFile } from 'node:child_process';
+const nl = await open({ netns: process.env.NS });
+const out = await (async () => { ${body} })();
+console.log(JSON.stringify(out ?? null));
+process.exit(0);
+`;
+  const { stdout } = await execFileP(process.execPath, ['--input-type=module', '-e', code], { env: { ...process.env, NS: ns, ...env }, timeout: 60_000 });
+  return JSON.parse(stdout.trim().split('\n').pop()!);
+}

@@ -20,6 +20,14 @@ describe.skipIf(skip)('link.set master + up: a failed up undoes flags, sizes, ca
     // A tap: it has a carrier switch (this host's kernel may lack dummy).
     tap = await h.tap.create({ name: 'rld0' });
   });
+  /** Makes the handle's second request of link.set (the port coming up) fail, until undone. */
+  const failUps = () => {
+    const real = h._call.bind(h);
+    (h as any)._call = (op: string, args: any, nativeOp?: string) =>
+      op === 'link.set' && args.up === true && args.master === undefined
+        ? Promise.reject(Object.assign(new Error('injected up failure'), { code: 'EIO' }))
+        : real(op, args, nativeOp);
+  };
   afterAll(async () => {
     await tap?.close();
     await h?.close();
@@ -29,11 +37,7 @@ describe.skipIf(skip)('link.set master + up: a failed up undoes flags, sizes, ca
   it('leaves the port as it was: no master, the same flags, sizes and carrier', async () => {
     const before = (await ipLinks(ns, 'rld0'))[0];
     expect(before.flags).toContain('MULTICAST');
-    const real = h._call.bind(h);
-    (h as any)._call = (op: string, args: any, nativeOp?: string) =>
-      op === 'link.set' && args.up === true && args.master === undefined
-        ? Promise.reject(Object.assign(new Error('injected up failure'), { code: 'EIO' }))
-        : real(op, args, nativeOp);
+    failUps();
     try {
       await expect(h.link.set('rld0', {
         master: 'rlbr', up: true, promisc: true, allmulti: true, arp: false, multicast: false,
@@ -60,11 +64,7 @@ describe.skipIf(skip)('link.set master + up: a failed up undoes flags, sizes, ca
     await h.link.add({ kind: 'macvlan', name: 'rlmv', link: 'rlv0', mode: 'bridge' });
     const mode = async () => ((await ipLinks(ns, 'rlmv'))[0] as any).linkinfo.info_data.mode;
     expect(await mode()).toBe('bridge');
-    const real = h._call.bind(h);
-    (h as any)._call = (op: string, args: any, nativeOp?: string) =>
-      op === 'link.set' && args.up === true && args.master === undefined
-        ? Promise.reject(Object.assign(new Error('injected up failure'), { code: 'EIO' }))
-        : real(op, args, nativeOp);
+    failUps();
     try {
       await expect(h.link.set('rlmv', { master: 'rlbr', up: true, mode: 'private' })).rejects.toThrow('injected up failure');
     } finally {

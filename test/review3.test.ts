@@ -1,31 +1,17 @@
 // Regressions found in the third review (NAT network state and port forwards): each of these
 // used to leave a forward stuck, a sysctl changed for good, or another namespace's state
 // taken for this one's.
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, type Handle, type Netns } from '../lib/index.js';
 import { procStart, stopPid } from '../lib/dnsmasq.js';
-import { Namespaces, hasTool, inCI, nsExec, privilegedSkipReason, waitFor } from './helpers.js';
+import { Namespaces, hasTool, inCI, nsExec, privilegedSkipReason, waitFor, inProcess } from './helpers.js';
 
 const skip = privilegedSkipReason();
-const execFileP = promisify(execFile);
-const root = path.resolve(import.meta.dirname, '..');
 
-/** Runs `body` in a fresh node process with `nl` open in NS, which then exits without closing anything. */
-async function inProcess(ns: string, body: string): Promise<any> {
-  const code = `import { open } from ${JSON.stringify(path.join(root, 'dist', 'index.js'))};
-const nl = await open({ netns: process.env.NS });
-const out = await (async () => { ${body} })();
-console.log(JSON.stringify(out ?? null));
-process.exit(0);
-`;
-  const { stdout } = await execFileP(process.execPath, ['--input-type=module', '-e', code], { env: { ...process.env, NS: ns }, timeout: 60_000 });
-  return JSON.parse(stdout.trim().split('\n').pop()!);
-}
 
 describe.skipIf(skip)('third review regressions', () => {
   const nss = new Namespaces();

@@ -2,33 +2,20 @@
 // hands is never signalled, a process is our dnsmasq only if it runs a dnsmasq as us, a state
 // file's dnsmasq binary is checked before anything runs it, and asking whether a network is
 // owned never takes its lock from under a create or get in another process.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { open, type Handle, type Netns } from '../lib/index.js';
 import { Dnsmasq, findDnsmasq, procStart, stopPid, type DnsmasqConfig } from '../lib/dnsmasq.js';
 import { readState } from '../lib/network-state.js';
-import { Namespaces, hasTool, nsExec, privilegedSkipReason, waitFor } from './helpers.js';
+import { Namespaces, hasTool, nsExec, privilegedSkipReason, waitFor, inProcess } from './helpers.js';
 
 const skip = privilegedSkipReason();
-const execFileP = promisify(execFile);
 const root = path.resolve(import.meta.dirname, '..');
 const dist = JSON.stringify(path.join(root, 'dist', 'index.js'));
 
-/** Runs `body` in a fresh node process with `nl` open in NS, which then exits without closing anything. */
-async function inProcess(ns: string, body: string): Promise<any> {
-  const code = `import { open } from ${dist};
-const nl = await open({ netns: process.env.NS });
-const out = await (async () => { ${body} })();
-console.log(JSON.stringify(out ?? null));
-process.exit(0);
-`;
-  const { stdout } = await execFileP(process.execPath, ['--input-type=module', '-e', code], { env: { ...process.env, NS: ns }, timeout: 60_000 });
-  return JSON.parse(stdout.trim().split('\n').pop()!);
-}
 
 /** A running child and whether (and by what) it was ended. */
 interface Watched { child: ChildProcess; pid: number; start: string; ended: () => string | null }

@@ -1,18 +1,15 @@
 // Regressions from a security read of the network layer: a second network of the same name in
 // another state directory tore the first one down; a state directory under a directory another
 // user could write was accepted (root then wrote through a swapped symlink).
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { open, type Handle, type Netns, type Network } from '../lib/index.js';
 import { _simulateCrash } from '../lib/network.js';
-import { Namespaces, hasTool, ipLinks, nsExec, privilegedSkipReason } from './helpers.js';
+import { Namespaces, hasTool, inProcess, ipLinks, nsExec, privilegedSkipReason } from './helpers.js';
 
-const execFileP = promisify(execFile);
-const root = path.resolve(import.meta.dirname, '..');
 const skip = privilegedSkipReason();
 
 // No DHCP and no DNS: no dnsmasq; the bridge and the nft table are what is at stake.
@@ -68,11 +65,7 @@ describe.skipIf(skip)('network state: one name per namespace, state directories 
 
     // Another process made it and ended without destroying it (the network outlives it); its
     // lock is on its own directory, so only the bridge's record tells this one apart.
-    const code = `import { open } from ${JSON.stringify(path.join(root, 'dist', 'index.js'))};
-const nl = await open({ netns: process.env.NS });
-await nl.network.create(${JSON.stringify(spec('r7', 'r7bra', path.join(tmp, 'a', 'r7')))});
-process.exit(0);`;
-    await execFileP(process.execPath, ['--input-type=module', '-e', code], { env: { ...process.env, NS: ns.name }, timeout: 60_000 });
+    await inProcess(ns.name, `await nl.network.create(${JSON.stringify(spec('r7', 'r7bra', path.join(tmp, 'a', 'r7')))});`);
     expect(await bridges()).toEqual(['r7bra:vnetlink:network:r7']);
     const made = await table();
     await expect(h.network.create(spec('r7', 'r7brb', path.join(tmp, 'b', 'r7')))).rejects.toMatchObject({ code: 'EBUSY', message: expect.stringMatching(/bridge "r7bra" .*not recorded in the state directory .*\/b/) });

@@ -2,11 +2,9 @@
 // strings unchecked (a model or a tap name with a comma adds QEMU options), prototype keys that
 // passed `x in TABLE` lookups, and kernel-supplied names printed raw to the terminal (escape
 // sequences), with the nft printer throwing on short data.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { interfaceFromLibvirtXml, network, open, qemuNetdev, type Handle, type Link, type NftChain, type NftRule, type NftTable } from '../lib/index.js';
 import { attachPlan, attachedText } from '../lib/cli/attach.js';
@@ -14,21 +12,10 @@ import { formatBridges, formatLink } from '../lib/cli/format.js';
 import { ruleText, rulesetText } from '../lib/cli/nft.js';
 import { shown } from '../lib/cli/args.js';
 import { rate, size, time } from '../lib/tc-units.js';
-import { Namespaces, hasTool, ipLinks, nsExec, privilegedSkipReason } from './helpers.js';
+import { Namespaces, runCli as cli, hasTool, ipLinks, nsExec, privilegedSkipReason } from './helpers.js';
 
-const execFileP = promisify(execFile);
-const bin = path.resolve(import.meta.dirname, '..', 'bin', 'vnetlink.js');
 const skip = privilegedSkipReason();
 
-/** Runs the CLI; resolves with its exit code and output (never throws). */
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await execFileP('node', [bin, ...args], { timeout: 50_000 });
-    return { code: 0, stdout, stderr };
-  } catch (e: any) {
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(e) };
-  }
-}
 
 const bridgeIface = (inner: string) => `<interface type='bridge'><mac address='52:54:00:7a:00:01'/><source bridge='rv7br0'/>${inner}</interface>`;
 
